@@ -1,0 +1,29 @@
+"""The project's one error root, with retryable and permanent branches.
+
+Every error carries its message as its only argument so that it survives pickling and the
+JSON round trip Celery gives task failures.
+"""
+
+
+class TuskflowError(Exception):
+    """Base of every error tuskflow raises on purpose."""
+
+
+class RetryableError(TuskflowError):
+    """A failure that may pass if the same work is tried again later (outage, conflict)."""
+
+
+class PermanentError(TuskflowError):
+    """A failure that the same input will always meet again (bad spec, bad config)."""
+
+
+class ConfigError(PermanentError):
+    """A setting is missing or holds a value tuskflow cannot use."""
+
+
+class ServiceError(RetryableError):
+    """A local service could not be started, reached or stopped."""
+
+
+class ToolMissingError(PermanentError):
+    """A program a local service needs (Java, Maven, a server binary) is not installed."""

@@ -1,0 +1,138 @@
+"""The one Settings object: every process builds it once at its entry point."""
+
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from config.errors import ConfigError
+
+ENV_PREFIX = "TUSKFLOW_"
+
+LogFormat = Literal["auto", "json", "console"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+ServiceUrlName = Literal["database_url", "redis_url", "kafka_bootstrap"]
+
+
+def _url_with_scheme(*schemes: str) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in schemes:
+            raise ValueError(f"the scheme must be one of {', '.join(schemes)}")
+        if parts.scheme != "unix" and not parts.hostname:
+            raise ValueError("the URL names no host")
+        try:
+            _ = parts.port
+        except ValueError as exc:
+            raise ValueError(f"the port is not a number from 0 to 65535 ({exc})") from None
+        return value
+
+    return AfterValidator(check)
+
+
+def _check_bootstrap(value: str | None) -> str | None:
+    if value is None:
+        return None
+    for server in value.split(","):
+        host, sep, port = server.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{server.strip()!r} is not host:port")
+    return value
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Settings(BaseSettings):
+    """Everything a tuskflow process is configured with, read from TUSKFLOW_* variables or .env."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: Annotated[
+        str | None,
+        _url_with_scheme("postgresql", "postgres"),
+        Field(description="a PostgreSQL URL, postgresql://user@host:port/dbname"),
+    ] = None
+    redis_url: Annotated[
+        str | None,
+        _url_with_scheme("redis", "rediss", "unix"),
+        Field(description="a Redis URL, redis://host:port/db"),
+    ] = None
+    kafka_bootstrap: Annotated[
+        str | None,
+        AfterValidator(_check_bootstrap),
+        Field(description="Kafka bootstrap servers, host:port[,host:port...]"),
+    ] = None
+    dask_scheduler: Annotated[
+        str | None,
+        _url_with_scheme("tcp", "tls", "inproc", "ucx"),
+        Field(description="a Dask scheduler address, tcp://host:port"),
+    ] = None
+    state_dir: Annotated[Path, Field(description="a folder for local services' data and logs")] = (
+        Path(".tuskflow")
+    )
+    log_format: Annotated[
+        LogFormat, Field(description="auto (console on a terminal, else JSON), json or console")
+    ] = "auto"
+    log_level: Annotated[
+        LogLevel,
+        BeforeValidator(_upper),
+        Field(description="DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+    ] = "INFO"
+    local_postgres_port: Annotated[
+        Port, Field(description="a TCP port for the local PostgreSQL")
+    ] = 55432
+    local_redis_port: Annotated[Port, Field(description="a TCP port for the local Redis")] = 56379
+    local_kafka_port: Annotated[
+        Port, Field(description="a TCP port for the local Kafka broker's clients")
+    ] = 59092
+    local_kafka_controller_port: Annotated[
+        Port, Field(description="a TCP port for the local Kafka KRaft controller")
+    ] = 59093
+
+    def required(self, name: ServiceUrlName) -> str:
+        """Return a service address, or explain how to provide it when it is not set."""
+        value: str | None = getattr(self, name)
+        if value is None:
+            raise ConfigError(
+                f"{ENV_PREFIX}{name.upper()} is not set: point it at a running server, or run "
+                f'`tuskflow local up` and then `eval "$(tuskflow local env)"`'
+            )
+        return value
+
+
+def env_var(field: str) -> str:
+    """The environment variable that sets a Settings field."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings from the environment, turning validation errors into one ConfigError.
+
+    The message names each wrong variable, the value it held and what it expects.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = ["invalid tuskflow configuration:"]
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        info = Settings.model_fields.get(field)
+        expected = info.description if info and info.description else "a valid value"
+        reason = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  {env_var(field)}={error.get('input')!r}: {reason}; expected {expected}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The submit API for producer scripts, and the Celery beat schedule."""

@@ -1,0 +1,3 @@
+"""tuskflow: the front door, with the `tuskflow` console script (tuskflow.cli)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Long-running consumer processes: Kafka and Redis Streams into the event store."""
