@@ -1,0 +1,1 @@
+"""How tuskflow runs: local embedded services for development and tests (deploy/local)."""

@@ -1,0 +1,33 @@
+"""The `tuskflow` console script."""
+
+import sys
+
+import typer
+
+from config import Settings, TuskflowError, configure_logging, load_settings
+from config.errors import PermanentError
+from tuskflow import local_commands
+
+app = typer.Typer(
+    help="tuskflow: ETL on Celery and Dask, stream ingestion into a PostgreSQL event store.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(local_commands.app, name="local")
+
+
+@app.callback()
+def _load(ctx: typer.Context) -> None:
+    """Build the settings once and set up logging before any command runs."""
+    settings: Settings = load_settings()
+    configure_logging(settings)
+    ctx.obj = settings
+
+
+def main() -> None:
+    """Run the CLI; a tuskflow error becomes one line on stderr and a non-zero exit."""
+    try:
+        app()
+    except TuskflowError as exc:
+        print(f"tuskflow: {exc}", file=sys.stderr)
+        sys.exit(2 if isinstance(exc, PermanentError) else 1)
