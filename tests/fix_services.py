@@ -1,0 +1,65 @@
+"""Service fixtures: real PostgreSQL, Redis and Kafka for integration and e2e tests.
+
+Each fixture uses the server its TUSKFLOW_* variable names; when that is unset it starts the
+service from deploy/local (in the configured state folder) and stops it after the session,
+only if this session started it. Kafka needs Java and Maven: without them its tests skip,
+except under CI, where a missing service is a failure.
+"""
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+from config import Settings, ToolMissingError, load_settings
+from config.settings import ServiceUrlName
+from deploy.local import LocalStack
+
+
+def in_ci() -> bool:
+    """True on the CI runner, where no service test may skip."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _service_url(request: pytest.FixtureRequest, name: str, field: ServiceUrlName) -> str:
+    settings = load_settings()
+    external: str | None = getattr(settings, field)
+    if external is not None:
+        return external
+    service = LocalStack(settings).service(name)
+    try:
+        started = service.start()
+    except ToolMissingError as exc:
+        if in_ci():
+            pytest.fail(f"{exc} (CI: service tests never skip)")
+        pytest.skip(str(exc))
+    if started:
+        stop: Callable[[], object] = service.stop
+        request.addfinalizer(stop)
+    return service.url
+
+
+@pytest.fixture(scope="session")
+def postgres_url(request: pytest.FixtureRequest) -> str:
+    """A URL of a real PostgreSQL database."""
+    return _service_url(request, "postgres", "database_url")
+
+
+@pytest.fixture(scope="session")
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """A URL of a real Redis server."""
+    return _service_url(request, "redis", "redis_url")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(request: pytest.FixtureRequest) -> str:
+    """Bootstrap servers of a real Apache Kafka broker."""
+    return _service_url(request, "kafka", "kafka_bootstrap")
+
+
+@pytest.fixture(scope="session")
+def service_settings(postgres_url: str, redis_url: str, kafka_bootstrap: str) -> Settings:
+    """Settings pointing at all three real services."""
+    return load_settings(
+        database_url=postgres_url, redis_url=redis_url, kafka_bootstrap=kafka_bootstrap
+    )

@@ -1,0 +1,46 @@
+"""The pure parts of the local Kafka: Java version parsing, broker configuration, advice."""
+
+from pathlib import Path
+
+import pytest
+
+from deploy.local.kafka import java_major, missing_tools_message, server_properties
+
+
+@pytest.mark.parametrize(
+    ("output", "major"),
+    [
+        ('openjdk version "17.0.15" 2025-04-15', 17),
+        ('openjdk version "21" 2023-09-19', 21),
+        ('java version "1.8.0_392"', 8),
+        ("no version here", None),
+    ],
+)
+def test_java_major_version_is_read_from_java_version_output(
+    output: str, major: int | None
+) -> None:
+    assert java_major(output) == major
+
+
+def test_broker_listens_only_on_loopback_with_single_replica_internal_topics() -> None:
+    properties = dict(
+        line.split("=", 1)
+        for line in server_properties(Path("/state/kafka/data"), 59092, 59093).splitlines()
+        if line
+    )
+
+    assert properties["process.roles"] == "broker,controller"
+    assert properties["listeners"] == "PLAINTEXT://127.0.0.1:59092,CONTROLLER://127.0.0.1:59093"
+    assert properties["controller.quorum.bootstrap.servers"] == "127.0.0.1:59093"
+    assert properties["log.dirs"] == "/state/kafka/data"
+    assert properties["offsets.topic.replication.factor"] == "1"
+    assert properties["transaction.state.log.min.isr"] == "1"
+
+
+def test_missing_tool_advice_names_both_ways_out() -> None:
+    message = missing_tools_message("java is not on PATH")
+
+    assert "java is not on PATH" in message
+    assert "Install Java 17+ and Maven" in message
+    assert "TUSKFLOW_KAFKA_BOOTSTRAP" in message
+    assert "\n" not in message
