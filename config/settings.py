@@ -89,6 +89,9 @@ class Settings(BaseSettings):
         BeforeValidator(_upper),
         Field(description="DEBUG, INFO, WARNING, ERROR or CRITICAL"),
     ] = "INFO"
+    event_max_bytes: Annotated[
+        int, Field(ge=256, description="the largest event (data + metadata, bytes) to store")
+    ] = 1024 * 1024
     local_postgres_port: Annotated[
         Port, Field(description="a TCP port for the local PostgreSQL")
     ] = 55432

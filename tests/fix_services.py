@@ -7,13 +7,17 @@ except under CI, where a missing service is a failure.
 """
 
 import os
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from config import Settings, ToolMissingError, load_settings
 from config.settings import ServiceUrlName
 from deploy.local import LocalStack
+from eventstore.postgres.migrate import migrate
 
 
 def in_ci() -> bool:
@@ -63,3 +67,22 @@ def service_settings(postgres_url: str, redis_url: str, kafka_bootstrap: str) ->
     return load_settings(
         database_url=postgres_url, redis_url=redis_url, kafka_bootstrap=kafka_bootstrap
     )
+
+
+@pytest.fixture
+def migrated_url(postgres_url: str) -> Iterator[str]:
+    """A URL whose search_path is a fresh schema holding a migrated, empty event store."""
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    url = with_search_path(postgres_url, schema)
+    migrate(url)
+    yield url
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """``url`` with every connection's search_path set to ``schema``."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"

@@ -6,7 +6,7 @@ import typer
 
 from config import Settings, TuskflowError, configure_logging, load_settings
 from config.errors import PermanentError
-from tuskflow import local_commands
+from tuskflow import db_commands, local_commands, store_commands
 
 app = typer.Typer(
     help="tuskflow: ETL on Celery and Dask, stream ingestion into a PostgreSQL event store.",
@@ -14,6 +14,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(local_commands.app, name="local")
+app.add_typer(db_commands.app, name="db")
+app.add_typer(store_commands.app, name="store")
 
 
 @app.callback()

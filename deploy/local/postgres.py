@@ -127,6 +127,11 @@ class PostgresService:
             f"port = {self.port}\n"
             f"unix_socket_directories = '{socket_dir}'\n"
             "max_connections = 200\n"
+            # Room for ingestion bursts; durability (fsync, synchronous_commit) stays on.
+            "shared_buffers = 256MB\n"
+            "wal_buffers = 16MB\n"
+            "max_wal_size = 4GB\n"
+            "checkpoint_timeout = 15min\n"
         )
         if user is not None:
             entry = pwd.getpwnam(user)

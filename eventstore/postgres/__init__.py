@@ -1,0 +1,1 @@
+"""The event store on PostgreSQL: migrations, writes, reads, subscriptions, projections."""

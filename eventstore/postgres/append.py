@@ -1,0 +1,265 @@
+"""Writing events on a connection: one stream with an expected version, or a staged batch.
+
+These functions take the caller's connection, so a consumer can append a batch and store its
+source offsets and dead letters in the same transaction: they never commit a transaction they
+did not begin (see _atomic). On an autocommit connection a single append is one round trip.
+"""
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
+
+from eventstore.errors import DuplicateEventError, StoreIntegrityError, VersionConflictError
+from eventstore.records import (
+    Appended,
+    BatchResult,
+    ExpectedVersion,
+    NewEvent,
+    Rejected,
+    StreamEvent,
+    describe_expected,
+)
+from eventstore.validation import check_append, check_stream_id, encode_event
+
+Connection = psycopg.Connection[Any]
+
+_APPEND = (
+    "SELECT outcome, global_position, stream_version, event_id, same_content, actual_version"
+    " FROM tuskflow_append(%s, %s, %s::uuid[], %s::text[], %s::jsonb[], %s::jsonb[])"
+)
+_STORED = (
+    "SELECT event_id, global_position, stream_version, stream_id, event_type, data"
+    " FROM events WHERE event_id = ANY(%s::uuid[])"
+)
+# Stream rows are locked in stream-id order, so that concurrent batches cannot deadlock.
+_BUMP_STREAMS = (
+    "INSERT INTO streams AS s (stream_id, version)"
+    " SELECT * FROM unnest(%s::text[], %s::integer[]) ORDER BY 1"
+    " ON CONFLICT (stream_id) DO UPDATE SET version = s.version + excluded.version"
+    " RETURNING s.stream_id, s.version"
+)
+_COPY = "COPY events (stream_id, stream_version, event_id, event_type, data, metadata) FROM STDIN"
+# While the commit-order lock is held (events_commit_order trigger) no other session draws from
+# the identity sequence, so the COPY's rows hold the contiguous positions ending at currval.
+_LAST_POSITION = (
+    "WITH last AS (SELECT currval(pg_get_serial_sequence('events', 'global_position')) AS p)"
+    " SELECT p, (SELECT event_id FROM events WHERE global_position = p - %s + 1),"
+    " (SELECT event_id FROM events WHERE global_position = p) FROM last"
+)
+_EVENT_ID_KEY = "events_event_id_key"
+_RACE_RETRIES = 3
+
+
+def append_events(
+    conn: Connection,
+    stream_id: str,
+    events: Sequence[NewEvent],
+    expected: ExpectedVersion,
+    max_bytes: int,
+) -> list[Appended]:
+    """Append to one stream; see eventstore.store for the contract."""
+    checked_id, code, encoded = check_append(stream_id, events, expected, max_bytes)
+    params = [
+        checked_id,
+        code,
+        [event.event_id for event in events],
+        [event.event_type for event in events],
+        [data for data, _ in encoded],
+        [metadata for _, metadata in encoded],
+    ]
+    for _attempt in range(_RACE_RETRIES):
+        try:
+            with _atomic(conn, one_statement=True):
+                rows = conn.execute(_APPEND, params, prepare=True).fetchall()
+        except pg_errors.UniqueViolation as exc:
+            # A concurrent writer stored one of these event_ids first: look again, and the
+            # duplicate branch answers with the original positions.
+            if exc.diag.constraint_name != _EVENT_ID_KEY:
+                raise
+            continue
+        return _appended(checked_id, events, expected, rows)
+    raise DuplicateEventError(f"append to {checked_id!r} kept racing another writer's event_ids")
+
+
+def _appended(
+    stream_id: str, events: Sequence[NewEvent], expected: ExpectedVersion, rows: list[Any]
+) -> list[Appended]:
+    outcome = rows[0][0]
+    if outcome == "conflict":
+        raise VersionConflictError(stream_id, describe_expected(expected), rows[0][5])
+    if outcome == "duplicate":
+        stored = {row[3]: row for row in rows}
+        mismatched = [str(row[3]) for row in rows if not row[4]]
+        if mismatched or len(stored) != len(events):
+            raise DuplicateEventError(
+                f"append to {stream_id!r}: event_ids {', '.join(sorted(map(str, stored)))} are "
+                f"stored already{' with other content' if mismatched else ''}; an append must "
+                "be all new events or an exact retry of an earlier append"
+            )
+        return [
+            Appended(event.event_id, stored[event.event_id][1], stored[event.event_id][2], True)
+            for event in events
+        ]
+    return sorted(
+        (Appended(row[3], row[1], row[2]) for row in rows), key=lambda a: a.global_position
+    )
+
+
+def append_batch(conn: Connection, items: Sequence[StreamEvent], max_bytes: int) -> BatchResult:
+    """Append to many streams in one transaction (or savepoint): the new events go in by COPY.
+
+    Repeats of an event_id within the batch, and event_ids stored before, are duplicates (or
+    rejected when their stream, type or data differ); the rest get versions per stream in
+    batch order and global positions in batch order.
+    """
+    rows = [
+        (
+            check_stream_id(item.stream_id),
+            item.event,
+            *encode_event(item.stream_id, item.event, max_bytes),
+        )
+        for item in items
+    ]
+    try:
+        # The common batch holds no stored event_id: write it straight away. The unique index
+        # on event_id still guards every row; when it refuses one, the savepoint is rolled
+        # back and the batch is written again after looking up what is stored.
+        with _atomic(conn):
+            return BatchResult(tuple(_write_batch(conn, rows, look_up_stored=False)))
+    except pg_errors.UniqueViolation as exc:
+        if exc.diag.constraint_name != _EVENT_ID_KEY:
+            raise
+    for _attempt in range(_RACE_RETRIES):
+        try:
+            with _atomic(conn):
+                return BatchResult(tuple(_write_batch(conn, rows, look_up_stored=True)))
+        except pg_errors.UniqueViolation as exc:
+            if exc.diag.constraint_name != _EVENT_ID_KEY:
+                raise
+    raise DuplicateEventError("batch append kept racing another writer's event_ids")
+
+
+_Row = tuple[str, NewEvent, str, str]
+
+
+def _write_batch(
+    conn: Connection, rows: list[_Row], *, look_up_stored: bool
+) -> list[Appended | Rejected]:
+    first_seen: dict[uuid.UUID, int] = {}
+    for index, (_, event, _, _) in enumerate(rows):
+        first_seen.setdefault(event.event_id, index)
+    stored = (
+        {row[0]: row for row in conn.execute(_STORED, [list(first_seen)], prepare=True)}
+        if look_up_stored
+        else {}
+    )
+    new = [i for i in first_seen.values() if rows[i][1].event_id not in stored]
+    results: dict[int, Appended | Rejected] = {}
+    if new:
+        results.update(_insert_new(conn, rows, new))
+    for index, (stream_id, event, _, _) in enumerate(rows):
+        if index in results:
+            continue
+        first = first_seen[event.event_id]
+        if first != index:
+            results[index] = _repeat(rows[first], rows[index], results.get(first), stored)
+        else:
+            results[index] = _against_stored(stream_id, event, stored[event.event_id])
+    return [results[index] for index in range(len(rows))]
+
+
+def _insert_new(conn: Connection, rows: list[_Row], new: list[int]) -> dict[int, Appended]:
+    counts: dict[str, int] = {}
+    for index in new:
+        counts[rows[index][0]] = counts.get(rows[index][0], 0) + 1
+    streams = sorted(counts)
+    bumped = dict(
+        conn.execute(
+            _BUMP_STREAMS, [streams, [counts[s] for s in streams]], prepare=True
+        ).fetchall()
+    )
+    next_version = {stream: bumped[stream] - counts[stream] + 1 for stream in streams}
+    versions = {}
+    for index in new:
+        stream_id = rows[index][0]
+        versions[index] = next_version[stream_id]
+        next_version[stream_id] += 1
+    with conn.cursor().copy(_COPY) as copy:
+        for index in new:
+            stream_id, event, data, metadata = rows[index]
+            copy.write_row(
+                (stream_id, versions[index], event.event_id, event.event_type, data, metadata)
+            )
+    last = conn.execute(_LAST_POSITION, [len(new)], prepare=True).fetchone()
+    first_position = last[0] - len(new) + 1 if last else 0
+    if last is None or (last[1], last[2]) != (rows[new[0]][1].event_id, rows[new[-1]][1].event_id):
+        raise StoreIntegrityError(
+            "batch append could not confirm the positions of its events: the events_commit_order "
+            "trigger must be in place (run `tuskflow db migrate`)"
+        )
+    return {
+        index: Appended(rows[index][1].event_id, first_position + offset, versions[index])
+        for offset, index in enumerate(new)
+    }
+
+
+def _same_content(stream_id: str, event: NewEvent, stored: Any) -> bool:
+    return bool(
+        stored[3] == stream_id and stored[4] == event.event_type and stored[5] == event.data
+    )
+
+
+def _against_stored(stream_id: str, event: NewEvent, stored: Any) -> Appended | Rejected:
+    if _same_content(stream_id, event, stored):
+        return Appended(event.event_id, stored[1], stored[2], duplicate=True)
+    return Rejected(
+        event.event_id,
+        f"event_id {event.event_id} is stored in {stored[3]!r} as {stored[4]} with other content",
+    )
+
+
+def _repeat(
+    first: _Row, again: _Row, first_result: Appended | Rejected | None, stored: dict[uuid.UUID, Any]
+) -> Appended | Rejected:
+    event = again[1]
+    if (
+        first[0] != again[0]
+        or first[1].event_type != event.event_type
+        or first[1].data != event.data
+    ):
+        return Rejected(
+            event.event_id, f"event_id {event.event_id} repeats in the batch with other content"
+        )
+    if first_result is None:
+        first_result = _against_stored(first[0], first[1], stored[event.event_id])
+    if isinstance(first_result, Rejected):
+        return first_result
+    return Appended(event.event_id, first_result.global_position, first_result.stream_version, True)
+
+
+class _NoTransaction:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _atomic(conn: Connection, *, one_statement: bool = False) -> Any:
+    """A block that rolls back alone on error and never commits the caller's transaction.
+
+    Inside the caller's transaction it is a savepoint. On a non-autocommit connection with no
+    transaction yet, the caller's (implicit) transaction is begun first, so that psycopg does
+    not open and commit one of its own. On an autocommit connection it is a transaction of its
+    own, or nothing at all for a single statement, which is atomic by itself.
+    """
+    status = conn.info.transaction_status
+    if conn.autocommit and status == TransactionStatus.IDLE:
+        return _NoTransaction() if one_statement else conn.transaction()
+    if status == TransactionStatus.IDLE:
+        conn.execute("SELECT 1")  # begins the caller's transaction
+    return conn.transaction()

@@ -1,0 +1,41 @@
+"""LISTEN/NOTIFY wake-ups for subscribers; polling takes over while the connection is down."""
+
+import time
+from typing import Any
+
+import psycopg
+import structlog
+
+NOTIFY_CHANNEL = "tuskflow_events"
+log = structlog.get_logger(__name__)
+
+
+class NotifyWaker:
+    """Returns from ``wait`` as soon as a transaction appending events commits."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def wait(self, timeout_s: float) -> None:
+        """Block until a notification or ``timeout_s``; never raises for a lost connection."""
+        try:
+            conn = self._connection()
+            for _ in conn.notifies(timeout=timeout_s, stop_after=1):
+                pass
+        except psycopg.OperationalError as exc:
+            log.warning("notify.lost", error=str(exc), fallback="polling")
+            self.close()
+            time.sleep(timeout_s)
+
+    def close(self) -> None:
+        """Close the listening connection."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.url, autocommit=True)
+            self._conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        return self._conn

@@ -1,0 +1,126 @@
+"""Projections: read models in PostgreSQL updated exactly once per event.
+
+Each step is one transaction that locks the projection's checkpoint row (SELECT ... FOR
+UPDATE), reads the events after it, updates the read model and moves the checkpoint. The row
+lock is what makes it exactly once even with several processes running the same projection: a
+second runner waits for the first to commit, then reads from the moved checkpoint. On top of
+that, ``run`` elects one active runner per projection with a session advisory lock, so the
+others stand by instead of queueing on the row lock; when the active one dies, its session
+ends, the lock is freed and a standby takes over.
+"""
+
+import threading
+from typing import Any, Protocol
+
+import psycopg
+import structlog
+
+from eventstore.postgres import queries
+from eventstore.postgres.notify import NotifyWaker
+from eventstore.records import RecordedEvent
+
+Connection = psycopg.Connection[Any]
+log = structlog.get_logger(__name__)
+
+
+class Projection(Protocol):
+    """A read model built from events."""
+
+    name: str
+
+    def setup(self, conn: Connection) -> None:
+        """Create the read model's tables if they are missing."""
+
+    def reset(self, conn: Connection) -> None:
+        """Empty the read model, for a rebuild from the first event."""
+
+    def apply(self, conn: Connection, events: list[RecordedEvent]) -> None:
+        """Fold a page of events into the read model, inside the caller's transaction."""
+
+
+class ProjectionRunner:
+    """Keeps one projection up to date from the event store."""
+
+    def __init__(self, url: str, projection: Projection, *, batch_size: int = 500) -> None:
+        self.url = url
+        self.projection = projection
+        self.batch_size = batch_size
+        self.checkpoint_name = f"projection:{projection.name}"
+
+    def step(self, conn: Connection) -> int:
+        """One transaction: lock the checkpoint, apply the next page, move the checkpoint."""
+        with conn.transaction():
+            position = self._lock_checkpoint(conn)
+            events = queries.read_all(conn, position, limit=self.batch_size)
+            if events:
+                self.projection.apply(conn, events)
+                conn.execute(
+                    "UPDATE checkpoints SET position = %s, updated_at = statement_timestamp()"
+                    " WHERE name = %s",
+                    [events[-1].global_position, self.checkpoint_name],
+                )
+        return len(events)
+
+    def catch_up(self, progress: Any = None) -> int:
+        """Apply every committed event; return how many. ``progress(n)`` after each page."""
+        total = 0
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            self.projection.setup(conn)
+            while applied := self.step(conn):
+                total += applied
+                if progress is not None:
+                    progress(applied)
+        return total
+
+    def rebuild(self, progress: Any = None) -> int:
+        """Empty the read model and apply every event again from the first."""
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            self.projection.setup(conn)
+            with conn.transaction():
+                self._lock_checkpoint(conn)
+                self.projection.reset(conn)
+                conn.execute(
+                    "UPDATE checkpoints SET position = 0, updated_at = statement_timestamp()"
+                    " WHERE name = %s",
+                    [self.checkpoint_name],
+                )
+        log.info("projection.reset", projection=self.projection.name)
+        return self.catch_up(progress)
+
+    def run(self, stop: threading.Event, *, poll_interval_s: float = 1.0) -> None:
+        """Stand by until this process holds the projection's lock, then keep it up to date."""
+        waker = NotifyWaker(self.url)
+        with psycopg.connect(self.url, autocommit=True) as session:
+            try:
+                while not stop.is_set():
+                    if self._lead(session):
+                        self._follow(session, stop, waker, poll_interval_s)
+                        return
+                    stop.wait(poll_interval_s)
+            finally:
+                waker.close()
+
+    def _lead(self, session: Connection) -> bool:
+        row = session.execute(
+            "SELECT pg_try_advisory_lock(hashtext(%s))", [self.checkpoint_name]
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _follow(
+        self, session: Connection, stop: threading.Event, waker: NotifyWaker, poll_s: float
+    ) -> None:
+        log.info("projection.leading", projection=self.projection.name)
+        self.projection.setup(session)
+        while not stop.is_set():
+            if self.step(session) == 0:
+                waker.wait(poll_s)
+
+    def _lock_checkpoint(self, conn: Connection) -> int:
+        conn.execute(
+            "INSERT INTO checkpoints (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
+            [self.checkpoint_name],
+        )
+        row = conn.execute(
+            "SELECT position FROM checkpoints WHERE name = %s FOR UPDATE", [self.checkpoint_name]
+        ).fetchone()
+        return int(row[0]) if row else 0

@@ -1,0 +1,143 @@
+"""Reads of events, and the small writes beside them: snapshots and checkpoints."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from eventstore.records import RecordedEvent, Snapshot, StoreStats
+
+Connection = psycopg.Connection[Any]
+
+_COLUMNS = sql.SQL(
+    "global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at"
+)
+
+
+def read_stream(
+    conn: Connection,
+    stream_id: str,
+    from_version: int = 1,
+    *,
+    backwards: bool = False,
+    limit: int | None = None,
+    to_position: int | None = None,
+    until: datetime | None = None,
+) -> list[RecordedEvent]:
+    """Events of one stream: forwards from ``from_version``, or backwards down from it."""
+    conditions = [sql.SQL("stream_id = %(stream)s")]
+    conditions.append(
+        sql.SQL("stream_version <= %(version)s" if backwards else "stream_version >= %(version)s")
+    )
+    if to_position is not None:
+        conditions.append(sql.SQL("global_position <= %(to_position)s"))
+    if until is not None:
+        conditions.append(sql.SQL("recorded_at <= %(until)s"))
+    query = sql.SQL(
+        "SELECT {} FROM events WHERE {} ORDER BY stream_version {} LIMIT %(limit)s"
+    ).format(_COLUMNS, sql.SQL(" AND ").join(conditions), sql.SQL("DESC" if backwards else "ASC"))
+    params = {
+        "stream": stream_id,
+        "version": from_version,
+        "to_position": to_position,
+        "until": until,
+        "limit": limit,
+    }
+    with conn.cursor(row_factory=class_row(RecordedEvent)) as cur:
+        return cur.execute(query, params, prepare=True).fetchall()
+
+
+def read_all(
+    conn: Connection,
+    after: int = 0,
+    *,
+    limit: int = 1000,
+    event_types: Sequence[str] | None = None,
+    category: str | None = None,
+) -> list[RecordedEvent]:
+    """Events after global position ``after``, in global (commit) order."""
+    conditions = [sql.SQL("global_position > %(after)s")]
+    if event_types is not None:
+        conditions.append(sql.SQL("event_type = ANY(%(types)s)"))
+    if category is not None:
+        conditions.append(sql.SQL("starts_with(stream_id, %(category)s)"))
+    query = sql.SQL(
+        "SELECT {} FROM events WHERE {} ORDER BY global_position LIMIT %(limit)s"
+    ).format(_COLUMNS, sql.SQL(" AND ").join(conditions))
+    params = {
+        "after": after,
+        "types": list(event_types) if event_types is not None else None,
+        "category": category,
+        "limit": limit,
+    }
+    with conn.cursor(row_factory=class_row(RecordedEvent)) as cur:
+        return cur.execute(query, params, prepare=True).fetchall()
+
+
+def stream_version(conn: Connection, stream_id: str) -> int:
+    """The stream's version; 0 when it has no events."""
+    row = conn.execute("SELECT version FROM streams WHERE stream_id = %s", [stream_id]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def head(conn: Connection) -> int:
+    """The highest committed global position."""
+    row = conn.execute("SELECT coalesce(max(global_position), 0) FROM events").fetchone()
+    return int(row[0]) if row else 0
+
+
+def save_snapshot(conn: Connection, snapshot: Snapshot) -> None:
+    """Upsert the snapshot unless a later one is stored."""
+    conn.execute(
+        "INSERT INTO snapshots AS s (stream_id, stream_version, state) VALUES (%s, %s, %s)"
+        " ON CONFLICT (stream_id) DO UPDATE"
+        " SET stream_version = excluded.stream_version, state = excluded.state,"
+        " taken_at = statement_timestamp()"
+        " WHERE s.stream_version < excluded.stream_version",
+        [snapshot.stream_id, snapshot.stream_version, Jsonb(dict(snapshot.state))],
+    )
+
+
+def load_snapshot(conn: Connection, stream_id: str) -> Snapshot | None:
+    """The latest snapshot of a stream."""
+    row = conn.execute(
+        "SELECT stream_id, stream_version, state FROM snapshots WHERE stream_id = %s", [stream_id]
+    ).fetchone()
+    return Snapshot(row[0], row[1], row[2]) if row else None
+
+
+def checkpoint(conn: Connection, name: str) -> int:
+    """A subscription's last processed position; 0 at first."""
+    row = conn.execute("SELECT position FROM checkpoints WHERE name = %s", [name]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def save_checkpoint(conn: Connection, name: str, position: int) -> None:
+    """Move a checkpoint forwards, never backwards."""
+    conn.execute(
+        "INSERT INTO checkpoints AS c (name, position) VALUES (%s, %s)"
+        " ON CONFLICT (name) DO UPDATE"
+        " SET position = greatest(c.position, excluded.position),"
+        " updated_at = statement_timestamp()",
+        [name, position],
+    )
+
+
+def stats(conn: Connection) -> StoreStats:
+    """Counts of what the store holds (event count from the streams' versions: no full scan)."""
+    row = conn.execute(
+        "SELECT (SELECT coalesce(sum(version), 0) FROM streams),"
+        " (SELECT count(*) FROM streams),"
+        " (SELECT coalesce(max(global_position), 0) FROM events),"
+        " (SELECT count(*) FROM snapshots),"
+        " (SELECT count(*) FROM dead_letters)"
+    ).fetchone()
+    assert row is not None
+    checkpoints = dict(
+        conn.execute("SELECT name, position FROM checkpoints ORDER BY name").fetchall()
+    )
+    return StoreStats(int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]), checkpoints)

@@ -1,0 +1,121 @@
+"""What goes into the store and what comes out: frozen records."""
+
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+JsonObject = Mapping[str, Any]
+
+
+class StreamState(enum.Enum):
+    """Expected versions that are not a number."""
+
+    ANY = "any"
+    NO_STREAM = "no stream"
+
+
+ANY = StreamState.ANY
+NO_STREAM = StreamState.NO_STREAM
+
+ExpectedVersion = int | StreamState
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append. ``event_id`` is the idempotency key: stable for the same fact."""
+
+    event_type: str
+    data: JsonObject
+    metadata: JsonObject = field(default_factory=dict)
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """A new event bound for a stream: one item of a batch append."""
+
+    stream_id: str
+    event: NewEvent
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """An event as stored: its global position and its version within its stream."""
+
+    global_position: int
+    stream_id: str
+    stream_version: int
+    event_id: uuid.UUID
+    event_type: str
+    data: JsonObject
+    metadata: JsonObject
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class Appended:
+    """Where one event of an append landed; ``duplicate`` when it was stored before."""
+
+    event_id: uuid.UUID
+    global_position: int
+    stream_version: int
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A batch item not stored: its event_id is stored (or repeated) with other content."""
+
+    event_id: uuid.UUID
+    reason: str
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Per batch item, in order: Appended (new or duplicate) or Rejected."""
+
+    items: tuple[Appended | Rejected, ...]
+
+    @property
+    def new(self) -> list[Appended]:
+        """Items stored by this batch."""
+        return [i for i in self.items if isinstance(i, Appended) and not i.duplicate]
+
+    @property
+    def duplicates(self) -> list[Appended]:
+        """Items that were stored before, with their original positions."""
+        return [i for i in self.items if isinstance(i, Appended) and i.duplicate]
+
+    @property
+    def rejected(self) -> list[Rejected]:
+        """Items refused because their event_id is stored with other content."""
+        return [i for i in self.items if isinstance(i, Rejected)]
+
+
+def describe_expected(expected: ExpectedVersion) -> str:
+    """How an expected version reads in a message."""
+    return expected.value if isinstance(expected, StreamState) else str(expected)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An aggregate's state as of ``stream_version`` of its stream."""
+
+    stream_id: str
+    stream_version: int
+    state: JsonObject
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """Counts for `tuskflow store stats`."""
+
+    events: int
+    streams: int
+    head_position: int
+    snapshots: int
+    dead_letters: int
+    checkpoints: Mapping[str, int]

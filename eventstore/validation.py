@@ -1,0 +1,77 @@
+"""Checks that run before anything is written: a refused append writes nothing."""
+
+import json
+import uuid
+from collections.abc import Sequence
+
+from eventstore.errors import InvalidEventError
+from eventstore.records import ExpectedVersion, NewEvent, StreamState
+
+DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
+# Built once: json.dumps with non-default options builds an encoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
+def expected_version_code(expected: object) -> int:
+    """-1 for ANY, 0 for NO_STREAM, N for version N; anything else is refused."""
+    if expected is StreamState.ANY:
+        return -1
+    if expected is StreamState.NO_STREAM:
+        return 0
+    if isinstance(expected, int) and not isinstance(expected, bool) and expected >= 0:
+        return expected
+    raise InvalidEventError(
+        f"unknown expected version {expected!r}: use a stream version (0 or more), NO_STREAM or ANY"
+    )
+
+
+def check_stream_id(stream_id: object) -> str:
+    """A stream id is a non-empty string without surrounding whitespace."""
+    if not isinstance(stream_id, str) or not stream_id.strip():
+        raise InvalidEventError(f"stream id must be a non-empty string, got {stream_id!r}")
+    if stream_id != stream_id.strip():
+        raise InvalidEventError(f"stream id {stream_id!r} has surrounding whitespace")
+    return stream_id
+
+
+def encode_event(stream_id: str, event: NewEvent, max_bytes: int) -> tuple[str, str]:
+    """The event's data and metadata as JSON text, refused if not JSON or over ``max_bytes``."""
+    if not isinstance(event.event_type, str) or not event.event_type:
+        raise InvalidEventError(f"event {event.event_id} in {stream_id!r} has no event type")
+    if not isinstance(event.event_id, uuid.UUID):
+        raise InvalidEventError(f"event_id must be a UUID, got {event.event_id!r}")
+    parts = []
+    for name, value in (("data", event.data), ("metadata", event.metadata)):
+        if not isinstance(value, dict):
+            raise InvalidEventError(
+                f"{name} of event {event.event_id} ({event.event_type}) in {stream_id!r} "
+                f"must be a JSON object, got {type(value).__name__}"
+            )
+        try:
+            parts.append(_ENCODER.encode(value) if value else "{}")
+        except (TypeError, ValueError) as exc:
+            raise InvalidEventError(
+                f"{name} of event {event.event_id} ({event.event_type}) in {stream_id!r} "
+                f"is not JSON-serialisable: {exc}"
+            ) from None
+    size = sum(len(part.encode()) for part in parts)
+    if size > max_bytes:
+        raise InvalidEventError(
+            f"event {event.event_id} ({event.event_type}) in {stream_id!r} is {size} bytes, "
+            f"over the {max_bytes}-byte limit (TUSKFLOW_EVENT_MAX_BYTES)"
+        )
+    return parts[0], parts[1]
+
+
+def check_append(
+    stream_id: object, events: Sequence[NewEvent], expected: ExpectedVersion, max_bytes: int
+) -> tuple[str, int, list[tuple[str, str]]]:
+    """Validate a whole append: stream id, expected version, every event; nothing partial."""
+    checked_id = check_stream_id(stream_id)
+    code = expected_version_code(expected)
+    if not events:
+        raise InvalidEventError(f"append to {checked_id!r} has no events")
+    ids = [event.event_id for event in events]
+    if len(set(ids)) != len(ids):
+        raise InvalidEventError(f"append to {checked_id!r} repeats an event_id")
+    return checked_id, code, [encode_event(checked_id, event, max_bytes) for event in events]

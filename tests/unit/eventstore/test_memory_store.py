@@ -1,0 +1,12 @@
+"""The event store contract on the in-memory store."""
+
+import pytest
+
+from eventstore import InMemoryEventStore
+from tests.eventstore_contract import EventStoreContract
+
+
+class TestInMemoryEventStore(EventStoreContract):
+    @pytest.fixture
+    def store(self) -> InMemoryEventStore:
+        return InMemoryEventStore(max_event_bytes=4096)

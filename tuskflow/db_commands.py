@@ -1,0 +1,21 @@
+"""`tuskflow db migrate`: the event store's schema."""
+
+import typer
+
+from config import Settings
+from eventstore.postgres.migrate import available, migrate
+
+app = typer.Typer(help="The database schema.", no_args_is_help=True)
+
+
+@app.command("migrate")
+def migrate_command(ctx: typer.Context) -> None:
+    """Apply every schema migration not yet applied (safe to run from many processes)."""
+    settings: Settings = ctx.obj
+    applied = migrate(settings.required("database_url"))
+    for migration in applied:
+        typer.echo(f"applied {migration.version:04d}_{migration.name}")
+    latest = available()[-1]
+    typer.echo(
+        f"schema at {latest.version:04d}_{latest.name}" + ("" if applied else " (no change)")
+    )

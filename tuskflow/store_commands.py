@@ -1,0 +1,177 @@
+"""`tuskflow store stats|read|tail|replay|snapshot`: look into the event store."""
+
+import importlib
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from config import Settings
+from eventstore import AggregateRepository, PostgresEventStore, RecordedEvent
+from eventstore.aggregate import Aggregate
+from eventstore.postgres.notify import NotifyWaker
+from eventstore.postgres.projection import ProjectionRunner
+from eventstore.projections import builtin_projections
+
+app = typer.Typer(help="Look into the event store.", no_args_is_help=True)
+
+
+def _store(ctx: typer.Context) -> PostgresEventStore:
+    settings: Settings = ctx.obj
+    return PostgresEventStore(
+        settings.required("database_url"), max_event_bytes=settings.event_max_bytes, pool_size=2
+    )
+
+
+def _line(event: RecordedEvent) -> str:
+    return json.dumps(
+        {
+            "position": event.global_position,
+            "stream": event.stream_id,
+            "version": event.stream_version,
+            "type": event.event_type,
+            "event_id": str(event.event_id),
+            "recorded_at": event.recorded_at.isoformat(),
+            "data": event.data,
+            "metadata": event.metadata,
+        },
+        default=str,
+    )
+
+
+@app.command()
+def stats(ctx: typer.Context) -> None:
+    """Events, streams, snapshots, dead letters, and how far each checkpoint lags."""
+    with _store(ctx) as store:
+        counts = store.stats()
+    typer.echo(f"events        {counts.events}")
+    typer.echo(f"streams       {counts.streams}")
+    typer.echo(f"head position {counts.head_position}")
+    typer.echo(f"snapshots     {counts.snapshots}")
+    typer.echo(f"dead letters  {counts.dead_letters}")
+    for name, position in counts.checkpoints.items():
+        typer.echo(f"checkpoint    {name} at {position} (lag {counts.head_position - position})")
+
+
+@app.command()
+def read(
+    ctx: typer.Context,
+    stream: str,
+    from_version: Annotated[int, typer.Option(help="first version to show")] = 1,
+    backwards: Annotated[bool, typer.Option(help="newest first, from --from-version down")] = False,
+    limit: Annotated[int, typer.Option(help="at most this many events")] = 100,
+) -> None:
+    """One stream's events as JSON lines."""
+    start = from_version if not backwards or from_version > 1 else 2**31 - 1
+    with _store(ctx) as store:
+        events = store.read_stream(stream, start, backwards=backwards, limit=limit)
+    if not events:
+        typer.echo(f"stream {stream!r} has no events from version {from_version}", err=True)
+        raise typer.Exit(1)
+    for event in events:
+        typer.echo(_line(event))
+
+
+@app.command()
+def tail(
+    ctx: typer.Context,
+    after: Annotated[
+        int | None, typer.Option(help="start after this position (default: head)")
+    ] = None,
+    event_type: Annotated[list[str] | None, typer.Option("--type", help="only this type")] = None,
+    category: Annotated[str | None, typer.Option(help="only streams starting with this")] = None,
+    count: Annotated[int | None, typer.Option(help="stop after this many events")] = None,
+) -> None:
+    """Follow new events as they commit, as JSON lines (Ctrl-C stops)."""
+    settings: Settings = ctx.obj
+    waker = NotifyWaker(settings.required("database_url"))
+    shown = 0
+    with _store(ctx) as store:
+        position = store.head() if after is None else after
+        try:
+            while count is None or shown < count:
+                page = store.read_all(position, limit=500)
+                if not page:
+                    waker.wait(1.0)
+                    continue
+                position = page[-1].global_position
+                for event in page:
+                    if event_type and event.event_type not in event_type:
+                        continue
+                    if category and not event.stream_id.startswith(category):
+                        continue
+                    typer.echo(_line(event))
+                    shown += 1
+                    if count is not None and shown >= count:
+                        break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            waker.close()
+
+
+@app.command()
+def replay(ctx: typer.Context, projection: str) -> None:
+    """Rebuild a projection from the first event, with progress."""
+    settings: Settings = ctx.obj
+    projections = builtin_projections()
+    if projection not in projections:
+        typer.echo(
+            f"no projection {projection!r}; known: {', '.join(sorted(projections))}", err=True
+        )
+        raise typer.Exit(2)
+    runner = ProjectionRunner(settings.required("database_url"), projections[projection])
+    with _store(ctx) as store:
+        head = store.head()
+    columns = (
+        *Progress.get_default_columns()[:1],
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task(f"replaying {projection}", total=head)
+        applied = runner.rebuild(lambda n: progress.advance(task, n))
+    typer.echo(f"{projection}: rebuilt from {applied} events")
+
+
+@app.command()
+def snapshot(
+    ctx: typer.Context,
+    stream: str,
+    aggregate: Annotated[
+        str | None, typer.Option(help="module:Class of the aggregate, to take a snapshot now")
+    ] = None,
+) -> None:
+    """Show a stream's latest snapshot, or take one now with --aggregate module:Class."""
+    with _store(ctx) as store:
+        if aggregate is not None:
+            factory = _aggregate_class(aggregate)
+            repository = AggregateRepository(store, factory, snapshot_every=1)
+            loaded = repository.load(stream)
+            if loaded.version == 0:
+                typer.echo(f"stream {stream!r} has no events", err=True)
+                raise typer.Exit(1)
+            repository.take_snapshot(loaded)
+        kept = store.load_snapshot(stream)
+        version = store.stream_version(stream)
+    if kept is None:
+        typer.echo(f"stream {stream!r} has no snapshot (version {version})")
+        return
+    size = len(json.dumps(kept.state))
+    typer.echo(
+        f"stream {stream!r}: snapshot at version {kept.stream_version} of {version} "
+        f"({version - kept.stream_version} events after it), {size} bytes"
+    )
+
+
+def _aggregate_class(path: str) -> Any:
+    module_name, _, class_name = path.partition(":")
+    try:
+        found = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise typer.BadParameter(f"cannot load aggregate {path!r}: {exc}") from None
+    if not (isinstance(found, type) and issubclass(found, Aggregate)):
+        raise typer.BadParameter(f"{path} is not an eventstore Aggregate")
+    return found
