@@ -36,10 +36,11 @@ down: setup ## stop them
 status: setup ## what runs where
 	$(BIN)/tuskflow local status
 
-bench: setup ## benchmarks, each printing ratios against its reference
-	@shopt -s nullglob; benches=(bench/bench_*.py); \
-	if [ $${#benches[@]} -eq 0 ]; then echo "bench/: no benchmarks yet"; fi; \
-	for bench in "$${benches[@]}"; do echo "== $$bench"; $(BIN)/python "$$bench" || exit 1; done
+bench: setup ## benchmarks against their references, side by side; leaves the services running
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/tuskflow local up
+	@eval "$$($(BIN)/tuskflow local env)"; \
+	for bench in bench/bench_*.py; do echo "== $$bench"; $(BIN)/python "$$bench" || exit 1; done
 
 clean: down ## stop the services and remove the virtualenv and local state
 	rm -rf $(VENV) .tuskflow .mypy_cache .ruff_cache .pytest_cache

@@ -65,7 +65,7 @@ class ProjectionRunner:
         """Apply every committed event; return how many. ``progress(n)`` after each page."""
         total = 0
         with psycopg.connect(self.url, autocommit=True) as conn:
-            self.projection.setup(conn)
+            self._setup(conn)
             while applied := self.step(conn):
                 total += applied
                 if progress is not None:
@@ -75,7 +75,7 @@ class ProjectionRunner:
     def rebuild(self, progress: Any = None) -> int:
         """Empty the read model and apply every event again from the first."""
         with psycopg.connect(self.url, autocommit=True) as conn:
-            self.projection.setup(conn)
+            self._setup(conn)
             with conn.transaction():
                 self._lock_checkpoint(conn)
                 self.projection.reset(conn)
@@ -110,10 +110,18 @@ class ProjectionRunner:
         self, session: Connection, stop: threading.Event, waker: NotifyWaker, poll_s: float
     ) -> None:
         log.info("projection.leading", projection=self.projection.name)
-        self.projection.setup(session)
+        self._setup(session)
         while not stop.is_set():
             if self.step(session) == 0:
                 waker.wait(poll_s)
+
+    def _setup(self, conn: Connection) -> None:
+        # CREATE ... IF NOT EXISTS races when two processes run it at once: take turns.
+        with conn.transaction():
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"setup:{self.checkpoint_name}"]
+            )
+            self.projection.setup(conn)
 
     def _lock_checkpoint(self, conn: Connection) -> int:
         conn.execute(

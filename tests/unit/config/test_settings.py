@@ -38,6 +38,7 @@ def test_variables_set_every_field(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TUSKFLOW_LOG_FORMAT", "json")
     monkeypatch.setenv("TUSKFLOW_LOG_LEVEL", "debug")
     monkeypatch.setenv("TUSKFLOW_LOCAL_REDIS_PORT", "6390")
+    monkeypatch.setenv("TUSKFLOW_EVENT_MAX_BYTES", "65536")
 
     settings = load_settings()
 
@@ -49,6 +50,7 @@ def test_variables_set_every_field(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.log_format == "json"
     assert settings.log_level == "DEBUG"
     assert settings.local_redis_port == 6390
+    assert settings.event_max_bytes == 65536
 
 
 def test_dotenv_file_is_read(tmp_path: Path) -> None:
@@ -70,6 +72,7 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ("TUSKFLOW_KAFKA_BOOTSTRAP", "localhost", "host:port[,host:port...]"),
         ("TUSKFLOW_KAFKA_BOOTSTRAP", "k1:9092,k2:x", "host:port[,host:port...]"),
         ("TUSKFLOW_DASK_SCHEDULER", "dask:8786", "a Dask scheduler address"),
+        ("TUSKFLOW_EVENT_MAX_BYTES", "10", "the largest event"),
     ],
 )
 def test_wrong_value_is_refused_naming_variable_value_and_expectation(

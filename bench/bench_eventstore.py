@@ -1,0 +1,650 @@
+"""Benchmark: tuskflow's PostgreSQL event store against raw COPY and the eventsourcing library.
+
+Run it against local services:
+
+    make up && eval "$(.venv/bin/tuskflow local env)" && .venv/bin/python bench/bench_eventstore.py
+
+In one process run, against the PostgreSQL named by TUSKFLOW_DATABASE_URL, it measures side by
+side and prints medians and ratios (it never asserts a time):
+
+1. batch ingestion: 1,000-event batches over 100 streams through ``append_batch``, against a
+   raw COPY of the same rows into a bare table and against eventsourcing's ``save_many``,
+   interleaved round-robin per batch so that noise hits all three alike;
+2. single-event appends with an expected version, one transaction each, against
+   eventsourcing's ``save_single``, interleaved in chunks;
+3. reading every event from the start in 1,000-event pages, and replaying one 10,000-event
+   aggregate without a snapshot, against eventsourcing's ``read_all`` and ``replay``;
+4. loading a 10,000-event and a 100,000-event aggregate through a snapshot taken 50 events
+   before the end: the load time should not grow with the stream.
+
+Our store lives in schema ``tf_bench`` (dropped first and at the end), eventsourcing in
+``es_bench`` (emptied at the end). A full run takes about a minute on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import version as package_version
+from types import TracebackType
+from typing import Any, Self
+
+import psycopg
+from _eventsourcing_reference import EventsourcingReference
+from psycopg import sql
+
+from eventstore import (
+    NO_STREAM,
+    Aggregate,
+    AggregateRepository,
+    NewEvent,
+    PostgresEventStore,
+    StreamEvent,
+    migrate,
+)
+
+SCHEMA = "tf_bench"
+ES_SCHEMA = "es_bench"
+RAW_TABLE = "raw_events"
+EVENT_TYPE = "MeasurementRecorded"
+ES_NAMESPACE = uuid.UUID("6f1c9a0e-3b7d-4c55-9a43-1d2e8f0b7c61")
+
+BATCH_SIZE = 1000
+BATCH_STREAMS = 100
+BATCH_ROUNDS = 30
+BATCH_WARMUP = 2
+
+SINGLE_APPENDS = 2000
+SINGLE_STREAMS = 20
+SINGLE_CHUNK = 50
+
+PAGE = 1000
+READ_EVENTS = 50_000
+REPLAY_EVENTS = 10_000
+READ_REPEATS = 7
+
+SMALL_AGGREGATE = 10_000
+LARGE_AGGREGATE = 100_000
+SNAPSHOT_TAIL = 50
+LOAD_REPEATS = 15
+# Any value turns on snapshot restore in load(); the bench never saves through the repository.
+SNAPSHOT_EVERY = 1000
+
+_RAW_DDL = sql.SQL(
+    "CREATE TABLE {} (stream_id text, stream_version integer, event_id uuid,"
+    " event_type text, data jsonb, metadata jsonb)"
+).format(sql.Identifier(RAW_TABLE))
+_RAW_COPY = sql.SQL(
+    "COPY {} (stream_id, stream_version, event_id, event_type, data, metadata) FROM STDIN"
+).format(sql.Identifier(RAW_TABLE))
+
+_NOT_SET = (
+    "TUSKFLOW_DATABASE_URL is not set: run `make up` and "
+    '`eval "$(.venv/bin/tuskflow local env)"`, then run this again'
+)
+
+
+# --- database plumbing -----------------------------------------------------------------------
+
+
+def database_url() -> str:
+    """The PostgreSQL URL from the environment, or exit saying how to get one."""
+    url = os.environ.get("TUSKFLOW_DATABASE_URL")
+    if not url:
+        sys.exit(_NOT_SET)
+    return url
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """``url`` with every connection's search_path set to ``schema``."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
+def drop_schema(base_url: str, schema: str) -> None:
+    """Drop ``schema`` and everything in it, if it exists."""
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def fresh_store(base_url: str, url: str) -> PostgresEventStore:
+    """Recreate the bench schema, migrate it, and open a store on it."""
+    drop_schema(base_url, SCHEMA)
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(SCHEMA)))
+    migrate(url)
+    return PostgresEventStore(url)
+
+
+def server_version(base_url: str) -> str:
+    """The server's version() string."""
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        row = conn.execute("SELECT version()").fetchone()
+    return str(row[0]) if row else "unknown"
+
+
+# --- the events and the contenders -----------------------------------------------------------
+
+
+def measurement(i: int) -> NewEvent:
+    """The i-th event: a small measurement with Kafka-like metadata."""
+    return NewEvent(
+        EVENT_TYPE,
+        {"value": i, "unit": "kg", "site": "north-7"},
+        {"source": "kafka", "offset": i},
+    )
+
+
+def spread_batch(first: int, streams: Sequence[str]) -> list[StreamEvent]:
+    """BATCH_SIZE events numbered from ``first``, dealt round-robin over ``streams``."""
+    return [
+        StreamEvent(streams[i % len(streams)], measurement(i))
+        for i in range(first, first + BATCH_SIZE)
+    ]
+
+
+def stream_batches(stream_id: str, first: int, count: int) -> Iterator[list[StreamEvent]]:
+    """``count`` events of one stream numbered from ``first``, in batches of BATCH_SIZE."""
+    end = first + count
+    for start in range(first, end, BATCH_SIZE):
+        stop = min(start + BATCH_SIZE, end)
+        yield [StreamEvent(stream_id, measurement(i)) for i in range(start, stop)]
+
+
+class Meter(Aggregate):
+    """A trivial aggregate: the sum of its events' values."""
+
+    def __init__(self, stream_id: str) -> None:
+        super().__init__(stream_id)
+        self.total = 0
+
+    def apply(self, event_type: str, data: Mapping[str, Any]) -> None:
+        """Add the event's value."""
+        self.total += int(data["value"])
+
+    def snapshot_state(self) -> dict[str, Any]:
+        """The running total."""
+        return {"total": self.total}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take the running total from a snapshot."""
+        self.total = int(state["total"])
+
+
+class RawCopy:
+    """The floor: COPY of the same rows into a table with no index, constraint or trigger."""
+
+    def __init__(self, url: str) -> None:
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.conn.execute(_RAW_DDL)
+        self.versions: dict[str, int] = {}
+
+    def write(self, batch: Sequence[StreamEvent]) -> None:
+        """One transaction: number each stream's events and COPY them, JSON as text."""
+        versions = self.versions
+        with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(_RAW_COPY) as copy:
+            for item in batch:
+                event = item.event
+                stream_version = versions.get(item.stream_id, 0) + 1
+                versions[item.stream_id] = stream_version
+                copy.write_row(
+                    (
+                        item.stream_id,
+                        stream_version,
+                        event.event_id,
+                        event.event_type,
+                        json.dumps(event.data),
+                        json.dumps(event.metadata),
+                    )
+                )
+
+    def count(self) -> int:
+        """Rows in the raw table."""
+        row = self.conn.execute(sql.SQL("SELECT count(*) FROM {}").format(_raw_ident())).fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _raw_ident() -> sql.Identifier:
+    return sql.Identifier(RAW_TABLE)
+
+
+class EsWriter:
+    """eventsourcing fed the same StreamEvents: a uuid per stream, versions counted here."""
+
+    def __init__(self, ref: EventsourcingReference) -> None:
+        self.ref = ref
+        self.versions: dict[str, int] = {}
+        self._ids: dict[str, uuid.UUID] = {}
+
+    def aggregate_id(self, stream_id: str) -> uuid.UUID:
+        """The aggregate uuid standing for a stream."""
+        found = self._ids.get(stream_id)
+        if found is None:
+            found = self._ids[stream_id] = uuid.uuid5(ES_NAMESPACE, stream_id)
+        return found
+
+    def save_batch(self, batch: Sequence[StreamEvent]) -> None:
+        """One transaction: number each stream's events and save them, data as JSON bytes."""
+        versions = self.versions
+        rows = []
+        for item in batch:
+            stream_version = versions.get(item.stream_id, 0) + 1
+            versions[item.stream_id] = stream_version
+            state = json.dumps(item.event.data).encode()
+            rows.append((self.aggregate_id(item.stream_id), stream_version, EVENT_TYPE, state))
+        self.ref.save_many(rows)
+
+    def save_one(self, aggregate_id: uuid.UUID, stream_version: int, event: NewEvent) -> None:
+        """One event in its own transaction, data as JSON bytes."""
+        self.ref.save_single(
+            aggregate_id, stream_version, event.event_type, json.dumps(event.data).encode()
+        )
+
+    def reset(self) -> None:
+        """Empty the reference's table and forget the versions."""
+        self.ref.reset()
+        self.versions.clear()
+
+
+# --- measuring and reporting -----------------------------------------------------------------
+
+
+def timed(action: Callable[..., object], *args: Any) -> float:
+    """Seconds one call of ``action(*args)`` takes."""
+    started = time.perf_counter()
+    action(*args)
+    return time.perf_counter() - started
+
+
+def median(samples: Sequence[float]) -> float:
+    """The median of the samples."""
+    return statistics.median(samples)
+
+
+def per_second(count: int, seconds: float) -> float:
+    """``count`` over ``seconds``."""
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def rate_text(value: float, unit: str = "ev/s") -> str:
+    """A rate for the table."""
+    return f"{value:,.0f} {unit}"
+
+
+def ms_text(seconds: float) -> str:
+    """A duration in milliseconds for the table."""
+    return f"{seconds * 1000:,.2f} ms"
+
+
+def spread_text(samples: Sequence[float]) -> str:
+    """Median with min and max, in milliseconds."""
+    return (
+        f"median {ms_text(median(samples))} (min {ms_text(min(samples))}, "
+        f"max {ms_text(max(samples))}, n={len(samples)})"
+    )
+
+
+def progress(message: str) -> None:
+    """One progress line, flushed at once."""
+    print(message, flush=True)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the summary: a ratio and the target it is held against."""
+
+    measure: str
+    ours: str
+    reference: str
+    ratio: float
+    target: str
+    met: bool | None
+
+
+def print_summary(rows: Sequence[Row]) -> None:
+    """The final table: measure, ours, reference, ratio, target, met."""
+    headers = ("measure", "ours", "reference", "ratio", "target", "met")
+    cells = [
+        (
+            row.measure,
+            row.ours,
+            row.reference,
+            f"{row.ratio:.2f}",
+            row.target,
+            "n/a" if row.met is None else ("yes" if row.met else "no"),
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in [headers, *cells]) for i in range(len(headers))]
+    print()
+    print("summary")
+    for line in [headers, tuple("-" * width for width in widths), *cells]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+
+
+# --- 1. batch ingestion ----------------------------------------------------------------------
+
+
+def bench_batches(store: PostgresEventStore, raw: RawCopy, es: EsWriter) -> list[Row]:
+    """Batches of 1,000 over 100 streams: append_batch vs raw COPY vs save_many."""
+    total = BATCH_WARMUP + BATCH_ROUNDS
+    progress(
+        f"[1/4] batch ingestion: {BATCH_ROUNDS} rounds (+{BATCH_WARMUP} warm-up) of "
+        f"{BATCH_SIZE:,}-event batches over {BATCH_STREAMS} streams, round-robin per batch"
+    )
+    streams = [f"meter-{k:03d}" for k in range(BATCH_STREAMS)]
+    contenders: dict[str, Callable[[Sequence[StreamEvent]], object]] = {
+        "ours": store.append_batch,
+        "raw": raw.write,
+        "es": es.save_batch,
+    }
+    seconds = _interleave_batches(contenders, streams, total)
+    _check_counts(total * BATCH_SIZE, store.head(), raw.count(), es.ref.read_all())
+    rates = {name: per_second(BATCH_SIZE, median(s)) for name, s in seconds.items()}
+    labels = {"ours": "append_batch", "raw": "raw COPY", "es": "eventsourcing save_many"}
+    for name, label in labels.items():
+        print(f"      {label:<24} {rate_text(rates[name]):>14}   {spread_text(seconds[name])}")
+    ours = rates["ours"]
+    print(f"      ours/raw {ours / rates['raw']:.2f}   ours/eventsourcing {ours / rates['es']:.2f}")
+    return [
+        Row("batch ingest vs raw COPY", rate_text(ours), rate_text(rates["raw"]),
+            ours / rates["raw"], ">= 0.60", ours / rates["raw"] >= 0.6),  # fmt: skip
+        Row("batch ingest vs es save_many", rate_text(ours), rate_text(rates["es"]),
+            ours / rates["es"], "-", None),  # fmt: skip
+    ]
+
+
+def _interleave_batches(
+    contenders: Mapping[str, Callable[[Sequence[StreamEvent]], object]],
+    streams: Sequence[str],
+    rounds: int,
+) -> dict[str, list[float]]:
+    """Per round one batch, written by each contender in a rotating order; warm-up dropped."""
+    names = list(contenders)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for round_no in range(rounds):
+        batch = spread_batch(round_no * BATCH_SIZE, streams)
+        shift = round_no % len(names)
+        for name in names[shift:] + names[:shift]:
+            took = timed(contenders[name], batch)
+            if round_no >= BATCH_WARMUP:
+                seconds[name].append(took)
+    return seconds
+
+
+def _check_counts(expected: int, *counts: int) -> None:
+    """Exit when a contender did not store every event: its times would mean nothing."""
+    if any(count != expected for count in counts):
+        sys.exit(f"stored counts {counts} differ from the {expected} events written")
+
+
+# --- 2. single appends -----------------------------------------------------------------------
+
+
+def bench_singles(store: PostgresEventStore, es: EsWriter) -> list[Row]:
+    """One event per transaction with an expected version: append vs save_single."""
+    progress(
+        f"[2/4] single appends: {SINGLE_APPENDS:,} per side over {SINGLE_STREAMS} streams, "
+        f"one transaction each, alternating in chunks of {SINGLE_CHUNK} (+1 warm-up per stream)"
+    )
+    streams = [f"single-{k:02d}" for k in range(SINGLE_STREAMS)]
+    total = SINGLE_STREAMS + SINGLE_APPENDS
+    events = [measurement(i) for i in range(total)]
+    latencies: dict[str, list[float]] = {"ours": [], "es": []}
+    for chunk_no, start in enumerate(range(0, total, SINGLE_CHUNK)):
+        indexes = range(start, min(start + SINGLE_CHUNK, total))
+        order = ("ours", "es") if chunk_no % 2 == 0 else ("es", "ours")
+        for name in order:
+            for i in indexes:
+                took = _append_one(name, store, es, streams[i % SINGLE_STREAMS], i, events[i])
+                if i >= SINGLE_STREAMS:
+                    latencies[name].append(took)
+    _check_counts(total, store.head(), es.ref.read_all() - BATCH_SIZE * (BATCH_ROUNDS + 2))
+    return _single_rows(latencies)
+
+
+def _append_one(
+    name: str, store: PostgresEventStore, es: EsWriter, stream_id: str, i: int, event: NewEvent
+) -> float:
+    """Time the i-th single append of one side; the stream's current version is i // streams."""
+    current = i // SINGLE_STREAMS
+    if name == "ours":
+        return timed(store.append, stream_id, [event], current if current else NO_STREAM)
+    return timed(es.save_one, es.aggregate_id(stream_id), current + 1, event)
+
+
+def _single_rows(latencies: Mapping[str, list[float]]) -> list[Row]:
+    ours, ref = median(latencies["ours"]), median(latencies["es"])
+    for name, label in (("ours", "append (expected ver.)"), ("es", "eventsourcing save_single")):
+        samples = latencies[name]
+        throughput = per_second(len(samples), sum(samples))
+        print(
+            f"      {label:<26} {rate_text(1 / median(samples), 'appends/s'):>16}   "
+            f"{spread_text(samples)}, overall {throughput:,.0f}/s"
+        )
+    print(f"      ours/eventsourcing {ref / ours:.2f} (appends/s at the median latency)")
+    return [
+        Row("single append (appends/s)", rate_text(1 / ours, "/s"), rate_text(1 / ref, "/s"),
+            ref / ours, ">= 1.50", ref / ours >= 1.5),  # fmt: skip
+        Row("single append median latency", ms_text(ours), ms_text(ref), ours / ref, "-", None),
+    ]
+
+
+# --- 3. reading all and replaying ------------------------------------------------------------
+
+
+def bench_reads(store: PostgresEventStore, es: EsWriter) -> list[Row]:
+    """Read every event in pages, and replay a 10,000-event aggregate without a snapshot."""
+    spread = READ_EVENTS - REPLAY_EVENTS
+    progress(
+        f"[3/4] reads: loading {READ_EVENTS:,} events into both stores ({spread:,} over "
+        f"{BATCH_STREAMS} streams + one {REPLAY_EVENTS:,}-event aggregate)"
+    )
+    streams = [f"meter-{k:03d}" for k in range(BATCH_STREAMS)]
+    batches = [spread_batch(first, streams) for first in range(0, spread, BATCH_SIZE)]
+    batches += list(stream_batches("replay-10k", spread, REPLAY_EVENTS))
+    for batch in batches:
+        store.append_batch(batch)
+        es.save_batch(batch)
+    _check_counts(READ_EVENTS, store.head(), es.ref.read_all())
+    progress(f"      reading all and replaying, {READ_REPEATS} interleaved repeats (+1 warm-up)")
+    plain = AggregateRepository(store, Meter)
+    replay_id = es.aggregate_id("replay-10k")
+    reads = _repeat_pairs(
+        lambda: _check_counts(READ_EVENTS, read_all_ours(store)),
+        lambda: _check_counts(READ_EVENTS, es.ref.read_all(PAGE)),
+        READ_REPEATS,
+    )
+    replays = _repeat_pairs(
+        lambda: _check_counts(REPLAY_EVENTS, plain.load("replay-10k").version),
+        lambda: _check_counts(REPLAY_EVENTS, es.ref.replay(replay_id)),
+        READ_REPEATS,
+    )
+    return [
+        _rate_row("read all", READ_EVENTS, reads, "es read_all"),
+        _rate_row("replay 10k, no snapshot", REPLAY_EVENTS, replays, "es replay"),
+    ]
+
+
+def read_all_ours(store: PostgresEventStore) -> int:
+    """Page through every event from the start; return how many there were."""
+    count, after = 0, 0
+    while True:
+        page = store.read_all(after, limit=PAGE)
+        count += len(page)
+        if len(page) < PAGE:
+            return count
+        after = page[-1].global_position
+
+
+def _repeat_pairs(
+    ours: Callable[[], object], ref: Callable[[], object], repeats: int
+) -> tuple[list[float], list[float]]:
+    """Run both ``repeats`` times (+1 dropped warm-up), alternating who goes first."""
+    ours_s: list[float] = []
+    ref_s: list[float] = []
+    for attempt in range(repeats + 1):
+        first, second = (ours, ref) if attempt % 2 == 0 else (ref, ours)
+        first_s, second_s = timed(first), timed(second)
+        if attempt == 0:
+            continue
+        ours_s.append(first_s if first is ours else second_s)
+        ref_s.append(second_s if first is ours else first_s)
+    return ours_s, ref_s
+
+
+def _rate_row(measure: str, count: int, pair: tuple[list[float], list[float]], ref: str) -> Row:
+    ours_rate = per_second(count, median(pair[0]))
+    ref_rate = per_second(count, median(pair[1]))
+    print(f"      {measure} ({count:,} events)")
+    print(f"        ours {rate_text(ours_rate):>14}   {spread_text(pair[0])}")
+    print(f"        {ref:<4} {rate_text(ref_rate):>14}   {spread_text(pair[1])}")
+    print(f"        ours/eventsourcing {ours_rate / ref_rate:.2f}")
+    return Row(
+        f"{measure} (ev/s)",
+        rate_text(ours_rate),
+        rate_text(ref_rate),
+        ours_rate / ref_rate,
+        ">= 5.00",
+        ours_rate / ref_rate >= 5,
+    )
+
+
+# --- 4. loading through a snapshot -----------------------------------------------------------
+
+
+def bench_snapshots(store: PostgresEventStore) -> list[Row]:
+    """Load a 10k and a 100k aggregate through a snapshot 50 events before the end."""
+    progress(
+        f"[4/4] snapshots: writing a {SMALL_AGGREGATE:,}- and a {LARGE_AGGREGATE:,}-event "
+        f"aggregate, snapshot {SNAPSHOT_TAIL} events before the end"
+    )
+    small, small_total = _snapshotted(store, "snap-10k", SMALL_AGGREGATE)
+    large, large_total = _snapshotted(store, "snap-100k", LARGE_AGGREGATE)
+    progress(f"      loading, {LOAD_REPEATS} interleaved rounds (+1 warm-up)")
+    plain = AggregateRepository(store, Meter)
+    snapped = AggregateRepository(store, Meter, snapshot_every=SNAPSHOT_EVERY)
+    loads: dict[str, list[float]] = {"plain 10k": [], "snapshot 10k": [], "snapshot 100k": []}
+    for attempt in range(LOAD_REPEATS + 1):
+        took = {
+            "plain 10k": timed(_load_checked, plain, small, SMALL_AGGREGATE, small_total),
+            "snapshot 10k": timed(_load_checked, snapped, small, SMALL_AGGREGATE, small_total),
+            "snapshot 100k": timed(_load_checked, snapped, large, LARGE_AGGREGATE, large_total),
+        }
+        for name, seconds in took.items():
+            if attempt:
+                loads[name].append(seconds)
+    return _snapshot_rows(loads)
+
+
+def _snapshotted(store: PostgresEventStore, stream_id: str, size: int) -> tuple[str, int]:
+    """Write ``size`` events to a stream with a snapshot SNAPSHOT_TAIL events before the end."""
+    head = size - SNAPSHOT_TAIL
+    for batch in stream_batches(stream_id, 0, head):
+        store.append_batch(batch)
+    plain = AggregateRepository(store, Meter)
+    started = time.perf_counter()
+    aggregate = plain.load(stream_id)
+    took = time.perf_counter() - started
+    plain.take_snapshot(aggregate)
+    for batch in stream_batches(stream_id, head, SNAPSHOT_TAIL):
+        store.append_batch(batch)
+    print(
+        f"      {stream_id}: {size:,} events, snapshot at version {aggregate.version:,} "
+        f"(its full load of {head:,} events took {ms_text(took)})"
+    )
+    return stream_id, sum(range(size))
+
+
+def _load_checked(repo: AggregateRepository[Meter], stream_id: str, size: int, total: int) -> None:
+    aggregate = repo.load(stream_id)
+    if (aggregate.version, aggregate.total) != (size, total):
+        sys.exit(f"{stream_id} loaded wrong: version {aggregate.version}, total {aggregate.total}")
+
+
+def _snapshot_rows(loads: Mapping[str, list[float]]) -> list[Row]:
+    for name, samples in loads.items():
+        print(f"      load {name:<14} {spread_text(samples)}")
+    plain, small, large = (median(loads[name]) for name in loads)
+    growth = large / small
+    print(f"      load(100k)/load(10k) with snapshot {growth:.2f}")
+    print(f"      10k: without snapshot / with snapshot {plain / small:.1f}x")
+    return [
+        Row("snapshot load 100k vs 10k (time)", ms_text(large), ms_text(small), growth,
+            "<= 1.50", growth <= 1.5),  # fmt: skip
+        Row("10k load: no snapshot vs snapshot", ms_text(plain), ms_text(small), plain / small,
+            "-", None),  # fmt: skip
+    ]
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def print_environment(base_url: str) -> None:
+    """What the numbers were measured on."""
+    print(f"PostgreSQL: {server_version(base_url)}")
+    print(f"cores: {os.cpu_count()}   Python {platform.python_version()}   ", end="")
+    print(f"psycopg {psycopg.__version__}   eventsourcing {package_version('eventsourcing')}")
+    print(f"schemas: ours {SCHEMA} (dropped at the end), eventsourcing {ES_SCHEMA} (emptied)")
+
+
+def run_all(base_url: str, url: str, es: EsWriter) -> list[Row]:
+    """The four phases; phases 3 and 4 start from empty stores."""
+    rows: list[Row] = []
+    store = fresh_store(base_url, url)
+    es.reset()
+    try:
+        with RawCopy(url) as raw:
+            rows += bench_batches(store, raw, es)
+        rows += bench_singles(store, es)
+    finally:
+        store.close()
+    store = fresh_store(base_url, url)
+    es.reset()
+    try:
+        rows += bench_reads(store, es)
+        rows += bench_snapshots(store)
+    finally:
+        store.close()
+    return rows
+
+
+def main() -> None:
+    """Run every phase, clean up, print the summary."""
+    base_url = database_url()
+    url = with_search_path(base_url, SCHEMA)
+    print_environment(base_url)
+    started = time.perf_counter()
+    es = EsWriter(EventsourcingReference(base_url, schema=ES_SCHEMA))
+    try:
+        rows = run_all(base_url, url, es)
+    finally:
+        progress("cleaning up: dropping tf_bench, emptying es_bench")
+        drop_schema(base_url, SCHEMA)
+        es.reset()
+        es.ref.close()
+    print_summary(rows)
+    print(f"\nfull run: {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
