@@ -36,6 +36,22 @@ def spawn_detached(argv: Sequence[str | Path], log_path: Path) -> int:
     return int(launched.stdout.strip())
 
 
+def launch(argv: Sequence[str | Path], log_path: Path, pid_file: Path) -> int:
+    """spawn_detached, recording the pid in ``pid_file``."""
+    pid = spawn_detached(argv, log_path)
+    pid_file.write_text(f"{pid}\n")
+    return pid
+
+
+def stop_launched(pid: int | None, pid_file: Path, *, what: str, timeout_s: float = 30.0) -> bool:
+    """Stop a server started by ``launch`` and remove its pid file; False when none ran."""
+    if pid is None:
+        return False
+    terminate(pid, what=what, timeout_s=timeout_s)
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
 def pid_alive(pid: int) -> bool:
     """True while ``pid`` runs; a zombie counts as gone (and is reaped if it is our child)."""
     with contextlib.suppress(ChildProcessError):

@@ -152,7 +152,7 @@ class KafkaService:
         self._resolve_jars()
         self._write_config()
         self._format_storage(java)
-        pid = _process.spawn_detached(
+        _process.launch(
             [
                 java,
                 f"-Xmx{HEAP}",
@@ -166,19 +166,14 @@ class KafkaService:
                 self.config,
             ],
             self.home / "stdout.log",
+            self.pid_file,
         )
-        self.pid_file.write_text(f"{pid}\n")
         self._wait_ready()
         return True
 
     def stop(self) -> bool:
         """SIGTERM: the broker closes its logs cleanly and exits."""
-        pid = self.pid()
-        if pid is None:
-            return False
-        _process.terminate(pid, what=self.name, timeout_s=60)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+        return _process.stop_launched(self.pid(), self.pid_file, what=self.name, timeout_s=60)
 
     def status(self) -> ServiceStatus:
         """Running or stopped, with the Kafka version of the jars it runs."""

@@ -58,7 +58,7 @@ class RedisService:
             return False
         _process.ensure_port_free(self.port, self.name, env_var("local_redis_port"))
         self.home.mkdir(parents=True, exist_ok=True)
-        pid = _process.spawn_detached(
+        _process.launch(
             [
                 redis_server_binary(),
                 "--bind",
@@ -79,19 +79,14 @@ class RedisService:
                 "",
             ],
             self.home / "stdout.log",
+            self.pid_file,
         )
-        self.pid_file.write_text(f"{pid}\n")
         self._wait_ready()
         return True
 
     def stop(self) -> bool:
         """SIGTERM: Redis flushes its append-only file and exits."""
-        pid = self.pid()
-        if pid is None:
-            return False
-        _process.terminate(pid, what=self.name)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+        return _process.stop_launched(self.pid(), self.pid_file, what=self.name)
 
     def status(self) -> ServiceStatus:
         """Running or stopped, with the server's version when it answers."""

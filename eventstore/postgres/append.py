@@ -124,19 +124,14 @@ def append_batch(conn: Connection, items: Sequence[StreamEvent], max_bytes: int)
         )
         for item in items
     ]
-    try:
-        # The common batch holds no stored event_id: write it straight away. The unique index
-        # on event_id still guards every row; when it refuses one, the savepoint is rolled
-        # back and the batch is written again after looking up what is stored.
-        with _atomic(conn):
-            return BatchResult(tuple(_write_batch(conn, rows, look_up_stored=False)))
-    except pg_errors.UniqueViolation as exc:
-        if exc.diag.constraint_name != _EVENT_ID_KEY:
-            raise
-    for _attempt in range(_RACE_RETRIES):
+    # The first attempt assumes the common case, a batch holding no stored event_id, and
+    # writes at once. The unique index on event_id still guards every row; when it refuses
+    # one, the savepoint rolls back and the batch is written again after looking up what is
+    # stored (again if a concurrent writer stores one of the ids in between).
+    for attempt in range(1 + _RACE_RETRIES):
         try:
             with _atomic(conn):
-                return BatchResult(tuple(_write_batch(conn, rows, look_up_stored=True)))
+                return BatchResult(tuple(_write_batch(conn, rows, look_up_stored=attempt > 0)))
         except pg_errors.UniqueViolation as exc:
             if exc.diag.constraint_name != _EVENT_ID_KEY:
                 raise
