@@ -54,7 +54,10 @@ def encode_event(stream_id: str, event: NewEvent, max_bytes: int) -> tuple[str, 
                 f"{name} of event {event.event_id} ({event.event_type}) in {stream_id!r} "
                 f"is not JSON-serialisable: {exc}"
             ) from None
-    size = sum(len(part.encode()) for part in parts)
+    # UTF-8 takes at most 4 bytes a character: count bytes only when that could pass the limit.
+    size = len(parts[0]) + len(parts[1])
+    if size * 4 > max_bytes:
+        size = len(parts[0].encode()) + len(parts[1].encode())
     if size > max_bytes:
         raise InvalidEventError(
             f"event {event.event_id} ({event.event_type}) in {stream_id!r} is {size} bytes, "

@@ -147,6 +147,9 @@ def _write_batch(
     first_seen: dict[uuid.UUID, int] = {}
     for index, (_, event, _, _) in enumerate(rows):
         first_seen.setdefault(event.event_id, index)
+    if not look_up_stored and len(first_seen) == len(rows):
+        new_rows = _insert_new(conn, rows, list(range(len(rows))))
+        return [new_rows[index] for index in range(len(rows))]
     stored = (
         {row[0]: row for row in conn.execute(_STORED, [list(first_seen)], prepare=True)}
         if look_up_stored

@@ -16,6 +16,7 @@ import psycopg
 import structlog
 
 from eventstore.postgres import queries
+from eventstore.postgres.connection import configure
 from eventstore.postgres.notify import NotifyWaker
 from eventstore.records import RecordedEvent
 
@@ -65,6 +66,7 @@ class ProjectionRunner:
         """Apply every committed event; return how many. ``progress(n)`` after each page."""
         total = 0
         with psycopg.connect(self.url, autocommit=True) as conn:
+            configure(conn)
             self._setup(conn)
             while applied := self.step(conn):
                 total += applied
@@ -91,6 +93,7 @@ class ProjectionRunner:
         """Stand by until this process holds the projection's lock, then keep it up to date."""
         waker = NotifyWaker(self.url)
         with psycopg.connect(self.url, autocommit=True) as session:
+            configure(session)
             try:
                 while not stop.is_set():
                     if self._lead(session):

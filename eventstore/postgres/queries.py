@@ -6,7 +6,6 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from eventstore.records import RecordedEvent, Snapshot, StoreStats
@@ -47,8 +46,8 @@ def read_stream(
         "until": until,
         "limit": limit,
     }
-    with conn.cursor(row_factory=class_row(RecordedEvent)) as cur:
-        return cur.execute(query, params, prepare=True).fetchall()
+    # Built positionally from plain tuples: several times cheaper than a keyword row factory.
+    return [RecordedEvent(*row) for row in conn.execute(query, params, prepare=True)]
 
 
 def read_all(
@@ -74,8 +73,8 @@ def read_all(
         "category": category,
         "limit": limit,
     }
-    with conn.cursor(row_factory=class_row(RecordedEvent)) as cur:
-        return cur.execute(query, params, prepare=True).fetchall()
+    # Built positionally from plain tuples: several times cheaper than a keyword row factory.
+    return [RecordedEvent(*row) for row in conn.execute(query, params, prepare=True)]
 
 
 def stream_version(conn: Connection, stream_id: str) -> int:

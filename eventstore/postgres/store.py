@@ -8,6 +8,7 @@ from typing import Any, Self
 from psycopg_pool import ConnectionPool
 
 from eventstore.postgres import append, queries
+from eventstore.postgres.connection import configure
 from eventstore.records import (
     ANY,
     Appended,
@@ -34,6 +35,7 @@ class PostgresEventStore:
             min_size=1,
             max_size=pool_size,
             kwargs={"autocommit": True},
+            configure=configure,
             open=True,
             name="eventstore",
         )
