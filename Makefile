@@ -7,12 +7,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup test lint format up down status bench clean
 
-setup: $(STAMP) ## virtualenv with tuskflow installed editable, with local services and dev tools
+setup: $(STAMP) ## virtualenv with tuskflow installed editable, with local services, dev and bench tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[local,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[local,dev,bench]'
 	touch $@
 
 test: setup ## the whole suite; starts the local services it needs and stops what it started
@@ -37,7 +37,6 @@ status: setup ## what runs where
 	$(BIN)/tuskflow local status
 
 bench: setup ## benchmarks against their references, side by side; leaves the services running
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/tuskflow local up
 	@eval "$$($(BIN)/tuskflow local env)"; \
 	for bench in bench/bench_*.py; do echo "== $$bench"; $(BIN)/python "$$bench" || exit 1; done
