@@ -119,3 +119,33 @@ class StoreStats:
     snapshots: int
     dead_letters: int
     checkpoints: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message that could not become an event, kept with the reason and where it came from.
+
+    ``source_key`` names the message (kafka:topic/partition/offset, redis:stream/entry-id); a
+    message that fails again counts another attempt on the same dead letter.
+    """
+
+    source: str
+    source_key: str
+    reason: str
+    raw_payload: bytes | None
+    raw_key: bytes | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    coordinates: JsonObject = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredDeadLetter:
+    """A dead letter as stored, with its attempts and whether it was replayed."""
+
+    id: int
+    letter: DeadLetter
+    attempts: int
+    first_failed_at: datetime
+    last_failed_at: datetime
+    replayed_at: datetime | None
+    replayed_position: int | None

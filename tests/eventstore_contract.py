@@ -187,6 +187,10 @@ class EventStoreContract:
         assert [e.stream_version for e in store.read_stream("meter-0")] == [1, 2, 3, 4, 5]
         assert store.stream_version("meter-1") == 3
 
+    def test_empty_batch_writes_nothing(self, store: EventStore) -> None:
+        assert store.append_batch([]).items == ()
+        assert store.head() == 0
+
     def test_redelivered_batch_is_all_duplicates_at_the_original_positions(
         self, store: EventStore
     ) -> None:

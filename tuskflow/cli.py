@@ -6,7 +6,13 @@ import typer
 
 from config import Settings, TuskflowError, configure_logging, load_settings
 from config.errors import PermanentError
-from tuskflow import db_commands, local_commands, store_commands
+from tuskflow import (
+    consume_commands,
+    db_commands,
+    deadletters_commands,
+    local_commands,
+    store_commands,
+)
 
 app = typer.Typer(
     help="tuskflow: ETL on Celery and Dask, stream ingestion into a PostgreSQL event store.",
@@ -16,6 +22,8 @@ app = typer.Typer(
 app.add_typer(local_commands.app, name="local")
 app.add_typer(db_commands.app, name="db")
 app.add_typer(store_commands.app, name="store")
+app.add_typer(consume_commands.app, name="consume")
+app.add_typer(deadletters_commands.app, name="deadletters")
 
 
 @app.callback()

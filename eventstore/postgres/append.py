@@ -116,6 +116,8 @@ def append_batch(conn: Connection, items: Sequence[StreamEvent], max_bytes: int)
     rejected when their stream, type or data differ); the rest get versions per stream in
     batch order and global positions in batch order.
     """
+    if not items:
+        return BatchResult(())
     rows = [
         (
             check_stream_id(item.stream_id),

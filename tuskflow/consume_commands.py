@@ -1,0 +1,62 @@
+"""`tuskflow consume kafka|redis`: dedicated consumer workers into the event store."""
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from config import Settings
+from tuskflow.mapping_options import mapping_from_options
+from workers.kafka_consumer import KafkaIngestor, KafkaSource
+from workers.metrics import ConsumerMetrics
+
+app = typer.Typer(help="Consume a source into the event store until SIGTERM.", no_args_is_help=True)
+
+MappingFile = Annotated[Path | None, typer.Option(help="mapping YAML file (else the options)")]
+StreamOption = Annotated[str, typer.Option(help="stream id from: key or field:<path>")]
+PrefixOption = Annotated[str, typer.Option(help="prefix for every stream id")]
+TypeOption = Annotated[
+    str, typer.Option("--type", help="event type from header:, field: or fixed:")
+]
+IdOption = Annotated[str, typer.Option("--id-from", help="event id from source, header: or field:")]
+MetricsPort = Annotated[int | None, typer.Option(help="serve Prometheus metrics on this port")]
+
+
+def stop_on_signals() -> threading.Event:
+    """A stop event set by SIGTERM or SIGINT: the batch in hand finishes, then the worker exits."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+@app.command()
+def kafka(
+    ctx: typer.Context,
+    topic: Annotated[list[str], typer.Option(help="topic to consume (repeatable)")],
+    group: Annotated[str, typer.Option(help="consumer group")],
+    mapping: MappingFile = None,
+    stream: StreamOption = "key",
+    stream_prefix: PrefixOption = "",
+    event_type: TypeOption = "field:type",
+    event_id: IdOption = "source",
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    metrics_port: MetricsPort = None,
+) -> None:
+    """Kafka topics into the event store; offsets live in PostgreSQL."""
+    settings: Settings = ctx.obj
+    source = KafkaSource(
+        bootstrap=settings.required("kafka_bootstrap"),
+        topics=tuple(topic),
+        group=group,
+        mapping=mapping_from_options(mapping, stream, stream_prefix, event_type, event_id),
+        database_url=settings.required("database_url"),
+        max_event_bytes=settings.event_max_bytes,
+        batch_size=batch_size,
+    )
+    metrics = ConsumerMetrics("kafka")
+    if metrics_port is not None:
+        metrics.serve(metrics_port)
+    KafkaIngestor(source, metrics).run(stop_on_signals())

@@ -1,0 +1,68 @@
+"""`tuskflow deadletters list|replay`: messages that could not become events."""
+
+from pathlib import Path
+from typing import Annotated
+
+import psycopg
+import typer
+
+from config import Settings
+from eventstore.postgres.connection import configure
+from eventstore.postgres.deadletters import list_dead_letters
+from tuskflow.mapping_options import mapping_from_options
+from workers.deadletter_replay import replay_dead_letters
+
+app = typer.Typer(help="Messages that could not become events.", no_args_is_help=True)
+
+
+def _connect(ctx: typer.Context) -> psycopg.Connection[tuple[object, ...]]:
+    settings: Settings = ctx.obj
+    conn = psycopg.connect(settings.required("database_url"), autocommit=True)
+    configure(conn)
+    return conn
+
+
+@app.command("list")
+def list_command(
+    ctx: typer.Context,
+    include_replayed: Annotated[bool, typer.Option("--all", help="replayed ones too")] = False,
+    limit: Annotated[int, typer.Option(help="at most this many")] = 50,
+) -> None:
+    """Dead letters with where they came from, attempts and the reason."""
+    with _connect(ctx) as conn:
+        letters = list_dead_letters(conn, include_replayed=include_replayed, limit=limit)
+    if not letters:
+        typer.echo("no dead letters")
+        return
+    for stored in letters:
+        state = f"replayed at #{stored.replayed_position}" if stored.replayed_at else "open"
+        typer.echo(
+            f"{stored.id:>6}  {stored.letter.source_key}  attempts={stored.attempts}  {state}  "
+            f"{stored.letter.reason}"
+        )
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    ids: Annotated[list[int] | None, typer.Option("--id", help="only these dead letters")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="mapping YAML file")] = None,
+    stream: Annotated[str, typer.Option(help="key or field:<path>")] = "key",
+    stream_prefix: Annotated[str, typer.Option(help="prefix for stream ids")] = "",
+    event_type: Annotated[
+        str, typer.Option("--type", help="header:, field: or fixed:")
+    ] = "field:type",
+    event_id: Annotated[
+        str, typer.Option("--id-from", help="source, header: or field:")
+    ] = "source",
+) -> None:
+    """Map open dead letters again and store those that map now."""
+    settings: Settings = ctx.obj
+    spec = mapping_from_options(mapping, stream, stream_prefix, event_type, event_id)
+    with _connect(ctx) as conn:
+        outcome = replay_dead_letters(
+            conn, spec, settings.event_max_bytes, set(ids) if ids else None
+        )
+    typer.echo(f"replayed {outcome.replayed}, still failing {outcome.failed}")
+    if outcome.failed:
+        raise typer.Exit(1)

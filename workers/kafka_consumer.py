@@ -1,0 +1,273 @@
+"""Kafka topics into the event store, exactly once in effect.
+
+PostgreSQL is the authority on progress. On assignment the consumer starts each partition from
+the next offset stored in ``source_offsets``; each batch's events, dead letters and new offsets
+commit in one transaction (workers.ingest), and the offset write is a compare-and-set on the
+offset this consumer last stored, so a consumer that lost a partition cannot move it (fenced).
+Committing to Kafka afterwards only feeds lag tools. Messages of partitions revoked during a
+fetch are dropped, never written. While PostgreSQL is down the consumer keeps the batch in hand,
+pauses fetching and retries with backoff, still polling so that it stays in the group.
+"""
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import psycopg
+import structlog
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+
+from eventstore.postgres.connection import configure
+from eventstore.postgres.offsets import OffsetAdvance, advance_offsets, load_offsets
+from workers.ingest import Backoff, BatchOutcome, FencedError, write_batch
+from workers.mapping import MappingSpec, SourceMessage
+from workers.metrics import ConsumerMetrics
+
+log = structlog.get_logger(__name__)
+Partition = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class KafkaSource:
+    """What to consume and how: topics, group, mapping, batching."""
+
+    bootstrap: str
+    topics: tuple[str, ...]
+    group: str
+    mapping: MappingSpec
+    database_url: str
+    max_event_bytes: int
+    batch_size: int = 1000
+    batch_timeout_s: float = 0.5
+    client_id: str = "tuskflow-consumer"
+
+
+def coordinates(message: Message) -> tuple[str, int, int]:
+    """Topic, partition and offset of a fetched (not error) message."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    if topic is None or partition is None or offset is None:
+        raise ValueError("a fetched message names its topic, partition and offset")
+    return topic, partition, offset
+
+
+def source_message(message: Message) -> SourceMessage:
+    """A Kafka message as the mapping sees it, named by topic/partition/offset."""
+    topic, partition, offset = coordinates(message)
+    headers: dict[str, str] = {}
+    fetched = message.headers() or []
+    for name, value in fetched.items() if isinstance(fetched, dict) else fetched:
+        raw = value if isinstance(value, bytes) else str(value or "").encode()
+        headers[str(name)] = raw.decode(errors="replace")
+    key, value = message.key(), message.value()
+    return SourceMessage(
+        source="kafka",
+        source_key=f"kafka:{topic}/{partition}/{offset}",
+        coordinates={"topic": topic, "partition": partition, "offset": offset},
+        key=key.encode() if isinstance(key, str) else key,
+        value=value.encode() if isinstance(value, str) else value,
+        headers=headers,
+    )
+
+
+class KafkaIngestor:
+    """One consumer process of a group; run several to share the partitions."""
+
+    def __init__(self, source: KafkaSource, metrics: ConsumerMetrics | None = None) -> None:
+        self.source = source
+        self.metrics = metrics or ConsumerMetrics("kafka")
+        # Partitions this consumer owns, with the next offset it knows stored (None: none yet).
+        self._owned: dict[Partition, int | None] = {}
+        self._conn: psycopg.Connection[Any] | None = None
+        self.log = log.bind(consumer=f"kafka:{source.group}", topics=list(source.topics))
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set; the batch in hand is finished first."""
+        consumer = Consumer(self._config())
+        consumer.subscribe(
+            list(self.source.topics),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+        self.log.info("consumer.started", group=self.source.group)
+        try:
+            while not stop.is_set():
+                fetched = consumer.consume(self.source.batch_size, self.source.batch_timeout_s)
+                batch = self._owned_messages(fetched)
+                if batch:
+                    self._store(consumer, batch, stop)
+        finally:
+            consumer.close()
+            if self._conn is not None:
+                self._conn.close()
+            self.log.info("consumer.stopped")
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.source.bootstrap,
+            "group.id": self.source.group,
+            "client.id": self.source.client_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "cooperative-sticky",
+            # Bounded prefetch: memory stays flat however large the backlog grows.
+            "queued.max.messages.kbytes": 32768,
+            "fetch.max.bytes": 16 * 1024 * 1024,
+            "error_cb": self._on_error,
+        }
+
+    def _on_error(self, error: KafkaError) -> None:
+        self.log.warning("kafka.error", error=str(error), fatal=error.fatal())
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        keys = [(p.topic, p.partition) for p in partitions]
+        stored = self._retrying(lambda conn: load_offsets(conn, self.source.group, keys))
+        for p in partitions:
+            p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
+            self._owned[(p.topic, p.partition)] = stored.get((p.topic, p.partition))
+        consumer.incremental_assign(partitions)
+        self.log.info("partitions.assigned", partitions=_names(keys), stored=len(stored))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        keys = [(p.topic, p.partition) for p in partitions]
+        for key in keys:
+            self._owned.pop(key, None)
+        self.log.info("partitions.revoked", partitions=_names(keys))
+
+    def _owned_messages(self, fetched: list[Message]) -> list[Message]:
+        batch = []
+        for message in fetched:
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    self.log.warning("kafka.message_error", error=str(error))
+                continue
+            if coordinates(message)[:2] in self._owned:
+                batch.append(message)
+        return batch
+
+    def _store(self, consumer: Consumer, batch: list[Message], stop: threading.Event) -> None:
+        backoff = Backoff()
+        paused = False
+        while True:
+            batch = [m for m in batch if coordinates(m)[:2] in self._owned]
+            if not batch:
+                break
+            advances = self._advances(batch)
+            messages = [source_message(m) for m in batch]
+            try:
+                outcome = self._with_connection(partial(self._write, messages, advances))
+            except FencedError:
+                self._resync(consumer, advances)
+                break
+            except psycopg.OperationalError as exc:
+                if stop.is_set():
+                    self.log.warning("consumer.stopping_with_unstored_batch", messages=len(batch))
+                    break
+                paused = paused or self._pause(consumer)
+                wait = backoff.next_wait()
+                self.metrics.retry()
+                self.log.warning("postgres.unavailable", error=str(exc).strip(), retry_in_s=wait)
+                consumer.consume(1, wait)  # keeps the group membership alive while paused
+                continue
+            self._stored(consumer, advances, outcome)
+            break
+        if paused:
+            consumer.resume(consumer.assignment())
+
+    def _write(
+        self,
+        messages: list[SourceMessage],
+        advances: list[OffsetAdvance],
+        conn: psycopg.Connection[Any],
+    ) -> BatchOutcome:
+        return write_batch(
+            conn,
+            messages,
+            self.source.mapping,
+            self.source.max_event_bytes,
+            lambda c: advance_offsets(c, self.source.group, advances),
+        )
+
+    def _advances(self, batch: list[Message]) -> list[OffsetAdvance]:
+        last: dict[Partition, int] = defaultdict(lambda: -1)
+        for message in batch:
+            topic, partition, offset = coordinates(message)
+            last[(topic, partition)] = max(last[(topic, partition)], offset)
+        advances = []
+        for (topic, partition), offset in last.items():
+            expected = self._owned[(topic, partition)]
+            next_offset = max(offset + 1, expected or 0)
+            advances.append(OffsetAdvance(topic, partition, expected, next_offset))
+        return advances
+
+    def _stored(
+        self, consumer: Consumer, advances: list[OffsetAdvance], outcome: BatchOutcome
+    ) -> None:
+        for advance in advances:
+            key = (advance.topic, advance.partition)
+            if key in self._owned:
+                self._owned[key] = advance.next_offset
+        self.metrics.batch(outcome)
+        offsets = [TopicPartition(a.topic, a.partition, a.next_offset) for a in advances]
+        consumer.commit(offsets=offsets, asynchronous=True)
+        for advance in advances:
+            _, high = consumer.get_watermark_offsets(
+                TopicPartition(advance.topic, advance.partition), cached=True
+            )
+            if high >= 0:
+                self.metrics.set_lag(
+                    f"{advance.topic}/{advance.partition}", high - advance.next_offset
+                )
+
+    def _resync(self, consumer: Consumer, advances: list[OffsetAdvance]) -> None:
+        keys = [(a.topic, a.partition) for a in advances if (a.topic, a.partition) in self._owned]
+        stored = self._retrying(lambda conn: load_offsets(conn, self.source.group, keys))
+        self.log.warning(
+            "consumer.fenced", partitions=_names(keys), action="seek to stored offsets"
+        )
+        for key in keys:
+            offset = stored.get(key)
+            self._owned[key] = offset
+            consumer.seek(
+                TopicPartition(key[0], key[1], OFFSET_BEGINNING if offset is None else offset)
+            )
+
+    def _pause(self, consumer: Consumer) -> bool:
+        consumer.pause(consumer.assignment())
+        self.log.info("consumer.paused", reason="PostgreSQL unavailable")
+        return True
+
+    def _retrying(self, work: Callable[[psycopg.Connection[Any]], Any]) -> Any:
+        """Run ``work`` until PostgreSQL answers; give up after about two minutes."""
+        backoff, deadline = Backoff(), time.monotonic() + 120
+        while True:
+            try:
+                return self._with_connection(work)
+            except psycopg.OperationalError as exc:
+                if time.monotonic() > deadline:
+                    raise
+                wait = backoff.next_wait()
+                self.log.warning("postgres.unavailable", error=str(exc).strip(), retry_in_s=wait)
+                time.sleep(wait)
+
+    def _with_connection(self, work: Callable[[psycopg.Connection[Any]], Any]) -> Any:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = psycopg.connect(
+                self.source.database_url, autocommit=True, connect_timeout=5
+            )
+            configure(self._conn)
+        try:
+            return work(self._conn)
+        except psycopg.OperationalError:
+            self._conn.close()
+            raise
+
+
+def _names(keys: list[Partition]) -> list[str]:
+    return [f"{topic}/{partition}" for topic, partition in sorted(keys)]

@@ -1,0 +1,164 @@
+"""From an external message to an event, or to a dead letter with the reason it cannot be one.
+
+A mapping names where each part comes from, in a form that fits a flag or a YAML line:
+- stream id: ``key`` (the message key) or ``field:<path>`` (a dotted path into the JSON payload),
+  with an optional prefix;
+- event type: ``header:<name>``, ``field:<path>`` or ``fixed:<Type>``;
+- event id: ``source`` (derived from the source coordinates: topic/partition/offset or the Redis
+  entry id), ``header:<name>`` or ``field:<path>`` (a producer-supplied id).
+The event id is stable for the same source message, so a re-delivered message is stored once.
+"""
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from config.errors import ConfigError
+from eventstore import InvalidEventError, NewEvent, StreamEvent
+from eventstore.records import DeadLetter
+from eventstore.validation import encode_event
+
+# Event ids derived from source coordinates or producer ids live in this UUIDv5 namespace.
+EVENT_ID_NAMESPACE = uuid.UUID("5b0b6a4e-4f1e-4d43-9d1e-7475736b666c")
+
+
+class MappingSpec(BaseModel):
+    """How messages of one source become events."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stream: str = Field("key", pattern=r"^(key|field:[^\s]+)$")
+    stream_prefix: str = ""
+    event_type: str = Field("field:type", pattern=r"^(header|field|fixed):[^\s]+$")
+    event_id: str = Field("source", pattern=r"^(source|(header|field):[^\s]+)$")
+    accepted_types: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> "MappingSpec":
+        """Read a mapping file; every problem is reported with its key."""
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+            return cls.model_validate(raw)
+        except OSError as exc:
+            raise ConfigError(f"mapping file {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"mapping file {path} is not valid YAML: {exc}") from None
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"mapping file {path}: {problems}") from None
+
+
+@dataclass(frozen=True)
+class SourceMessage:
+    """A message as a source delivered it, before mapping."""
+
+    source: str
+    source_key: str
+    coordinates: dict[str, Any]
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _PoisonError(Exception):
+    """Why a message cannot become an event."""
+
+
+def map_message(
+    spec: MappingSpec, message: SourceMessage, max_bytes: int
+) -> StreamEvent | DeadLetter:
+    """The message as an event bound for its stream, or a dead letter saying why not."""
+    try:
+        payload = _payload(message)
+        stream_id = spec.stream_prefix + _stream_id(spec, message, payload)
+        event_type = _required(spec.event_type, message, payload, "event type")
+        if spec.accepted_types is not None and event_type not in spec.accepted_types:
+            raise _PoisonError(f"event type {event_type!r} is not one this mapping accepts")
+        event = NewEvent(event_type, payload, _metadata(message), _event_id(spec, message, payload))
+        encode_event(stream_id, event, max_bytes)
+    except _PoisonError as exc:
+        return dead_letter(message, str(exc))
+    except InvalidEventError as exc:
+        return dead_letter(message, str(exc))
+    return StreamEvent(stream_id, event)
+
+
+def dead_letter(message: SourceMessage, reason: str) -> DeadLetter:
+    """The dead letter that keeps ``message`` whole, with ``reason``."""
+    return DeadLetter(
+        source=message.source,
+        source_key=message.source_key,
+        reason=reason,
+        raw_payload=message.value,
+        raw_key=message.key,
+        headers=message.headers,
+        coordinates=message.coordinates,
+    )
+
+
+def _payload(message: SourceMessage) -> dict[str, Any]:
+    if message.value is None:
+        raise _PoisonError("empty message (no payload)")
+    try:
+        payload = json.loads(message.value)
+    except UnicodeDecodeError:
+        raise _PoisonError("payload is not UTF-8 text") from None
+    except ValueError as exc:
+        raise _PoisonError(f"payload is not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise _PoisonError(f"payload is a JSON {type(payload).__name__}, not an object")
+    return payload
+
+
+def _stream_id(spec: MappingSpec, message: SourceMessage, payload: dict[str, Any]) -> str:
+    if spec.stream == "key":
+        if not message.key:
+            raise _PoisonError("missing stream key: the message has no key")
+        try:
+            return message.key.decode()
+        except UnicodeDecodeError:
+            raise _PoisonError("stream key is not UTF-8 text") from None
+    return _required(spec.stream, message, payload, "stream id")
+
+
+def _required(source: str, message: SourceMessage, payload: dict[str, Any], what: str) -> str:
+    kind, _, name = source.partition(":")
+    if kind == "fixed":
+        return name
+    value = message.headers.get(name) if kind == "header" else _field(payload, name)
+    if value is None or value == "" or isinstance(value, dict | list | bool):
+        raise _PoisonError(f"missing {what}: no usable {kind} {name!r} in the message")
+    return str(value)
+
+
+def _field(payload: dict[str, Any], path: str) -> Any:
+    value: Any = payload
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _event_id(spec: MappingSpec, message: SourceMessage, payload: dict[str, Any]) -> uuid.UUID:
+    if spec.event_id == "source":
+        return uuid.uuid5(EVENT_ID_NAMESPACE, message.source_key)
+    supplied = _required(spec.event_id, message, payload, "event id")
+    try:
+        return uuid.UUID(supplied)
+    except ValueError:
+        return uuid.uuid5(EVENT_ID_NAMESPACE, f"producer:{supplied}")
+
+
+def _metadata(message: SourceMessage) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"source": message.source, **message.coordinates}
+    if message.key is not None:
+        metadata["key"] = message.key.decode(errors="replace")
+    return metadata
