@@ -107,9 +107,11 @@ def _payload(message: SourceMessage) -> dict[str, Any]:
     if message.value is None:
         raise _PoisonError("empty message (no payload)")
     try:
-        payload = json.loads(message.value)
+        text = message.value.decode()
     except UnicodeDecodeError:
         raise _PoisonError("payload is not UTF-8 text") from None
+    try:
+        payload = json.loads(text)
     except ValueError as exc:
         raise _PoisonError(f"payload is not JSON: {exc}") from None
     if not isinstance(payload, dict):

@@ -66,6 +66,14 @@ class ConsumerMetrics:
             )
             self._window_started, self._window_events = time.monotonic(), 0
 
+    def handled(self, outcome: str) -> int:
+        """Messages handled so far with ``outcome`` (new, duplicate or dead_letter)."""
+        for metric in self.events.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_total") and sample.labels["outcome"] == outcome:
+                    return int(sample.value)
+        return 0
+
     def set_lag(self, partition: str, value: int) -> None:
         """Record how far behind one partition (or a Redis group) is."""
         self.lag.labels(self.source, partition).set(max(value, 0))

@@ -1,0 +1,131 @@
+"""Mapping messages to events: where each part comes from, and every way a message is poison."""
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from config.errors import ConfigError
+from eventstore import StreamEvent
+from eventstore.records import DeadLetter
+from workers.mapping import EVENT_ID_NAMESPACE, MappingSpec, SourceMessage, map_message
+
+
+def _message(value: object, key: bytes | None = b"meter-7", **headers: str) -> SourceMessage:
+    raw = value if isinstance(value, bytes) or value is None else json.dumps(value).encode()
+    return SourceMessage(
+        source="kafka",
+        source_key="kafka:readings/2/41",
+        coordinates={"topic": "readings", "partition": 2, "offset": 41},
+        key=key,
+        value=raw,
+        headers=dict(headers),
+    )
+
+
+def _event(spec: MappingSpec, message: SourceMessage) -> StreamEvent:
+    mapped = map_message(spec, message, 4096)
+    assert isinstance(mapped, StreamEvent), mapped
+    return mapped
+
+
+def test_default_mapping_takes_stream_from_key_type_from_field_id_from_coordinates() -> None:
+    mapped = _event(MappingSpec(), _message({"type": "Measured", "kwh": 3}))
+
+    assert mapped.stream_id == "meter-7"
+    assert mapped.event.event_type == "Measured"
+    assert mapped.event.data == {"type": "Measured", "kwh": 3}
+    assert mapped.event.event_id == uuid.uuid5(EVENT_ID_NAMESPACE, "kafka:readings/2/41")
+    assert mapped.event.metadata == {
+        "source": "kafka", "topic": "readings", "partition": 2, "offset": 41, "key": "meter-7",
+    }  # fmt: skip
+
+
+def test_same_source_message_always_gets_the_same_event_id() -> None:
+    first = _event(MappingSpec(), _message({"type": "Measured"}))
+    again = _event(MappingSpec(), _message({"type": "Measured"}))
+
+    assert first.event.event_id == again.event.event_id
+
+
+def test_stream_from_a_nested_field_with_prefix_and_type_from_header_or_fixed() -> None:
+    by_header = MappingSpec(
+        stream="field:meter.id", stream_prefix="meter-", event_type="header:ce_type"
+    )
+    fixed = MappingSpec(stream="field:meter.id", event_type="fixed:Reading")
+    message = _message({"meter": {"id": 12}}, key=None, ce_type="Measured")
+
+    assert _event(by_header, message).stream_id == "meter-12"
+    assert _event(by_header, message).event.event_type == "Measured"
+    assert _event(fixed, message).event.event_type == "Reading"
+
+
+def test_producer_supplied_ids_are_used_as_uuids_or_hashed_into_one() -> None:
+    spec = MappingSpec(event_id="field:id")
+    given = uuid.uuid4()
+
+    as_uuid = _event(spec, _message({"type": "T", "id": str(given)}))
+    hashed = _event(spec, _message({"type": "T", "id": "order-17"}))
+
+    assert as_uuid.event.event_id == given
+    assert hashed.event.event_id == uuid.uuid5(EVENT_ID_NAMESPACE, "producer:order-17")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message", "reason"),
+    [
+        (MappingSpec(), _message(None), "empty message"),
+        (MappingSpec(), _message(b"\xff\xfe"), "not UTF-8"),
+        (MappingSpec(), _message(b"{not json"), "not JSON"),
+        (MappingSpec(), _message([1, 2]), "JSON list, not an object"),
+        (MappingSpec(), _message({"type": "T"}, key=None), "missing stream key"),
+        (MappingSpec(), _message({"kwh": 3}), "missing event type"),
+        (MappingSpec(), _message({"type": {"nested": 1}}), "missing event type"),
+        (MappingSpec(stream="field:meter"), _message({"type": "T"}), "missing stream id"),
+        (MappingSpec(event_id="header:msg-id"), _message({"type": "T"}), "missing event id"),
+        (MappingSpec(), _message({"type": "T", "blob": "x" * 5000}), "over the 4096-byte limit"),
+        (MappingSpec(), _message(b'{"type": "T", "v": NaN}'), "not JSON-serialisable"),
+        (
+            MappingSpec(accepted_types=("Measured",)),
+            _message({"type": "Deleted"}),
+            "not one this mapping accepts",
+        ),
+    ],
+)
+def test_poison_message_becomes_a_dead_letter_with_its_reason_and_raw_bytes(
+    spec: MappingSpec, message: SourceMessage, reason: str
+) -> None:
+    mapped = map_message(spec, message, 4096)
+
+    assert isinstance(mapped, DeadLetter)
+    assert reason in mapped.reason
+    assert mapped.source_key == "kafka:readings/2/41"
+    assert mapped.raw_payload == message.value
+    assert mapped.raw_key == message.key
+    assert mapped.coordinates == message.coordinates
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("stream", "value"), ("event_type", "type"), ("event_type", "fixed:"), ("event_id", "random")],
+)
+def test_malformed_mapping_is_refused(field: str, value: str) -> None:
+    with pytest.raises(ValidationError):
+        MappingSpec(**{field: value})
+
+
+def test_mapping_file_problems_name_the_key(tmp_path: Path) -> None:
+    good, bad, broken = tmp_path / "good.yaml", tmp_path / "bad.yaml", tmp_path / "broken.yaml"
+    good.write_text("stream: field:meter\nevent_type: fixed:Reading\n")
+    bad.write_text("stream: value\nextra: 1\n")
+    broken.write_text("stream: [unclosed\n")
+
+    assert MappingSpec.from_yaml(good).event_type == "fixed:Reading"
+    with pytest.raises(ConfigError, match=r"stream: String should match.*extra: Extra inputs"):
+        MappingSpec.from_yaml(bad)
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        MappingSpec.from_yaml(broken)
+    with pytest.raises(ConfigError, match="No such file"):
+        MappingSpec.from_yaml(tmp_path / "missing.yaml")
