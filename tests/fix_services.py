@@ -86,3 +86,30 @@ def with_search_path(url: str, schema: str) -> str:
     """``url`` with every connection's search_path set to ``schema``."""
     separator = "&" if "?" in url else "?"
     return f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def restart_service(
+    request: pytest.FixtureRequest,
+) -> Callable[[str], None]:
+    """Restart a local service (``postgres`` or ``kafka``) in place, as a crash test needs.
+
+    A service given by a TUSKFLOW_* URL is not ours to restart: the test skips locally and
+    fails under CI, where every service is local.
+    """
+    settings = load_settings()
+    stack = LocalStack(settings)
+
+    def restart(name: str) -> None:
+        field: ServiceUrlName = "database_url" if name == "postgres" else "kafka_bootstrap"
+        if getattr(settings, field) is not None:
+            message = f"{name} is external ({field.upper()} set): it cannot be restarted here"
+            if in_ci():
+                pytest.fail(message)
+            pytest.skip(message)
+        service = stack.service(name)
+        service.stop()
+        service.start()
+
+    request.getfixturevalue("postgres_url")
+    return restart
