@@ -3,6 +3,7 @@
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from eventstore.errors import InvalidEventError
 from eventstore.records import ExpectedVersion, NewEvent, StreamState
@@ -78,3 +79,20 @@ def check_append(
     if len(set(ids)) != len(ids):
         raise InvalidEventError(f"append to {checked_id!r} repeats an event_id")
     return checked_id, code, [encode_event(checked_id, event, max_bytes) for event in events]
+
+
+@dataclass(frozen=True)
+class PreparedEvent:
+    """An event checked for a stream, with its data and metadata already JSON text."""
+
+    stream_id: str
+    event: NewEvent
+    data: str
+    metadata: str
+
+
+def prepare(stream_id: object, event: NewEvent, max_bytes: int) -> PreparedEvent:
+    """Check an event bound for a stream and encode it once; InvalidEventError if it cannot be."""
+    checked_id = check_stream_id(stream_id)
+    data, metadata = encode_event(checked_id, event, max_bytes)
+    return PreparedEvent(checked_id, event, data, metadata)

@@ -5,9 +5,10 @@ from typing import Any
 
 import psycopg
 
-from eventstore.postgres.append import append_batch
+from eventstore.postgres.append import append_prepared
 from eventstore.postgres.deadletters import list_dead_letters, mark_replayed, record_dead_letters
-from eventstore.records import Appended, StoredDeadLetter, StreamEvent
+from eventstore.records import Appended, StoredDeadLetter
+from eventstore.validation import PreparedEvent
 from workers.mapping import MappingSpec, SourceMessage, dead_letter, map_message
 
 Connection = psycopg.Connection[Any]
@@ -58,10 +59,10 @@ def _replay_one(
     )
     mapped = map_message(spec, message, max_bytes)
     with conn.transaction():
-        if not isinstance(mapped, StreamEvent):
+        if not isinstance(mapped, PreparedEvent):
             record_dead_letters(conn, [mapped])
             return False
-        [item] = append_batch(conn, [mapped], max_bytes).items
+        [item] = append_prepared(conn, [mapped]).items
         if not isinstance(item, Appended):
             record_dead_letters(conn, [dead_letter(message, item.reason)])
             return False

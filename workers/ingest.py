@@ -16,9 +16,10 @@ from typing import Any
 import psycopg
 import structlog
 
-from eventstore.postgres.append import append_batch
+from eventstore.postgres.append import append_prepared
 from eventstore.postgres.deadletters import record_dead_letters
-from eventstore.records import DeadLetter, Rejected, StreamEvent
+from eventstore.records import DeadLetter, Rejected
+from eventstore.validation import PreparedEvent
 from workers.mapping import MappingSpec, SourceMessage, dead_letter, map_message
 
 Connection = psycopg.Connection[Any]
@@ -49,18 +50,18 @@ def write_batch(
 ) -> BatchOutcome:
     """Map and store ``messages`` in one transaction; raise FencedError if ``advance`` fails."""
     started = time.perf_counter()
-    events: list[StreamEvent] = []
+    events: list[PreparedEvent] = []
     sources: list[SourceMessage] = []
     letters: list[DeadLetter] = []
     for message in messages:
         mapped = map_message(spec, message, max_bytes)
-        if isinstance(mapped, StreamEvent):
+        if isinstance(mapped, PreparedEvent):
             events.append(mapped)
             sources.append(message)
         else:
             letters.append(mapped)
     with conn.transaction():
-        result = append_batch(conn, events, max_bytes)
+        result = append_prepared(conn, events)
         for source, item in zip(sources, result.items, strict=True):
             if isinstance(item, Rejected):
                 letters.append(dead_letter(source, item.reason))

@@ -19,9 +19,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from config.errors import ConfigError
-from eventstore import InvalidEventError, NewEvent, StreamEvent
+from eventstore import InvalidEventError, NewEvent
 from eventstore.records import DeadLetter
-from eventstore.validation import encode_event
+from eventstore.validation import PreparedEvent, prepare
 
 # Event ids derived from source coordinates or producer ids live in this UUIDv5 namespace.
 EVENT_ID_NAMESPACE = uuid.UUID("5b0b6a4e-4f1e-4d43-9d1e-7475736b666c")
@@ -73,8 +73,8 @@ class _PoisonError(Exception):
 
 def map_message(
     spec: MappingSpec, message: SourceMessage, max_bytes: int
-) -> StreamEvent | DeadLetter:
-    """The message as an event bound for its stream, or a dead letter saying why not."""
+) -> PreparedEvent | DeadLetter:
+    """The message as an event checked for its stream, or a dead letter saying why not."""
     try:
         payload = _payload(message)
         stream_id = spec.stream_prefix + _stream_id(spec, message, payload)
@@ -82,12 +82,9 @@ def map_message(
         if spec.accepted_types is not None and event_type not in spec.accepted_types:
             raise _PoisonError(f"event type {event_type!r} is not one this mapping accepts")
         event = NewEvent(event_type, payload, _metadata(message), _event_id(spec, message, payload))
-        encode_event(stream_id, event, max_bytes)
-    except _PoisonError as exc:
+        return prepare(stream_id, event, max_bytes)
+    except (_PoisonError, InvalidEventError) as exc:
         return dead_letter(message, str(exc))
-    except InvalidEventError as exc:
-        return dead_letter(message, str(exc))
-    return StreamEvent(stream_id, event)
 
 
 def dead_letter(message: SourceMessage, reason: str) -> DeadLetter:

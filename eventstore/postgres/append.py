@@ -23,7 +23,7 @@ from eventstore.records import (
     StreamEvent,
     describe_expected,
 )
-from eventstore.validation import check_append, check_stream_id, encode_event
+from eventstore.validation import PreparedEvent, check_append, prepare
 
 Connection = psycopg.Connection[Any]
 
@@ -116,16 +116,14 @@ def append_batch(conn: Connection, items: Sequence[StreamEvent], max_bytes: int)
     rejected when their stream, type or data differ); the rest get versions per stream in
     batch order and global positions in batch order.
     """
-    if not items:
+    return append_prepared(conn, [prepare(item.stream_id, item.event, max_bytes) for item in items])
+
+
+def append_prepared(conn: Connection, prepared: Sequence[PreparedEvent]) -> BatchResult:
+    """append_batch for events already checked and encoded (eventstore.validation.prepare)."""
+    if not prepared:
         return BatchResult(())
-    rows = [
-        (
-            check_stream_id(item.stream_id),
-            item.event,
-            *encode_event(item.stream_id, item.event, max_bytes),
-        )
-        for item in items
-    ]
+    rows = [(p.stream_id, p.event, p.data, p.metadata) for p in prepared]
     # The first attempt assumes the common case, a batch holding no stored event_id, and
     # writes at once. The unique index on event_id still guards every row; when it refuses
     # one, the savepoint rolls back and the batch is written again after looking up what is

@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from config.errors import ConfigError
-from eventstore import StreamEvent
 from eventstore.records import DeadLetter
+from eventstore.validation import PreparedEvent
 from workers.mapping import EVENT_ID_NAMESPACE, MappingSpec, SourceMessage, map_message
 
 
@@ -25,9 +25,9 @@ def _message(value: object, key: bytes | None = b"meter-7", **headers: str) -> S
     )
 
 
-def _event(spec: MappingSpec, message: SourceMessage) -> StreamEvent:
+def _event(spec: MappingSpec, message: SourceMessage) -> PreparedEvent:
     mapped = map_message(spec, message, 4096)
-    assert isinstance(mapped, StreamEvent), mapped
+    assert isinstance(mapped, PreparedEvent), mapped
     return mapped
 
 
