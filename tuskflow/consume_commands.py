@@ -1,6 +1,7 @@
 """`tuskflow consume kafka|redis`: dedicated consumer workers into the event store."""
 
 import signal
+import socket
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -11,11 +12,14 @@ from config import Settings
 from tuskflow.mapping_options import mapping_from_options
 from workers.kafka_consumer import KafkaIngestor, KafkaSource
 from workers.metrics import ConsumerMetrics
+from workers.redis_consumer import RedisIngestor, RedisSource
 
 app = typer.Typer(help="Consume a source into the event store until SIGTERM.", no_args_is_help=True)
 
 MappingFile = Annotated[Path | None, typer.Option(help="mapping YAML file (else the options)")]
-StreamOption = Annotated[str, typer.Option(help="stream id from: key or field:<path>")]
+StreamIdOption = Annotated[
+    str, typer.Option("--stream-id", help="stream id from: key or field:<path>")
+]
 PrefixOption = Annotated[str, typer.Option(help="prefix for every stream id")]
 TypeOption = Annotated[
     str, typer.Option("--type", help="event type from header:, field: or fixed:")
@@ -38,7 +42,7 @@ def kafka(
     topic: Annotated[list[str], typer.Option(help="topic to consume (repeatable)")],
     group: Annotated[str, typer.Option(help="consumer group")],
     mapping: MappingFile = None,
-    stream: StreamOption = "key",
+    stream_id: StreamIdOption = "key",
     stream_prefix: PrefixOption = "",
     event_type: TypeOption = "field:type",
     event_id: IdOption = "source",
@@ -51,7 +55,7 @@ def kafka(
         bootstrap=settings.required("kafka_bootstrap"),
         topics=tuple(topic),
         group=group,
-        mapping=mapping_from_options(mapping, stream, stream_prefix, event_type, event_id),
+        mapping=mapping_from_options(mapping, stream_id, stream_prefix, event_type, event_id),
         database_url=settings.required("database_url"),
         max_event_bytes=settings.event_max_bytes,
         batch_size=batch_size,
@@ -60,3 +64,47 @@ def kafka(
     if metrics_port is not None:
         metrics.serve(metrics_port)
     KafkaIngestor(source, metrics).run(stop_on_signals())
+
+
+@app.command()
+def redis(
+    ctx: typer.Context,
+    stream_name: Annotated[str, typer.Option("--stream", help="Redis stream to consume")],
+    group: Annotated[str, typer.Option(help="consumer group")],
+    consumer: Annotated[
+        str | None, typer.Option(help="stable consumer name (default: the host name)")
+    ] = None,
+    mapping: MappingFile = None,
+    stream_id: StreamIdOption = "key",
+    stream_prefix: PrefixOption = "",
+    event_type: TypeOption = "field:type",
+    event_id: IdOption = "source",
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    max_deliveries: Annotated[int, typer.Option(min=1, help="then dead-letter the entry")] = 5,
+    claim_idle_ms: Annotated[
+        int, typer.Option(min=1, help="take over entries idle this long")
+    ] = 30000,
+    trim_every_s: Annotated[
+        float | None, typer.Option(help="trim what every group is done with, this often")
+    ] = None,
+    metrics_port: MetricsPort = None,
+) -> None:
+    """A Redis stream into the event store; XACK only after the PostgreSQL commit."""
+    settings: Settings = ctx.obj
+    source = RedisSource(
+        redis_url=settings.required("redis_url"),
+        stream=stream_name,
+        group=group,
+        consumer=consumer or socket.gethostname(),
+        mapping=mapping_from_options(mapping, stream_id, stream_prefix, event_type, event_id),
+        database_url=settings.required("database_url"),
+        max_event_bytes=settings.event_max_bytes,
+        batch_size=batch_size,
+        max_deliveries=max_deliveries,
+        claim_idle_ms=claim_idle_ms,
+        trim_every_s=trim_every_s,
+    )
+    metrics = ConsumerMetrics("redis")
+    if metrics_port is not None:
+        metrics.serve(metrics_port)
+    RedisIngestor(source, metrics).run(stop_on_signals())

@@ -47,7 +47,7 @@ def replay(
     ctx: typer.Context,
     ids: Annotated[list[int] | None, typer.Option("--id", help="only these dead letters")] = None,
     mapping: Annotated[Path | None, typer.Option(help="mapping YAML file")] = None,
-    stream: Annotated[str, typer.Option(help="key or field:<path>")] = "key",
+    stream_id: Annotated[str, typer.Option("--stream-id", help="key or field:<path>")] = "key",
     stream_prefix: Annotated[str, typer.Option(help="prefix for stream ids")] = "",
     event_type: Annotated[
         str, typer.Option("--type", help="header:, field: or fixed:")
@@ -58,7 +58,7 @@ def replay(
 ) -> None:
     """Map open dead letters again and store those that map now."""
     settings: Settings = ctx.obj
-    spec = mapping_from_options(mapping, stream, stream_prefix, event_type, event_id)
+    spec = mapping_from_options(mapping, stream_id, stream_prefix, event_type, event_id)
     with _connect(ctx) as conn:
         outcome = replay_dead_letters(
             conn, spec, settings.event_max_bytes, set(ids) if ids else None

@@ -19,8 +19,9 @@ def mapping_from_options(
             stream=stream, stream_prefix=stream_prefix, event_type=event_type, event_id=event_id
         )
     except ValidationError as exc:
+        flags = {"stream": "--stream-id", "event_type": "--type", "event_id": "--id-from"}
         problems = "; ".join(
-            f"--{str(e['loc'][0]).replace('_', '-')}={e['input']!r}: {e['msg']}"
+            f"{flags.get(str(e['loc'][0]), str(e['loc'][0]))}={e['input']!r}: {e['msg']}"
             for e in exc.errors()
         )
         raise ConfigError(f"invalid mapping: {problems}") from None

@@ -11,12 +11,13 @@ and the event ids absorb the duplicates.
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import structlog
 
 from eventstore.postgres.append import append_prepared
+from eventstore.postgres.connection import configure
 from eventstore.postgres.deadletters import record_dead_letters
 from eventstore.records import DeadLetter, Rejected
 from eventstore.validation import PreparedEvent
@@ -24,6 +25,7 @@ from workers.mapping import MappingSpec, SourceMessage, dead_letter, map_message
 
 Connection = psycopg.Connection[Any]
 Advance = Callable[[Connection], bool]
+T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 
@@ -47,12 +49,17 @@ def write_batch(
     spec: MappingSpec,
     max_bytes: int,
     advance: Advance | None = None,
+    extra_letters: Sequence[DeadLetter] = (),
 ) -> BatchOutcome:
-    """Map and store ``messages`` in one transaction; raise FencedError if ``advance`` fails."""
+    """Map and store ``messages`` in one transaction; raise FencedError if ``advance`` fails.
+
+    ``extra_letters`` are dead letters the source decided on before mapping (an entry delivered
+    too often); they commit in the same transaction.
+    """
     started = time.perf_counter()
     events: list[PreparedEvent] = []
     sources: list[SourceMessage] = []
-    letters: list[DeadLetter] = []
+    letters: list[DeadLetter] = list(extra_letters)
     for message in messages:
         mapped = map_message(spec, message, max_bytes)
         if isinstance(mapped, PreparedEvent):
@@ -74,6 +81,31 @@ def write_batch(
         dead=len(letters),
         seconds=time.perf_counter() - started,
     )
+
+
+class StoreSession:
+    """A consumer's PostgreSQL connection: made on first use, made again after an outage."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._conn: Connection | None = None
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        """``work`` on a live connection; an OperationalError drops it and propagates."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=5)
+            configure(self._conn)
+        try:
+            return work(self._conn)
+        except psycopg.OperationalError:
+            self._conn.close()
+            raise
+
+    def close(self) -> None:
+        """Close the connection, if any."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 class Backoff:

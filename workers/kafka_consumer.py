@@ -21,9 +21,8 @@ import psycopg
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
-from eventstore.postgres.connection import configure
 from eventstore.postgres.offsets import OffsetAdvance, advance_offsets, load_offsets
-from workers.ingest import Backoff, BatchOutcome, FencedError, write_batch
+from workers.ingest import Backoff, BatchOutcome, FencedError, StoreSession, write_batch
 from workers.mapping import MappingSpec, SourceMessage
 from workers.metrics import ConsumerMetrics
 
@@ -81,7 +80,7 @@ class KafkaIngestor:
         self.metrics = metrics or ConsumerMetrics("kafka")
         # Partitions this consumer owns, with the next offset it knows stored (None: none yet).
         self._owned: dict[Partition, int | None] = {}
-        self._conn: psycopg.Connection[Any] | None = None
+        self._db = StoreSession(source.database_url)
         self.log = log.bind(consumer=f"kafka:{source.group}", topics=list(source.topics))
 
     def run(self, stop: threading.Event) -> None:
@@ -102,8 +101,7 @@ class KafkaIngestor:
                     self._store(consumer, batch, stop)
         finally:
             consumer.close()
-            if self._conn is not None:
-                self._conn.close()
+            self._db.close()
             self.log.info("consumer.stopped")
 
     def _config(self) -> dict[str, Any]:
@@ -161,7 +159,7 @@ class KafkaIngestor:
             advances = self._advances(batch)
             messages = [source_message(m) for m in batch]
             try:
-                outcome = self._with_connection(partial(self._write, messages, advances))
+                outcome = self._db.run(partial(self._write, messages, advances))
             except FencedError:
                 self._resync(consumer, advances)
                 break
@@ -248,25 +246,13 @@ class KafkaIngestor:
         backoff, deadline = Backoff(), time.monotonic() + 120
         while True:
             try:
-                return self._with_connection(work)
+                return self._db.run(work)
             except psycopg.OperationalError as exc:
                 if time.monotonic() > deadline:
                     raise
                 wait = backoff.next_wait()
                 self.log.warning("postgres.unavailable", error=str(exc).strip(), retry_in_s=wait)
                 time.sleep(wait)
-
-    def _with_connection(self, work: Callable[[psycopg.Connection[Any]], Any]) -> Any:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = psycopg.connect(
-                self.source.database_url, autocommit=True, connect_timeout=5
-            )
-            configure(self._conn)
-        try:
-            return work(self._conn)
-        except psycopg.OperationalError:
-            self._conn.close()
-            raise
 
 
 def _names(keys: list[Partition]) -> list[str]:

@@ -16,8 +16,9 @@ _RECORD = (
     " SELECT * FROM unnest(%s::text[], %s::text[], %s::jsonb[], %s::bytea[], %s::bytea[],"
     " %s::jsonb[], %s::text[])"
     " ON CONFLICT (source_key) DO UPDATE"
-    " SET attempts = d.attempts + 1, reason = excluded.reason,"
-    " last_failed_at = statement_timestamp(), replayed_at = NULL, replayed_position = NULL"
+    " SET attempts = d.attempts + 1, last_failed_at = statement_timestamp(),"
+    # A replayed letter stays replayed: its event is stored, this is only a late re-delivery.
+    " reason = CASE WHEN d.replayed_at IS NULL THEN excluded.reason ELSE d.reason END"
 )
 _COLUMNS = (
     "id, source, source_key, reason, raw_payload, raw_key, headers, coordinates, attempts,"

@@ -1,0 +1,77 @@
+"""Dead letters: replayed through a fixed mapping into events, and never reopened afterwards."""
+
+import json
+
+import psycopg
+
+from eventstore.postgres.deadletters import list_dead_letters, record_dead_letters
+from eventstore.records import DeadLetter
+from workers.deadletter_replay import replay_dead_letters
+from workers.mapping import MappingSpec, SourceMessage, map_message
+
+
+def _message(offset: int, payload: object, key: bytes = b"meter-1") -> SourceMessage:
+    return SourceMessage(
+        source="kafka",
+        source_key=f"kafka:readings/0/{offset}",
+        coordinates={"topic": "readings", "partition": 0, "offset": offset},
+        key=key,
+        value=json.dumps(payload).encode(),
+    )
+
+
+def test_dead_letters_that_map_now_become_events_and_the_rest_count_an_attempt(
+    migrated_url: str,
+) -> None:
+    strict = MappingSpec(accepted_types=("Measured",))
+    fixed = MappingSpec(accepted_types=("Measured", "Calibrated"))
+    messages = [
+        _message(1, {"type": "Calibrated", "by": "ada"}),
+        _message(2, {"type": "Deleted"}),
+    ]
+    letters = [map_message(strict, m, 4096) for m in messages]
+    assert all(isinstance(letter, DeadLetter) for letter in letters)
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        record_dead_letters(conn, [letter for letter in letters if isinstance(letter, DeadLetter)])
+
+        outcome = replay_dead_letters(conn, fixed, 4096)
+
+        open_letters = list_dead_letters(conn)
+        replayed = list_dead_letters(conn, include_replayed=True)
+        event = conn.execute("SELECT stream_id, event_type, metadata FROM events").fetchall()
+
+    assert (outcome.replayed, outcome.failed) == (1, 1)
+    assert [letter.letter.source_key for letter in open_letters] == ["kafka:readings/0/2"]
+    assert open_letters[0].attempts == 2
+    assert "'Deleted' is not one this mapping accepts" in open_letters[0].letter.reason
+    [done] = [letter for letter in replayed if letter.replayed_at is not None]
+    assert done.replayed_position is not None
+    metadata = {
+        "source": "kafka",
+        "topic": "readings",
+        "partition": 0,
+        "offset": 1,
+        "key": "meter-1",
+    }
+    assert event == [("meter-1", "Calibrated", metadata)]
+
+
+def test_replayed_dead_letter_stays_replayed_when_the_message_comes_again(
+    migrated_url: str,
+) -> None:
+    strict = MappingSpec(accepted_types=("Measured",))
+    message = _message(7, {"type": "Calibrated"})
+    letter = map_message(strict, message, 4096)
+    assert isinstance(letter, DeadLetter)
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        record_dead_letters(conn, [letter])
+        replay_dead_letters(conn, MappingSpec(), 4096)
+
+        record_dead_letters(conn, [letter])  # the source re-delivers the poison message
+
+        [stored] = list_dead_letters(conn, include_replayed=True)
+        still_open = list_dead_letters(conn)
+
+    assert stored.replayed_at is not None
+    assert stored.attempts == 2
+    assert still_open == []

@@ -1,0 +1,352 @@
+"""Redis Streams into the event store, exactly once in effect.
+
+One consumer of a consumer group, named stably by the caller, so that after a crash it finds the
+entries it was given and never acknowledged. Order of work: create the group if missing; replay
+this consumer's own pending entries; then loop: every ``claim_every_s`` take over entries idle
+too long on any consumer (XAUTOCLAIM), then read new entries (XREADGROUP ">").
+
+Each batch follows workers.ingest's commit order: its events and dead letters commit in one
+PostgreSQL transaction, and only then is every entry of the batch XACKed. Event ids derive from
+the entry ids, so an entry delivered again is absorbed as a duplicate. An entry delivered more
+than ``max_deliveries`` times becomes a dead letter instead of an event. While PostgreSQL is down
+the batch stays in hand, unacknowledged, and is retried with backoff. After a Redis error the
+consumer backs off and replays its own pending entries, which recovers both a read whose reply
+was lost and an acknowledgement that never arrived.
+"""
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+import psycopg
+import redis
+import structlog
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from eventstore.records import DeadLetter
+from workers.ingest import Backoff, BatchOutcome, StoreSession, write_batch
+from workers.mapping import MappingSpec, SourceMessage, dead_letter
+from workers.metrics import ConsumerMetrics
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+Fields = dict[bytes, bytes]
+Entry = tuple[str, Fields]
+StreamId = tuple[int, int]
+Connection = psycopg.Connection[Any]
+_REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+_MAX_SEQUENCE = 2**64 - 1
+_DELETED = "entry was deleted from the stream before it was stored"
+
+
+@dataclass(frozen=True)
+class RedisSource:
+    """What to consume and how: stream, group, this consumer's stable name, mapping, cadences."""
+
+    redis_url: str
+    stream: str
+    group: str
+    consumer: str
+    mapping: MappingSpec
+    database_url: str
+    max_event_bytes: int
+    batch_size: int = 1000
+    block_ms: int = 500
+    claim_idle_ms: int = 30000
+    claim_every_s: float = 5.0
+    max_deliveries: int = 5
+    payload_field: str = "data"
+    key_field: str = "key"
+    trim_every_s: float | None = None
+
+
+def source_message(source: RedisSource, entry_id: str, fields: Fields) -> SourceMessage:
+    """A stream entry as the mapping sees it, named by stream and entry id."""
+    payload, key = source.payload_field.encode(), source.key_field.encode()
+    headers = {
+        name.decode(errors="replace"): value.decode(errors="replace")
+        for name, value in fields.items()
+        if name not in (payload, key)
+    }
+    return SourceMessage(
+        source="redis",
+        source_key=f"redis:{source.stream}/{entry_id}",
+        coordinates={"stream": source.stream, "entry_id": entry_id},
+        key=fields.get(key),
+        value=fields.get(payload),
+        headers=headers,
+    )
+
+
+def split_batch(
+    source: RedisSource, entries: list[Entry], deliveries: dict[str, int]
+) -> tuple[list[SourceMessage], list[DeadLetter]]:
+    """The entries to map, and the dead letters of those deleted or delivered too often."""
+    messages: list[SourceMessage] = []
+    letters: list[DeadLetter] = []
+    limit = source.max_deliveries
+    for entry_id, fields in entries:
+        message = source_message(source, entry_id, fields)
+        delivered = deliveries.get(entry_id, 1)
+        if not fields:  # XADD needs a field, so no fields means the entry is gone
+            letters.append(dead_letter(message, _DELETED))
+        elif delivered > limit:
+            reason = f"delivered {delivered} times, over the limit of {limit}"
+            letters.append(dead_letter(message, reason))
+        else:
+            messages.append(message)
+    return messages, letters
+
+
+def safe_trim(client: redis.Redis, stream: str) -> int:
+    """XTRIM MINID (exact) below the oldest entry any group still needs; return how many went.
+
+    A group needs its pending entries and every entry after its last-delivered-id. A stream with
+    no group is left whole: no one has said what they are done with.
+    """
+    if not client.exists(stream):
+        return 0
+    needed = [_needed_by(client, stream, group) for group in client.xinfo_groups(stream)]
+    if not needed:
+        return 0
+    oldest = min(needed)
+    return int(client.xtrim(stream, minid=f"{oldest[0]}-{oldest[1]}", approximate=False))
+
+
+def _needed_by(client: redis.Redis, stream: str, group: dict[str, Any]) -> StreamId:
+    oldest = _successor(_parse_id(group["last-delivered-id"]))
+    if group["pending"]:
+        smallest = client.xpending(stream, group["name"])["min"]
+        if smallest is not None:
+            oldest = min(oldest, _parse_id(smallest))
+    return oldest
+
+
+def _parse_id(entry_id: bytes | str) -> StreamId:
+    millis, _, sequence = _text(entry_id).partition("-")
+    return int(millis), int(sequence or 0)
+
+
+def _successor(entry_id: StreamId) -> StreamId:
+    millis, sequence = entry_id
+    return (millis + 1, 0) if sequence == _MAX_SEQUENCE else (millis, sequence + 1)
+
+
+def client_name(source: RedisSource) -> str:
+    """The name this consumer's Redis connections show in CLIENT LIST."""
+    return re.sub(r"\s", "_", f"tuskflow:{source.group}:{source.consumer}")
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entries(reply: Any) -> list[Entry]:
+    """The (id, fields) entries of a one-stream XREADGROUP reply; a deleted entry has none."""
+    if not reply:
+        return []
+    [(_stream, entries)] = reply
+    return [(_text(entry_id), fields or {}) for entry_id, fields in entries]
+
+
+class RedisIngestor:
+    """One consumer of a group; run several, each with its own stable name, to share a stream."""
+
+    def __init__(self, source: RedisSource, metrics: ConsumerMetrics | None = None) -> None:
+        self.source = source
+        self.metrics = metrics or ConsumerMetrics("redis")
+        self._db = StoreSession(source.database_url)
+        self._group_ready = False
+        self._replay_due = True
+        self._next_claim = 0.0
+        self._next_trim = 0.0
+        self.log = log.bind(
+            consumer=f"redis:{source.group}/{source.consumer}", stream=source.stream
+        )
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set; the batch in hand is finished first."""
+        client = self._client()
+        self.log.info("consumer.started", group=self.source.group)
+        backoff = Backoff()
+        try:
+            while not stop.is_set():
+                self._cycle(client, stop, backoff)
+        finally:
+            client.close()
+            self._db.close()
+            self.log.info("consumer.stopped")
+
+    def _client(self) -> redis.Redis:
+        # No retries inside the client: every failure reaches _cycle, which replays the pending
+        # entries of a read whose reply was lost.
+        return redis.Redis.from_url(
+            self.source.redis_url,
+            socket_timeout=self.source.block_ms / 1000 + 10,
+            socket_connect_timeout=5,
+            retry=Retry(NoBackoff(), 0),
+            client_name=client_name(self.source),
+        )
+
+    def _cycle(self, client: redis.Redis, stop: threading.Event, backoff: Backoff) -> None:
+        try:
+            self._step(client, stop)
+        except _REDIS_DOWN as exc:
+            self._replay_due = True
+            wait = backoff.next_wait()
+            self.metrics.retry()
+            self.log.warning("redis.unavailable", error=str(exc), retry_in_s=wait)
+            stop.wait(wait)
+            return
+        except redis.ResponseError as exc:
+            # A Redis restarted without persistence has lost the group: make it again.
+            if not str(exc).startswith("NOGROUP"):
+                raise
+            self.log.warning("group.missing", error=str(exc), action="create it again")
+            self._group_ready = False
+            return
+        backoff.reset()
+
+    def _step(self, client: redis.Redis, stop: threading.Event) -> None:
+        if not self._group_ready:
+            self._ensure_group(client)
+        if self._replay_due:
+            self._replay_own(client, stop)
+        now = time.monotonic()
+        if now >= self._next_claim:
+            self._claim(client, stop)
+            self._report_lag(client)
+            self._next_claim = now + self.source.claim_every_s
+        if self.source.trim_every_s is not None and now >= self._next_trim:
+            self._trim(client)
+            self._next_trim = now + self.source.trim_every_s
+        if not stop.is_set():
+            entries = self._read(client, ">", block=self.source.block_ms)
+            if entries:
+                self._process(client, entries, stop, redelivered=False)
+
+    def _ensure_group(self, client: redis.Redis) -> None:
+        try:
+            client.xgroup_create(self.source.stream, self.source.group, id="0", mkstream=True)
+            self.log.info("group.created", group=self.source.group)
+        except redis.ResponseError as exc:
+            if not str(exc).startswith("BUSYGROUP"):
+                raise
+        self._group_ready = True
+
+    def _replay_own(self, client: redis.Redis, stop: threading.Event) -> None:
+        """Process the entries delivered to this consumer and never acknowledged, oldest first."""
+        last = "0"
+        while not stop.is_set():
+            entries = self._read(client, last, block=None)
+            if not entries:
+                self._replay_due = False
+                return
+            self._process(client, entries, stop, redelivered=True)
+            last = entries[-1][0]
+
+    def _claim(self, client: redis.Redis, stop: threading.Event) -> None:
+        """Take over entries idle longer than claim_idle_ms on any consumer, page by page."""
+        cursor = "0-0"
+        while not stop.is_set():
+            reply = client.xautoclaim(
+                self.source.stream,
+                self.source.group,
+                self.source.consumer,
+                self.source.claim_idle_ms,
+                cursor,
+                count=self.source.batch_size,
+            )
+            cursor, claimed = _text(reply[0]), reply[1]
+            entries = [(_text(i), fields or {}) for i, fields in claimed if i is not None]
+            if len(entries) < len(claimed):
+                # Redis 6.2 claims an entry deleted while pending but answers nil in its place:
+                # our own pending list still names it, so the replay settles it.
+                self._replay_due = True
+            if entries:
+                self.log.info("entries.claimed", entries=len(entries))
+                self._process(client, entries, stop, redelivered=True)
+            if cursor == "0-0":
+                return
+
+    def _read(self, client: redis.Redis, from_id: str, block: int | None) -> list[Entry]:
+        reply = client.xreadgroup(
+            self.source.group,
+            self.source.consumer,
+            {self.source.stream: from_id},
+            count=self.source.batch_size,
+            block=block,
+        )
+        return _entries(reply)
+
+    def _process(
+        self,
+        client: redis.Redis,
+        entries: list[Entry],
+        stop: threading.Event,
+        *,
+        redelivered: bool,
+    ) -> None:
+        """Store one batch in PostgreSQL and only after the commit acknowledge all its entries."""
+        deliveries = self._deliveries(client, entries) if redelivered else {}
+        messages, letters = split_batch(self.source, entries, deliveries)
+        outcome = self._store(messages, letters, stop)
+        if outcome is None:
+            return  # not acknowledged: the entries stay pending and are delivered again
+        self.metrics.batch(outcome)
+        client.xack(self.source.stream, self.source.group, *[i for i, _ in entries])
+
+    def _deliveries(self, client: redis.Redis, entries: list[Entry]) -> dict[str, int]:
+        pending = client.xpending_range(
+            self.source.stream,
+            self.source.group,
+            entries[0][0],
+            entries[-1][0],
+            len(entries),
+            self.source.consumer,
+        )
+        return {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+
+    def _store(
+        self, messages: list[SourceMessage], letters: list[DeadLetter], stop: threading.Event
+    ) -> BatchOutcome | None:
+        """The batch's outcome once committed; None if stopping while PostgreSQL is down."""
+        backoff = Backoff()
+        while True:
+            try:
+                return self._db.run(partial(self._write, messages, letters))
+            except psycopg.OperationalError as exc:
+                if stop.is_set():
+                    self.log.warning(
+                        "consumer.stopping_with_unstored_batch",
+                        entries=len(messages) + len(letters),
+                    )
+                    return None
+                wait = backoff.next_wait()
+                self.metrics.retry()
+                self.log.warning("postgres.unavailable", error=str(exc).strip(), retry_in_s=wait)
+                stop.wait(wait)
+
+    def _write(
+        self, messages: list[SourceMessage], letters: list[DeadLetter], conn: Connection
+    ) -> BatchOutcome:
+        return write_batch(
+            conn,
+            messages,
+            self.source.mapping,
+            self.source.max_event_bytes,
+            extra_letters=letters,
+        )
+
+    def _report_lag(self, client: redis.Redis) -> None:
+        pending = int(client.xpending(self.source.stream, self.source.group)["pending"])
+        self.metrics.set_lag(f"{self.source.stream}/{self.source.group}", pending)
+
+    def _trim(self, client: redis.Redis) -> None:
+        trimmed = safe_trim(client, self.source.stream)
+        if trimmed:
+            self.log.info("stream.trimmed", entries=trimmed)
