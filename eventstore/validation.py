@@ -1,6 +1,7 @@
 """Checks that run before anything is written: a refused append writes nothing."""
 
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,6 +10,8 @@ from eventstore.errors import InvalidEventError
 from eventstore.records import ExpectedVersion, NewEvent, StreamState
 
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
+# A JSON \u0000 escape not itself escaped: PostgreSQL's jsonb cannot hold NUL.
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 # Built once: json.dumps with non-default options builds an encoder on every call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
 
@@ -55,16 +58,30 @@ def encode_event(stream_id: str, event: NewEvent, max_bytes: int) -> tuple[str, 
                 f"{name} of event {event.event_id} ({event.event_type}) in {stream_id!r} "
                 f"is not JSON-serialisable: {exc}"
             ) from None
-    # UTF-8 takes at most 4 bytes a character: count bytes only when that could pass the limit.
-    size = len(parts[0]) + len(parts[1])
-    if size * 4 > max_bytes:
-        size = len(parts[0].encode()) + len(parts[1].encode())
+    size = sum(_stored_size(stream_id, event, part) for part in parts)
     if size > max_bytes:
         raise InvalidEventError(
             f"event {event.event_id} ({event.event_type}) in {stream_id!r} is {size} bytes, "
             f"over the {max_bytes}-byte limit (TUSKFLOW_EVENT_MAX_BYTES)"
         )
     return parts[0], parts[1]
+
+
+def _stored_size(stream_id: str, event: NewEvent, text: str) -> int:
+    """Bytes of ``text`` in UTF-8, refusing what PostgreSQL cannot store."""
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError:
+        raise InvalidEventError(
+            f"event {event.event_id} ({event.event_type}) in {stream_id!r} holds text that is not "
+            "valid Unicode (a lone surrogate such as \\ud800)"
+        ) from None
+    if "\\u0000" in text and _NUL_ESCAPE.search(text):
+        raise InvalidEventError(
+            f"event {event.event_id} ({event.event_type}) in {stream_id!r} holds a NUL character "
+            "(\\u0000), which PostgreSQL cannot store in JSON"
+        )
+    return size
 
 
 def check_append(

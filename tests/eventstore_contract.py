@@ -145,6 +145,9 @@ class EventStoreContract:
             ("order-1", [NewEvent("Counted", {"x": math.nan})], ANY, "not JSON-serialisable"),
             ("order-1", [NewEvent("Counted", ["not", "an", "object"])], ANY, "JSON object"),  # type: ignore[arg-type]
             ("order-1", [NewEvent("", {})], ANY, "has no event type"),
+            ("order-1", [NewEvent("Noted", {"text": "a\x00b"})], ANY, "NUL character"),
+            ("order-1", [NewEvent("Noted", {"k\x00": 1})], ANY, "NUL character"),
+            ("order-1", [NewEvent("Noted", {"text": "\ud800"})], ANY, "lone surrogate"),
             ("order-1", [NewEvent("Counted", {"blob": "x" * 5000})], ANY, "over the 4096-byte"),
         ],
     )

@@ -19,7 +19,7 @@ import structlog
 from eventstore.postgres.append import append_prepared
 from eventstore.postgres.connection import configure
 from eventstore.postgres.deadletters import record_dead_letters
-from eventstore.records import DeadLetter, Rejected
+from eventstore.records import Appended, BatchResult, DeadLetter, Rejected
 from eventstore.validation import PreparedEvent
 from workers.mapping import MappingSpec, SourceMessage, dead_letter, map_message
 
@@ -68,7 +68,12 @@ def write_batch(
         else:
             letters.append(mapped)
     with conn.transaction():
-        result = append_prepared(conn, events)
+        try:
+            result = append_prepared(conn, events)
+        except _REFUSED as exc:
+            # Validation should have caught it; never let one event stop the line.
+            log.warning("batch.refused", error=str(exc), action="store events one by one")
+            result = _append_one_by_one(conn, events)
         for source, item in zip(sources, result.items, strict=True):
             if isinstance(item, Rejected):
                 letters.append(dead_letter(source, item.reason))
@@ -81,6 +86,21 @@ def write_batch(
         dead=len(letters),
         seconds=time.perf_counter() - started,
     )
+
+
+# What PostgreSQL (or the driver, encoding text) refuses for an event's content.
+_REFUSED = (psycopg.DataError, UnicodeEncodeError)
+
+
+def _append_one_by_one(conn: Connection, events: Sequence[PreparedEvent]) -> BatchResult:
+    """Each event in its own savepoint: what is refused becomes Rejected with the reason."""
+    items: list[Appended | Rejected] = []
+    for event in events:
+        try:
+            items.extend(append_prepared(conn, [event]).items)
+        except _REFUSED as exc:
+            items.append(Rejected(event.event.event_id, f"PostgreSQL refused the event: {exc}"))
+    return BatchResult(tuple(items))
 
 
 class StoreSession:

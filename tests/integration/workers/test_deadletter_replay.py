@@ -7,6 +7,7 @@ import psycopg
 from eventstore.postgres.deadletters import list_dead_letters, record_dead_letters
 from eventstore.records import DeadLetter
 from workers.deadletter_replay import replay_dead_letters
+from workers.ingest import write_batch
 from workers.mapping import MappingSpec, SourceMessage, map_message
 
 
@@ -75,3 +76,35 @@ def test_replayed_dead_letter_stays_replayed_when_the_message_comes_again(
     assert stored.replayed_at is not None
     assert stored.attempts == 2
     assert still_open == []
+
+
+def test_event_postgres_refuses_becomes_a_dead_letter_and_the_rest_are_stored(
+    migrated_url: str,
+) -> None:
+    # Stands in for any content PostgreSQL refuses that validation did not foresee.
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION refuse_explosives() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN IF NEW.data ? 'explode' THEN"
+            " RAISE EXCEPTION 'cannot store explosives' USING ERRCODE = '22000'; END IF;"
+            " RETURN NEW; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER refuse_explosives BEFORE INSERT ON events"
+            " FOR EACH ROW EXECUTE FUNCTION refuse_explosives()"
+        )
+        messages = [
+            _message(1, {"type": "Measured", "value": 1}),
+            _message(2, {"type": "Measured", "explode": True}),
+            _message(3, {"type": "Measured", "value": 3}),
+        ]
+
+        outcome = write_batch(conn, messages, MappingSpec(), 4096)
+
+        stored = conn.execute("SELECT data->>'value' FROM events ORDER BY 1").fetchall()
+        [letter] = list_dead_letters(conn)
+
+    assert (outcome.new, outcome.dead) == (2, 1)
+    assert stored == [("1",), ("3",)]
+    assert letter.letter.source_key == "kafka:readings/0/2"
+    assert "PostgreSQL refused the event: cannot store explosives" in letter.letter.reason

@@ -87,6 +87,8 @@ def test_producer_supplied_ids_are_used_as_uuids_or_hashed_into_one() -> None:
         (MappingSpec(event_id="header:msg-id"), _message({"type": "T"}), "missing event id"),
         (MappingSpec(), _message({"type": "T", "blob": "x" * 5000}), "over the 4096-byte limit"),
         (MappingSpec(), _message(b'{"type": "T", "v": NaN}'), "not JSON-serialisable"),
+        (MappingSpec(), _message(b'{"type": "T", "v": "a\\u0000b"}'), "NUL character"),
+        (MappingSpec(), _message(b'{"type": "T", "v": "\\ud800"}'), "lone surrogate"),
         (
             MappingSpec(accepted_types=("Measured",)),
             _message({"type": "Deleted"}),
