@@ -88,6 +88,8 @@ def write_batch(
     )
 
 
+# Worth retrying the same batch: PostgreSQL away, or a transaction it rolled back (deadlock).
+RETRYABLE = (psycopg.OperationalError, psycopg.errors.TransactionRollback)
 # What PostgreSQL (or the driver, encoding text) refuses for an event's content.
 _REFUSED = (psycopg.DataError, UnicodeEncodeError)
 

@@ -22,7 +22,7 @@ import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from eventstore.postgres.offsets import OffsetAdvance, advance_offsets, load_offsets
-from workers.ingest import Backoff, BatchOutcome, FencedError, StoreSession, write_batch
+from workers.ingest import RETRYABLE, Backoff, BatchOutcome, FencedError, StoreSession, write_batch
 from workers.mapping import MappingSpec, SourceMessage
 from workers.metrics import ConsumerMetrics
 
@@ -163,7 +163,7 @@ class KafkaIngestor:
             except FencedError:
                 self._resync(consumer, advances)
                 break
-            except psycopg.OperationalError as exc:
+            except RETRYABLE as exc:
                 if stop.is_set():
                     self.log.warning("consumer.stopping_with_unstored_batch", messages=len(batch))
                     break
@@ -247,7 +247,7 @@ class KafkaIngestor:
         while True:
             try:
                 return self._db.run(work)
-            except psycopg.OperationalError as exc:
+            except RETRYABLE as exc:
                 if time.monotonic() > deadline:
                     raise
                 wait = backoff.next_wait()

@@ -28,7 +28,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from eventstore.records import DeadLetter
-from workers.ingest import Backoff, BatchOutcome, StoreSession, write_batch
+from workers.ingest import RETRYABLE, Backoff, BatchOutcome, StoreSession, write_batch
 from workers.mapping import MappingSpec, SourceMessage, dead_letter
 from workers.metrics import ConsumerMetrics
 
@@ -319,7 +319,7 @@ class RedisIngestor:
         while True:
             try:
                 return self._db.run(partial(self._write, messages, letters))
-            except psycopg.OperationalError as exc:
+            except RETRYABLE as exc:
                 if stop.is_set():
                     self.log.warning(
                         "consumer.stopping_with_unstored_batch",
