@@ -88,8 +88,9 @@ def write_batch(
     )
 
 
-# Worth retrying the same batch: PostgreSQL away, or a transaction it rolled back (deadlock).
-RETRYABLE = (psycopg.OperationalError, psycopg.errors.TransactionRollback)
+# Worth retrying the same batch: PostgreSQL away, or a transaction it rolled back (a deadlock or
+# serialization failure: psycopg's TransactionRollback is an OperationalError too).
+RETRYABLE = psycopg.OperationalError
 # What PostgreSQL (or the driver, encoding text) refuses for an event's content.
 _REFUSED = (psycopg.DataError, UnicodeEncodeError)
 
