@@ -47,6 +47,10 @@ def kafka(
     event_type: TypeOption = "field:type",
     event_id: IdOption = "source",
     batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    instance_id: Annotated[
+        str | None,
+        typer.Option(help="static group member id: a restart takes its partitions back at once"),
+    ] = None,
     metrics_port: MetricsPort = None,
 ) -> None:
     """Kafka topics into the event store; offsets live in PostgreSQL."""
@@ -59,6 +63,7 @@ def kafka(
         database_url=settings.required("database_url"),
         max_event_bytes=settings.event_max_bytes,
         batch_size=batch_size,
+        instance_id=instance_id,
     )
     metrics = ConsumerMetrics("kafka")
     if metrics_port is not None:

@@ -43,6 +43,10 @@ class KafkaSource:
     batch_size: int = 1000
     batch_timeout_s: float = 0.5
     client_id: str = "tuskflow-consumer"
+    # Static membership: a restarted worker with the same id takes its partitions back at once,
+    # without a rebalance of the whole group.
+    instance_id: str | None = None
+    session_timeout_ms: int = 10_000
 
 
 def coordinates(message: Message) -> tuple[str, int, int]:
@@ -81,6 +85,7 @@ class KafkaIngestor:
         # Partitions this consumer owns, with the next offset it knows stored (None: none yet).
         self._owned: dict[Partition, int | None] = {}
         self._db = StoreSession(source.database_url)
+        self._paused = False
         self.log = log.bind(consumer=f"kafka:{source.group}", topics=list(source.topics))
 
     def run(self, stop: threading.Event) -> None:
@@ -105,7 +110,7 @@ class KafkaIngestor:
             self.log.info("consumer.stopped")
 
     def _config(self) -> dict[str, Any]:
-        return {
+        config: dict[str, Any] = {
             "bootstrap.servers": self.source.bootstrap,
             "group.id": self.source.group,
             "client.id": self.source.client_id,
@@ -116,8 +121,12 @@ class KafkaIngestor:
             # Bounded prefetch: memory stays flat however large the backlog grows.
             "queued.max.messages.kbytes": 32768,
             "fetch.max.bytes": 16 * 1024 * 1024,
+            "session.timeout.ms": self.source.session_timeout_ms,
             "error_cb": self._on_error,
         }
+        if self.source.instance_id is not None:
+            config["group.instance.id"] = self.source.instance_id
+        return config
 
     def _on_error(self, error: KafkaError) -> None:
         self.log.warning("kafka.error", error=str(error), fatal=error.fatal())
@@ -129,6 +138,8 @@ class KafkaIngestor:
             p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
             self._owned[(p.topic, p.partition)] = stored.get((p.topic, p.partition))
         consumer.incremental_assign(partitions)
+        if self._paused:  # assigned during an outage: wait with the others
+            consumer.pause(partitions)
         self.log.info("partitions.assigned", partitions=_names(keys), stored=len(stored))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -151,32 +162,46 @@ class KafkaIngestor:
 
     def _store(self, consumer: Consumer, batch: list[Message], stop: threading.Event) -> None:
         backoff = Backoff()
-        paused = False
-        while True:
-            batch = [m for m in batch if coordinates(m)[:2] in self._owned]
-            if not batch:
-                break
-            advances = self._advances(batch)
-            messages = [source_message(m) for m in batch]
-            try:
-                outcome = self._db.run(partial(self._write, messages, advances))
-            except FencedError:
-                self._resync(consumer, advances)
-                break
-            except RETRYABLE as exc:
-                if stop.is_set():
-                    self.log.warning("consumer.stopping_with_unstored_batch", messages=len(batch))
-                    break
-                paused = paused or self._pause(consumer)
-                wait = backoff.next_wait()
-                self.metrics.retry()
-                self.log.warning("postgres.unavailable", error=str(exc).strip(), retry_in_s=wait)
-                consumer.consume(1, wait)  # keeps the group membership alive while paused
-                continue
-            self._stored(consumer, advances, outcome)
-            break
-        if paused:
-            consumer.resume(consumer.assignment())
+        try:
+            while True:
+                batch = [m for m in batch if coordinates(m)[:2] in self._owned]
+                if not batch:
+                    return
+                advances = self._advances(batch)
+                messages = [source_message(m) for m in batch]
+                try:
+                    outcome = self._db.run(partial(self._write, messages, advances))
+                except FencedError:
+                    self._resync(consumer, advances)
+                    return
+                except RETRYABLE as exc:
+                    if stop.is_set():
+                        self.log.warning(
+                            "consumer.stopping_with_unstored_batch", messages=len(batch)
+                        )
+                        return
+                    self._pause(consumer)
+                    wait = backoff.next_wait()
+                    self.metrics.retry()
+                    self.log.warning(
+                        "postgres.unavailable", error=str(exc).strip(), retry_in_s=wait
+                    )
+                    batch.extend(self._hold(consumer, wait))
+                    continue
+                self._stored(consumer, advances, outcome)
+                return
+        finally:
+            if self._paused:
+                self._paused = False
+                consumer.resume(consumer.assignment())
+
+    def _hold(self, consumer: Consumer, wait_s: float) -> list[Message]:
+        """Poll while paused, so the group keeps this member; what it still fetches is kept.
+
+        Paused partitions fetch nothing, but a partition assigned during the outage may have a
+        message in flight: dropping it would move the stored offset past it on the next write.
+        """
+        return self._owned_messages(consumer.consume(self.source.batch_size, wait_s))
 
     def _write(
         self,
@@ -236,10 +261,11 @@ class KafkaIngestor:
                 TopicPartition(key[0], key[1], OFFSET_BEGINNING if offset is None else offset)
             )
 
-    def _pause(self, consumer: Consumer) -> bool:
-        consumer.pause(consumer.assignment())
-        self.log.info("consumer.paused", reason="PostgreSQL unavailable")
-        return True
+    def _pause(self, consumer: Consumer) -> None:
+        if not self._paused:
+            self._paused = True
+            consumer.pause(consumer.assignment())
+            self.log.info("consumer.paused", reason="PostgreSQL unavailable")
 
     def _retrying(self, work: Callable[[psycopg.Connection[Any]], Any]) -> Any:
         """Run ``work`` until PostgreSQL answers; give up after about two minutes."""
