@@ -7,6 +7,11 @@ the numbers rising (per-key order kept), and the group's stored offsets cover ev
 
 The kill schedule comes from a seeded random.Random; the seed is printed, and setting
 CRASH_TEST_SEED to it replays the same schedule.
+
+The consumer killed again and again is a static group member (--instance-id, the same id for
+every replacement), so each replacement takes the partitions back at once and the kills land on
+a consumer that is storing: the test counts those (kills_of_working: the victim's partitions had
+moved on in PostgreSQL since it started) and wants them to be at least half of the kills.
 """
 
 import json
@@ -40,6 +45,10 @@ MIN_KILLS = 10
 DRAIN_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 30
 LOG_TAIL_LINES = 40
+# Static member ids (group.instance.id): each replacement of the killed-again consumer reuses
+# the first, so it takes the partitions back at once; the second member has its own.
+REPLACED_ID = "killed-again"
+KILLED_ONCE_ID = "killed-once"
 
 
 class PacedProducer(threading.Thread):
@@ -133,6 +142,9 @@ class Consumers:
     def __init__(self, tmp_path: Path, env: dict[str, str], topic: str, group: str) -> None:
         self.tmp_path = tmp_path
         self.env = env
+        self.url = env["TUSKFLOW_DATABASE_URL"]
+        self.topic = topic
+        self.group = group
         self.argv = [
             str(TUSKFLOW),
             "consume",
@@ -147,17 +159,28 @@ class Consumers:
         self.started: list[subprocess.Popen[bytes]] = []
         self.logs: dict[int, Path] = {}
         self.expected: set[int] = set()
+        # By pid: when each process started, and the group's stored offsets then.
+        self.started_at: dict[int, float] = {}
+        self.offsets_at_start: dict[int, dict[int, int]] = {}
 
-    def start(self) -> subprocess.Popen[bytes]:
-        """A new consumer process of the group, expected to run until the test stops it."""
+    def start(self, instance_id: str | None = None) -> subprocess.Popen[bytes]:
+        """A new consumer process of the group, expected to run until the test stops it.
+
+        With ``instance_id`` it is a static member: a restart with the same id takes the
+        partitions of the process it replaces back at once, without a rebalance.
+        """
         log = self.tmp_path / f"consumer-{len(self.started) + 1}.log"
+        argv = self.argv if instance_id is None else [*self.argv, "--instance-id", instance_id]
+        offsets = stored_offsets(self.url, self.group, self.topic)
         with log.open("wb") as out:
             process = subprocess.Popen(
-                self.argv, env=self.env, cwd=self.tmp_path, stdout=out, stderr=subprocess.STDOUT
+                argv, env=self.env, cwd=self.tmp_path, stdout=out, stderr=subprocess.STDOUT
             )
         self.started.append(process)
         self.logs[process.pid] = log
         self.expected.add(process.pid)
+        self.started_at[process.pid] = time.monotonic()
+        self.offsets_at_start[process.pid] = offsets
         return process
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:
@@ -220,9 +243,31 @@ class Consumers:
         """How many lines named ``name`` the consumers logged, all processes together."""
         return sum(_logged(log, name) for log in self.logs.values())
 
-    def assigned_before_kill(self, process: subprocess.Popen[bytes]) -> bool:
-        """Whether ``process`` had been given partitions (so it was working) when it died."""
-        return _logged(self.logs[process.pid], "partitions.assigned") > 0
+    def stored_since_start(self, process: subprocess.Popen[bytes]) -> bool:
+        """Whether ``process`` has stored a batch: a partition it holds moved on since it started.
+
+        Asked just before a kill, this tells a kill of a working consumer (mid-stream, a batch
+        in hand) from one of a process still starting or waiting for partitions.
+        """
+        before = self.offsets_at_start[process.pid]
+        now = stored_offsets(self.url, self.group, self.topic)
+        return any(now.get(p, 0) > before.get(p, 0) for p in self.held(process))
+
+    def age(self, process: subprocess.Popen[bytes]) -> float:
+        """Seconds since ``process`` started."""
+        return time.monotonic() - self.started_at[process.pid]
+
+    def held(self, process: subprocess.Popen[bytes]) -> set[int]:
+        """The partitions ``process`` holds, from its partitions.assigned and .revoked lines."""
+        held: set[int] = set()
+        for record in _records(self.logs[process.pid]):
+            names = record.get("partitions") or []
+            partitions = {int(name.rsplit("/", 1)[1]) for name in names}
+            if record.get("event") == "partitions.assigned":
+                held |= partitions
+            elif record.get("event") == "partitions.revoked":
+                held -= partitions
+        return held
 
     def tail(self, process: subprocess.Popen[bytes]) -> str:
         """The last lines of ``process``'s log, for an assertion message."""
@@ -260,15 +305,18 @@ def consumers_of(
 
 
 def _logged(log: Path, name: str) -> int:
-    count = 0
+    return sum(record.get("event") == name for record in _records(log))
+
+
+def _records(log: Path) -> Iterator[dict[str, Any]]:
+    """The JSON lines of a consumer's log, in order."""
     for line in log.read_text(errors="replace").splitlines():
         try:
             record = json.loads(line)
         except ValueError:
             continue  # librdkafka writes some lines of its own
-        if isinstance(record, dict) and record.get("event") == name:
-            count += 1
-    return count
+        if isinstance(record, dict):
+            yield record
 
 
 @dataclass(frozen=True)
@@ -346,6 +394,17 @@ def _disordered_streams(rows: list[tuple[str, int, int]]) -> list[str]:
     return wrong
 
 
+def stored_offsets(url: str, group: str, topic: str) -> dict[int, int]:
+    """The group's stored next offset of each partition of ``topic`` written so far."""
+    with psycopg.connect(url) as conn:
+        rows: list[tuple[int, int]] = conn.execute(
+            "SELECT partition, next_offset FROM source_offsets"
+            " WHERE consumer_group = %s AND topic = %s",
+            [group, topic],
+        ).fetchall()
+    return dict(rows)
+
+
 def stored_now(url: str, topic: str) -> int:
     """Events stored from ``topic`` so far; 0 while PostgreSQL does not answer (restarting)."""
     try:
@@ -373,38 +432,41 @@ def test_consumer_killed_again_and_again_loses_and_doubles_nothing(
     group = f"crash-{topic}"
     producer = PacedProducer(kafka_bootstrap, topic, KILL_MESSAGES, seconds=20)
     started = time.monotonic()
-    kills, kills_of_working = 0, 0
+    kills: list[str] = []  # per kill: the victim's age and whether it had stored anything
     with (
         consumers_of(tmp_path, migrated_url, kafka_bootstrap, topic, group) as consumers,
         sending(producer),
     ):
-        current = consumers.start()
+        current = consumers.start(REPLACED_ID)
         second: subprocess.Popen[bytes] | None = None
-        # When consumers are killed at random points, each replaced at once, while a second
-        # member of the group comes and is killed too, so that kills meet rebalances
-        while kills < MIN_KILLS or producer.is_alive():
+        # When a consumer is killed at random points and replaced at once by one with the same
+        # static member id (so it takes the partitions back at once and kills land mid-batch),
+        # while a second member comes, is killed once and stays dead (its partitions move over
+        # after the session timeout), so that kills meet rebalances
+        while len(kills) < MIN_KILLS or producer.is_alive():
             consumers.expect_running(rng.uniform(0.5, 2.5))
-            # The second member dies once, mid-way, and stays dead; the first is replaced.
-            victim = second if kills == 7 and second is not None else current
-            # A member killed before it was given partitions died waiting for a rebalance.
-            kills_of_working += consumers.assigned_before_kill(victim)
+            victim = second if len(kills) == 7 and second is not None else current
+            age, working = consumers.age(victim), consumers.stored_since_start(victim)
             consumers.kill(victim)
-            kills += 1
+            kills.append(f"{age:.1f}s:{'working' if working else 'idle'}")
             if victim is current:
-                current = consumers.start()
-            if kills == 3:
-                second = consumers.start()
+                current = consumers.start(REPLACED_ID)
+            if len(kills) == 3:
+                second = consumers.start(KILLED_ONCE_ID)
         producer.check()
         outcome = drain_and_stop(consumers, current, migrated_url, topic, group, KILL_MESSAGES)
     seconds = time.monotonic() - started
 
     # Then PostgreSQL holds exactly the messages sent, in per-key order, and the last consumer
     # stopped cleanly
+    kills_of_working = sum(kill.endswith(":working") for kill in kills)
     summary = outcome.tally.line(
-        kills=kills, kills_of_working=kills_of_working, seconds=f"{seconds:.1f}"
+        kills=len(kills), kills_of_working=kills_of_working, seconds=f"{seconds:.1f}"
     )
-    print(f"\nkilled again and again: {summary}")
+    print(f"\nkilled again and again: {summary}\nkills (victim age:state): {' '.join(kills)}")
     outcome.check()
+    # ... and most kills hit a consumer that was storing, not one still waiting for partitions
+    assert kills_of_working * 2 >= len(kills), f"{summary}; kills: {kills}"
 
 
 @dataclass(frozen=True)
