@@ -36,6 +36,13 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
+def _metrics(source: str, port: int | None) -> ConsumerMetrics:
+    metrics = ConsumerMetrics(source)
+    if port is not None:
+        metrics.serve(port)
+    return metrics
+
+
 @app.command()
 def kafka(
     ctx: typer.Context,
@@ -65,10 +72,7 @@ def kafka(
         batch_size=batch_size,
         instance_id=instance_id,
     )
-    metrics = ConsumerMetrics("kafka")
-    if metrics_port is not None:
-        metrics.serve(metrics_port)
-    KafkaIngestor(source, metrics).run(stop_on_signals())
+    KafkaIngestor(source, _metrics("kafka", metrics_port)).run(stop_on_signals())
 
 
 @app.command()
@@ -109,7 +113,4 @@ def redis(
         claim_idle_ms=claim_idle_ms,
         trim_every_s=trim_every_s,
     )
-    metrics = ConsumerMetrics("redis")
-    if metrics_port is not None:
-        metrics.serve(metrics_port)
-    RedisIngestor(source, metrics).run(stop_on_signals())
+    RedisIngestor(source, _metrics("redis", metrics_port)).run(stop_on_signals())
