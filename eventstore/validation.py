@@ -38,8 +38,15 @@ def check_stream_id(stream_id: object) -> str:
     return stream_id
 
 
-def encode_event(stream_id: str, event: NewEvent, max_bytes: int) -> tuple[str, str]:
-    """The event's data and metadata as JSON text, refused if not JSON or over ``max_bytes``."""
+def encode_event(
+    stream_id: str, event: NewEvent, max_bytes: int, data_json: str | None = None
+) -> tuple[str, str]:
+    """The event's data and metadata as JSON text, refused if not JSON or over ``max_bytes``.
+
+    ``data_json`` is the JSON text ``event.data`` was decoded from, when there is one (a consumer
+    has it): it is stored as it is unless it holds a \\u escape, the only way valid JSON can
+    hide text PostgreSQL refuses, in which case the data is encoded again and checked.
+    """
     if not isinstance(event.event_type, str) or not event.event_type:
         raise InvalidEventError(f"event {event.event_id} in {stream_id!r} has no event type")
     if not isinstance(event.event_id, uuid.UUID):
@@ -51,6 +58,9 @@ def encode_event(stream_id: str, event: NewEvent, max_bytes: int) -> tuple[str, 
                 f"{name} of event {event.event_id} ({event.event_type}) in {stream_id!r} "
                 f"must be a JSON object, got {type(value).__name__}"
             )
+        if name == "data" and data_json is not None and "\\u" not in data_json:
+            parts.append(data_json)
+            continue
         try:
             parts.append(_ENCODER.encode(value) if value else "{}")
         except (TypeError, ValueError) as exc:
@@ -108,8 +118,10 @@ class PreparedEvent:
     metadata: str
 
 
-def prepare(stream_id: object, event: NewEvent, max_bytes: int) -> PreparedEvent:
+def prepare(
+    stream_id: object, event: NewEvent, max_bytes: int, data_json: str | None = None
+) -> PreparedEvent:
     """Check an event bound for a stream and encode it once; InvalidEventError if it cannot be."""
     checked_id = check_stream_id(stream_id)
-    data, metadata = encode_event(checked_id, event, max_bytes)
+    data, metadata = encode_event(checked_id, event, max_bytes, data_json)
     return PreparedEvent(checked_id, event, data, metadata)

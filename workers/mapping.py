@@ -76,13 +76,13 @@ def map_message(
 ) -> PreparedEvent | DeadLetter:
     """The message as an event checked for its stream, or a dead letter saying why not."""
     try:
-        payload = _payload(message)
+        text, payload = _payload(message)
         stream_id = spec.stream_prefix + _stream_id(spec, message, payload)
         event_type = _required(spec.event_type, message, payload, "event type")
         if spec.accepted_types is not None and event_type not in spec.accepted_types:
             raise _PoisonError(f"event type {event_type!r} is not one this mapping accepts")
         event = NewEvent(event_type, payload, _metadata(message), _event_id(spec, message, payload))
-        return prepare(stream_id, event, max_bytes)
+        return prepare(stream_id, event, max_bytes, data_json=text)
     except (_PoisonError, InvalidEventError) as exc:
         return dead_letter(message, str(exc))
 
@@ -100,7 +100,7 @@ def dead_letter(message: SourceMessage, reason: str) -> DeadLetter:
     )
 
 
-def _payload(message: SourceMessage) -> dict[str, Any]:
+def _payload(message: SourceMessage) -> tuple[str, dict[str, Any]]:
     if message.value is None:
         raise _PoisonError("empty message (no payload)")
     try:
@@ -108,12 +108,16 @@ def _payload(message: SourceMessage) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise _PoisonError("payload is not UTF-8 text") from None
     try:
-        payload = json.loads(text)
+        payload = json.loads(text, parse_constant=_refuse_constant)
     except ValueError as exc:
         raise _PoisonError(f"payload is not JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise _PoisonError(f"payload is a JSON {type(payload).__name__}, not an object")
-    return payload
+    return text, payload
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _stream_id(spec: MappingSpec, message: SourceMessage, payload: dict[str, Any]) -> str:

@@ -43,6 +43,15 @@ def test_default_mapping_takes_stream_from_key_type_from_field_id_from_coordinat
     }  # fmt: skip
 
 
+def test_payload_text_is_stored_as_received_unless_it_holds_escapes() -> None:
+    plain = _event(MappingSpec(), _message(b'{"type": "T",  "v": 1}'))
+    escaped = _event(MappingSpec(), _message(b'{"type": "T", "v": "caf\\u00e9"}'))
+
+    assert plain.data == '{"type": "T",  "v": 1}'
+    assert escaped.data == '{"type":"T","v":"caf\u00e9"}'
+    assert escaped.event.data == {"type": "T", "v": "caf\u00e9"}
+
+
 def test_same_source_message_always_gets_the_same_event_id() -> None:
     first = _event(MappingSpec(), _message({"type": "Measured"}))
     again = _event(MappingSpec(), _message({"type": "Measured"}))
@@ -86,7 +95,8 @@ def test_producer_supplied_ids_are_used_as_uuids_or_hashed_into_one() -> None:
         (MappingSpec(stream="field:meter"), _message({"type": "T"}), "missing stream id"),
         (MappingSpec(event_id="header:msg-id"), _message({"type": "T"}), "missing event id"),
         (MappingSpec(), _message({"type": "T", "blob": "x" * 5000}), "over the 4096-byte limit"),
-        (MappingSpec(), _message(b'{"type": "T", "v": NaN}'), "not JSON-serialisable"),
+        (MappingSpec(), _message(b'{"type": "T", "v": NaN}'), "NaN is not a JSON value"),
+        (MappingSpec(), _message(b'{"type": "T", "v": -Infinity}'), "-Infinity is not a JSON"),
         (MappingSpec(), _message(b'{"type": "T", "v": "a\\u0000b"}'), "NUL character"),
         (MappingSpec(), _message(b'{"type": "T", "v": "\\ud800"}'), "lone surrogate"),
         (
