@@ -120,7 +120,7 @@ class KafkaIngestor:
             "partition.assignment.strategy": "cooperative-sticky",
             # Bounded prefetch: memory stays flat however large the backlog grows.
             "queued.max.messages.kbytes": 32768,
-            "queued.min.messages": 2000,
+            "queued.min.messages": 20000,
             "fetch.max.bytes": 16 * 1024 * 1024,
             "session.timeout.ms": self.source.session_timeout_ms,
             "error_cb": self._on_error,
