@@ -46,7 +46,6 @@ import logging
 import os
 import platform
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,6 +62,16 @@ import confluent_kafka
 import psycopg
 import redis
 import structlog
+from _report import (
+    Row,
+    drop_schema,
+    median,
+    per_second,
+    print_summary,
+    progress,
+    rate_text,
+    with_search_path,
+)
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from psycopg import sql
@@ -179,18 +188,6 @@ def services(log_dir: Path) -> Services:
         redis_url=os.environ["TUSKFLOW_REDIS_URL"],
         log_dir=log_dir,
     )
-
-
-def with_search_path(url: str, schema: str) -> str:
-    """``url`` with every connection's search_path set to ``schema``."""
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options=-csearch_path%3D{schema}"
-
-
-def drop_schema(base_url: str, schema: str) -> None:
-    """Drop ``schema`` and everything in it, if it exists."""
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 def fresh_schema(env: Services) -> None:
@@ -599,11 +596,6 @@ class Watch:
         return (end - start) / (self.done_at - self.first_at)
 
 
-def per_second(count: int, seconds: float) -> float:
-    """``count`` over ``seconds``."""
-    return count / seconds if seconds > 0 else float("inf")
-
-
 def cpu_seconds(pid: int | None) -> float | None:
     """User and system CPU seconds of a process so far, if it can be read."""
     if pid is None:
@@ -803,16 +795,6 @@ def drive_naive(url: str, fetch: Callable[[], list[NaiveItem]], seconds: float) 
 # --- reporting -------------------------------------------------------------------------------
 
 
-def median(samples: Sequence[float]) -> float:
-    """The median of the samples."""
-    return statistics.median(samples)
-
-
-def rate_text(value: float, unit: str = "ev/s") -> str:
-    """A rate for the table."""
-    return f"{value:,.0f} {unit}"
-
-
 def mb_text(value: float) -> str:
     """Megabytes for the table."""
     return f"{value:,.1f} MB"
@@ -830,45 +812,6 @@ def spread_text(values: Sequence[float], text: Callable[[float], str] = rate_tex
         f"median {text(median(values))} (min {text(min(values))}, max {text(max(values))}, "
         f"n={len(values)})"
     )
-
-
-def progress(message: str) -> None:
-    """One progress line, flushed at once."""
-    print(message, flush=True)
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the summary: a ratio and the target it is held against."""
-
-    measure: str
-    ours: str
-    reference: str
-    ratio: float
-    target: str
-    met: bool | None
-
-
-def print_summary(rows: Sequence[Row]) -> None:
-    """The final table: measure, ours, reference, ratio, target, met."""
-    headers = ("measure", "ours", "reference", "ratio", "target", "met")
-    cells = [
-        (
-            row.measure,
-            row.ours,
-            row.reference,
-            f"{row.ratio:.2f}",
-            row.target,
-            "n/a" if row.met is None else ("yes" if row.met else "no"),
-        )
-        for row in rows
-    ]
-    widths = [max(len(line[i]) for line in [headers, *cells]) for i in range(len(headers))]
-    print()
-    print("summary")
-    for line in [headers, tuple("-" * width for width in widths), *cells]:
-        cells_text = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
-        print("  ".join(cells_text).rstrip())
 
 
 # --- the phases ------------------------------------------------------------------------------

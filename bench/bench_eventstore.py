@@ -39,7 +39,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 import uuid
@@ -57,6 +56,16 @@ from _eventsourcing_reference import (
 )
 from _eventsourcing_reference import (
     Meter as EsMeter,
+)
+from _report import (
+    Row,
+    drop_schema,
+    median,
+    per_second,
+    print_summary,
+    progress,
+    rate_text,
+    with_search_path,
 )
 from psycopg import sql
 
@@ -130,18 +139,6 @@ def database_url() -> str:
     if not url:
         sys.exit(_NOT_SET)
     return url
-
-
-def with_search_path(url: str, schema: str) -> str:
-    """``url`` with every connection's search_path set to ``schema``."""
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options=-csearch_path%3D{schema}"
-
-
-def drop_schema(base_url: str, schema: str) -> None:
-    """Drop ``schema`` and everything in it, if it exists."""
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 def fresh_store(base_url: str, url: str) -> PostgresEventStore:
@@ -329,21 +326,6 @@ def timed(action: Callable[..., object], *args: Any) -> float:
     return time.perf_counter() - started
 
 
-def median(samples: Sequence[float]) -> float:
-    """The median of the samples."""
-    return statistics.median(samples)
-
-
-def per_second(count: int, seconds: float) -> float:
-    """``count`` over ``seconds``."""
-    return count / seconds if seconds > 0 else float("inf")
-
-
-def rate_text(value: float, unit: str = "ev/s") -> str:
-    """A rate for the table."""
-    return f"{value:,.0f} {unit}"
-
-
 def ms_text(seconds: float) -> str:
     """A duration in milliseconds for the table."""
     return f"{seconds * 1000:,.2f} ms"
@@ -355,23 +337,6 @@ def spread_text(samples: Sequence[float]) -> str:
         f"median {ms_text(median(samples))} (min {ms_text(min(samples))}, "
         f"max {ms_text(max(samples))}, n={len(samples)})"
     )
-
-
-def progress(message: str) -> None:
-    """One progress line, flushed at once."""
-    print(message, flush=True)
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the summary: a ratio and the target it is held against."""
-
-    measure: str
-    ours: str
-    reference: str
-    ratio: float
-    target: str
-    met: bool | None
 
 
 @dataclass(frozen=True)
@@ -409,28 +374,6 @@ def print_anchors(anchors: Sequence[Anchor]) -> None:
         measured = rate_text(anchor.measured, anchor.unit)
         expected = f"{anchor.low:,.0f}-{anchor.high:,.0f} {anchor.unit}"
         print(f"  {anchor.measure:<26} {measured:>14}   issue {expected:<22} {anchor.verdict()}")
-
-
-def print_summary(rows: Sequence[Row]) -> None:
-    """The final table: measure, ours, reference, ratio, target, met."""
-    headers = ("measure", "ours", "reference", "ratio", "target", "met")
-    cells = [
-        (
-            row.measure,
-            row.ours,
-            row.reference,
-            f"{row.ratio:.2f}",
-            row.target,
-            "n/a" if row.met is None else ("yes" if row.met else "no"),
-        )
-        for row in rows
-    ]
-    widths = [max(len(line[i]) for line in [headers, *cells]) for i in range(len(headers))]
-    print()
-    print("summary")
-    for line in [headers, tuple("-" * width for width in widths), *cells]:
-        cells_text = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
-        print("  ".join(cells_text).rstrip())
 
 
 # --- 1. batch ingestion ----------------------------------------------------------------------
