@@ -2,6 +2,7 @@
 
 import copy
 import threading
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -36,7 +37,7 @@ class InMemoryEventStore:
         self._lock = threading.Lock()
         self._events: list[RecordedEvent] = []
         self._streams: dict[str, list[RecordedEvent]] = {}
-        self._by_id: dict[object, RecordedEvent] = {}
+        self._by_id: dict[uuid.UUID, RecordedEvent] = {}
         self._snapshots: dict[str, Snapshot] = {}
         self._checkpoints: dict[str, int] = {}
 

@@ -7,6 +7,7 @@ did not begin (see _atomic). On an autocommit connection a single append is one 
 
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import psycopg
@@ -239,15 +240,7 @@ def _repeat(
     return Appended(event.event_id, first_result.global_position, first_result.stream_version, True)
 
 
-class _NoTransaction:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _atomic(conn: Connection, *, one_statement: bool = False) -> Any:
+def _atomic(conn: Connection, *, one_statement: bool = False) -> AbstractContextManager[Any]:
     """A block that rolls back alone on error and never commits the caller's transaction.
 
     Inside the caller's transaction it is a savepoint. On a non-autocommit connection with no
@@ -257,7 +250,7 @@ def _atomic(conn: Connection, *, one_statement: bool = False) -> Any:
     """
     status = conn.info.transaction_status
     if conn.autocommit and status == TransactionStatus.IDLE:
-        return _NoTransaction() if one_statement else conn.transaction()
+        return nullcontext() if one_statement else conn.transaction()
     if status == TransactionStatus.IDLE:
         conn.execute("SELECT 1")  # begins the caller's transaction
     return conn.transaction()

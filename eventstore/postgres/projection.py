@@ -10,6 +10,7 @@ ends, the lock is freed and a standby takes over.
 """
 
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import psycopg
@@ -62,7 +63,7 @@ class ProjectionRunner:
                 )
         return len(events)
 
-    def catch_up(self, progress: Any = None) -> int:
+    def catch_up(self, progress: Callable[[int], object] | None = None) -> int:
         """Apply every committed event; return how many. ``progress(n)`` after each page."""
         total = 0
         with psycopg.connect(self.url, autocommit=True) as conn:
@@ -74,7 +75,7 @@ class ProjectionRunner:
                     progress(applied)
         return total
 
-    def rebuild(self, progress: Any = None) -> int:
+    def rebuild(self, progress: Callable[[int], object] | None = None) -> int:
         """Empty the read model and apply every event again from the first."""
         with psycopg.connect(self.url, autocommit=True) as conn:
             self._setup(conn)
