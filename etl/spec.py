@@ -161,9 +161,7 @@ class EventStoreSink(_Model):
     event_type: str = Field(min_length=1)
 
 
-Sink = Annotated[
-    ParquetSink | CsvSink | PostgresSink | EventStoreSink, Field(discriminator="kind")
-]
+Sink = Annotated[ParquetSink | CsvSink | PostgresSink | EventStoreSink, Field(discriminator="kind")]
 
 
 class NotNull(_Model):
@@ -257,7 +255,8 @@ def load_spec(text: str) -> JobSpec:
     except yaml.YAMLError as exc:
         raise SpecError.of([Problem("", f"not YAML or JSON: {exc}")]) from None
     if not isinstance(document, dict):
-        raise SpecError.of([Problem("", "a job spec is a mapping with version, name, source, sink")])
+        shape = "a job spec is a mapping with version, name, source and sink"
+        raise SpecError.of([Problem("", shape)])
     return parse_spec(document)
 
 
@@ -280,9 +279,27 @@ def _problem(error: Any) -> Problem:
     for part in error["loc"]:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in {"filter", "select", "rename", "cast", "derive", "dedupe", "aggregate",
-                      "join", "sort", "parquet", "csv", "postgres", "eventstore", "not_null",
-                      "unique", "range", "accepted_values", "regex", "row_count"}:
+        elif part in {
+            "filter",
+            "select",
+            "rename",
+            "cast",
+            "derive",
+            "dedupe",
+            "aggregate",
+            "join",
+            "sort",
+            "parquet",
+            "csv",
+            "postgres",
+            "eventstore",
+            "not_null",
+            "unique",
+            "range",
+            "accepted_values",
+            "regex",
+            "row_count",
+        }:
             continue  # the discriminator's tag, which the document already names
         else:
             path += f".{part}" if path else str(part)

@@ -1,6 +1,7 @@
 """The column types a job spec may name, and their pyarrow types."""
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, cast
 
 import pyarrow as pa
 
@@ -18,22 +19,23 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 NUMERIC: frozenset[str] = frozenset({"int", "float"})
 
 
-def type_name_of(arrow_type: pa.DataType) -> str:
+_KINDS: tuple[tuple[str, Callable[[pa.DataType], bool]], ...] = (
+    ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)),
+    ("int", pa.types.is_integer),
+    ("float", lambda t: pa.types.is_floating(t) or pa.types.is_decimal(t)),
+    ("bool", pa.types.is_boolean),
+    ("date", pa.types.is_date),
+    ("timestamp", pa.types.is_timestamp),
+    ("string", pa.types.is_null),
+)
+
+
+def type_name_of(arrow_type: pa.DataType) -> TypeName:
     """The spec type name closest to an arrow type; every column maps to one of the six."""
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return "string"
-    if pa.types.is_integer(arrow_type):
-        return "int"
-    if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
-        return "float"
-    if pa.types.is_boolean(arrow_type):
-        return "bool"
-    if pa.types.is_date(arrow_type):
-        return "date"
-    if pa.types.is_timestamp(arrow_type):
-        return "timestamp"
     if pa.types.is_dictionary(arrow_type):
         return type_name_of(arrow_type.value_type)
-    if pa.types.is_null(arrow_type):
-        return "string"
-    raise ValueError(f"column type {arrow_type} has no spec type; cast it to one of {list(ARROW_TYPES)}")
+    for name, matches in _KINDS:
+        if matches(arrow_type):
+            return cast(TypeName, name)
+    names = ", ".join(ARROW_TYPES)
+    raise ValueError(f"column type {arrow_type} has no spec type; cast it to one of {names}")
