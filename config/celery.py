@@ -8,6 +8,10 @@ from config.settings import Settings
 # any ETL job so that late acknowledgement never runs a healthy job twice.
 VISIBILITY_TIMEOUT_S = 6 * 3600
 
+# Queue and task names, named once: producers route by them, workers consume them.
+ETL_QUEUE = "etl"
+RUN_JOB_TASK = "tuskflow.etl.run_job"
+
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings: Redis broker and results, JSON only, late acks, one message at a time."""
@@ -29,4 +33,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": True,
         "worker_hijack_root_logger": False,
         "enable_utc": True,
+        "task_routes": {RUN_JOB_TASK: {"queue": ETL_QUEUE}},
+        "task_track_started": True,
     }

@@ -1,0 +1,135 @@
+"""The Job aggregate: a job's lifecycle, folded from the events of its stream.
+
+A job is submitted once, then each delivery of its task is an attempt: JobStarted, then
+PartitionCompleted as partitions finish, then JobSucceeded or JobFailed. JobCancelled ends it
+from outside; JobRetried opens it to a new attempt after a failure or a cancel.
+"""
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from eventstore.aggregate import Aggregate
+from eventstore.records import JsonObject
+
+Status = Literal["submitted", "running", "succeeded", "failed", "cancelled"]
+FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+
+SUBMITTED = "JobSubmitted"
+STARTED = "JobStarted"
+PARTITION_COMPLETED = "PartitionCompleted"
+SUCCEEDED = "JobSucceeded"
+FAILED = "JobFailed"
+CANCELLED = "JobCancelled"
+RETRIED = "JobRetried"
+EVENT_TYPES = (SUBMITTED, STARTED, PARTITION_COMPLETED, SUCCEEDED, FAILED, CANCELLED, RETRIED)
+
+STREAM_PREFIX = "job-"
+_IDS = uuid.UUID("5d0f3c1e-8b7a-4e55-9a41-6f2f1b9c0a11")
+
+
+def stream_of(job_id: str) -> str:
+    """The stream holding a job's history."""
+    return f"{STREAM_PREFIX}{job_id}"
+
+
+def event_id(job_id: str, *parts: object) -> uuid.UUID:
+    """A stable id for a job's event, so recording the same fact twice stores it once."""
+    return uuid.uuid5(_IDS, "/".join([job_id, *map(str, parts)]))
+
+
+@dataclass
+class Progress:
+    """What the current attempt has done so far."""
+
+    partitions_total: int = 0
+    partitions_done: set[int] = field(default_factory=set)
+    rows_in: int = 0
+    rejected: int = 0
+
+
+class Job(Aggregate):
+    """One ETL job's state."""
+
+    def __init__(self, stream_id: str) -> None:
+        super().__init__(stream_id)
+        self.job_id = stream_id.removeprefix(STREAM_PREFIX)
+        self.name = ""
+        self.spec: JsonObject = {}
+        self.status: Status | None = None
+        self.attempt = 0
+        self.worker = ""
+        self.task_id = ""
+        self.progress = Progress()
+        self.result: JsonObject = {}
+        self.error = ""
+
+    @property
+    def exists(self) -> bool:
+        """Whether the job was ever submitted."""
+        return self.status is not None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the job has ended (until a retry opens it again)."""
+        return self.status in FINISHED
+
+    def apply(self, event_type: str, data: JsonObject) -> None:
+        """Fold one event of the job's stream into its state."""
+        handler = _HANDLERS.get(event_type)
+        if handler is not None:
+            getattr(self, handler)(data)
+
+    def _submitted(self, data: JsonObject) -> None:
+        self.name, self.spec, self.status = data["name"], data["spec"], "submitted"
+
+    def _started(self, data: JsonObject) -> None:
+        self.status, self.attempt = "running", data["attempt"]
+        self.worker, self.task_id = data["worker"], data["task_id"]
+        self.progress = Progress(partitions_total=data["partitions"])
+
+    def _partition_completed(self, data: JsonObject) -> None:
+        if data["attempt"] == self.attempt and data["index"] not in self.progress.partitions_done:
+            self.progress.partitions_done.add(data["index"])
+            self.progress.rows_in += data["rows_in"]
+            self.progress.rejected += data["rejected"]
+
+    def _succeeded(self, data: JsonObject) -> None:
+        self.status, self.result, self.error = "succeeded", data, ""
+
+    def _failed(self, data: JsonObject) -> None:
+        self.status, self.error = "failed", data["error"]
+
+    def _cancelled(self, data: JsonObject) -> None:
+        self.status, self.error = "cancelled", data.get("reason", "")
+
+    def _retried(self, data: JsonObject) -> None:
+        self.status, self.error, self.result = "submitted", "", {}
+
+
+_HANDLERS = {
+    SUBMITTED: "_submitted",
+    STARTED: "_started",
+    PARTITION_COMPLETED: "_partition_completed",
+    SUCCEEDED: "_succeeded",
+    FAILED: "_failed",
+    CANCELLED: "_cancelled",
+    RETRIED: "_retried",
+}
+
+
+def summary(job: Job) -> dict[str, Any]:
+    """The job's state as plain JSON, for the CLI and the submit API."""
+    return {
+        "job_id": job.job_id,
+        "name": job.name,
+        "status": job.status,
+        "attempt": job.attempt,
+        "worker": job.worker,
+        "partitions_done": len(job.progress.partitions_done),
+        "partitions_total": job.progress.partitions_total,
+        "rows_in": job.progress.rows_in,
+        "rejected": job.progress.rejected,
+        "result": dict(job.result),
+        "error": job.error,
+    }

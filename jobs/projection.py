@@ -1,0 +1,81 @@
+"""The jobs read model: one row per job, what `tuskflow jobs list` shows."""
+
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from eventstore.records import RecordedEvent
+from jobs import job as lifecycle
+
+Connection = psycopg.Connection[Any]
+
+_COLUMNS = (
+    "job_id text PRIMARY KEY, name text NOT NULL, status text NOT NULL,"
+    " attempt int NOT NULL DEFAULT 0, worker text NOT NULL DEFAULT '',"
+    " partitions_done int NOT NULL DEFAULT 0, partitions_total int NOT NULL DEFAULT 0,"
+    " rows_in bigint NOT NULL DEFAULT 0, rows_out bigint, rejected bigint NOT NULL DEFAULT 0,"
+    " output text, error text NOT NULL DEFAULT '',"
+    " submitted_at timestamptz NOT NULL, updated_at timestamptz NOT NULL"
+)
+
+_STATEMENTS: dict[str, str] = {
+    lifecycle.SUBMITTED: "INSERT INTO projection_jobs (job_id, name, status, submitted_at,"
+    " updated_at) VALUES (%(job)s, %(name)s, 'submitted', %(at)s, %(at)s)"
+    " ON CONFLICT (job_id) DO NOTHING",
+    lifecycle.STARTED: "UPDATE projection_jobs SET status = 'running', attempt = %(attempt)s,"
+    " worker = %(worker)s, partitions_total = %(partitions)s, partitions_done = 0, rows_in = 0,"
+    " rejected = 0, error = '', updated_at = %(at)s WHERE job_id = %(job)s",
+    lifecycle.PARTITION_COMPLETED: "UPDATE projection_jobs SET"
+    " partitions_done = partitions_done + 1, rows_in = rows_in + %(rows_in)s,"
+    " rejected = rejected + %(rejected)s, updated_at = %(at)s"
+    " WHERE job_id = %(job)s AND attempt = %(attempt)s",
+    lifecycle.SUCCEEDED: "UPDATE projection_jobs SET status = 'succeeded',"
+    " rows_in = %(rows_in)s, rows_out = %(rows_out)s, rejected = %(rejected)s,"
+    " output = %(output)s, updated_at = %(at)s WHERE job_id = %(job)s",
+    lifecycle.FAILED: "UPDATE projection_jobs SET status = 'failed', error = %(error)s,"
+    " updated_at = %(at)s WHERE job_id = %(job)s",
+    lifecycle.CANCELLED: "UPDATE projection_jobs SET status = 'cancelled', error = %(reason)s,"
+    " updated_at = %(at)s WHERE job_id = %(job)s",
+    lifecycle.RETRIED: "UPDATE projection_jobs SET status = 'submitted', error = '',"
+    " updated_at = %(at)s WHERE job_id = %(job)s",
+}
+
+
+class JobsProjection:
+    """Folds the job streams' events into ``projection_jobs``."""
+
+    name = "jobs"
+    table = "projection_jobs"
+
+    def setup(self, conn: Connection) -> None:
+        """Create the read model table."""
+        conn.execute(f"CREATE TABLE IF NOT EXISTS projection_jobs ({_COLUMNS})")
+
+    def reset(self, conn: Connection) -> None:
+        """Empty the read model."""
+        conn.execute("DELETE FROM projection_jobs")
+
+    def apply(self, conn: Connection, events: list[RecordedEvent]) -> None:
+        """Apply each job event of the page in order."""
+        with conn.cursor() as cursor:
+            for event in events:
+                statement = _STATEMENTS.get(event.event_type)
+                if statement is None or not event.stream_id.startswith(lifecycle.STREAM_PREFIX):
+                    continue
+                params = {
+                    "rows_in": 0,
+                    "rows_out": None,
+                    "rejected": 0,
+                    "output": None,
+                    "reason": "",
+                    "error": "",
+                    **event.data,
+                    "job": event.stream_id.removeprefix(lifecycle.STREAM_PREFIX),
+                    "at": event.recorded_at,
+                }
+                cursor.execute(statement, {k: _param(v) for k, v in params.items()})
+
+
+def _param(value: object) -> object:
+    return Jsonb(value) if isinstance(value, dict | list) else value

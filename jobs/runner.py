@@ -1,0 +1,87 @@
+"""One attempt at a job: plan it, record its start, run it on Dask, record how it ended.
+
+The Celery task calls ``run_attempt`` and nothing else. The attempt reads the spec from the
+job's stream, so a redelivered task runs the job as it was submitted; a job that has already
+ended (succeeded, failed or cancelled) is not run again.
+"""
+
+import time
+from collections.abc import Callable
+
+import pyarrow as pa
+import structlog
+from distributed import Client
+
+from etl.context import JobContext
+from etl.engine import JobResult, plan_job, run_plan
+from etl.errors import SpecError
+from etl.rejects import store_rejects
+from etl.spec import parse_spec
+from jobs.history import JobHistory, JobStateError
+
+log = structlog.get_logger(__name__)
+
+_CANCEL_POLL_S = 0.5
+
+
+class HistoryObserver:
+    """Tells the job's stream about progress and asks it whether the job was cancelled."""
+
+    def __init__(self, history: JobHistory, job_id: str, attempt: int, database_url: str) -> None:
+        self.history = history
+        self.job_id = job_id
+        self.attempt = attempt
+        self.database_url = database_url
+        self._asked_at = 0.0
+        self._cancelled = False
+
+    def partition_done(self, index: int, rows_in: int, rejected: int) -> None:
+        """Record the partition in the job's stream."""
+        self.history.partition_completed(self.job_id, self.attempt, index, rows_in, rejected)
+        log.info("partition done", partition=index, rows_in=rows_in, rejected=rejected)
+
+    def cancelled(self) -> bool:
+        """Whether the job was cancelled; asks the store at most every half second."""
+        now = time.monotonic()
+        if not self._cancelled and now - self._asked_at >= _CANCEL_POLL_S:
+            self._asked_at = now
+            self._cancelled = self.history.is_cancelled(self.job_id)
+        return self._cancelled
+
+    def rejected(self, rejects: pa.Table) -> None:
+        """Keep the attempt's rejects in PostgreSQL."""
+        store_rejects(self.database_url, self.job_id, self.attempt, rejects)
+
+
+def run_attempt(
+    history: JobHistory,
+    job_id: str,
+    *,
+    worker: str,
+    task_id: str,
+    client: Client,
+    context: Callable[[int], JobContext],
+) -> JobResult | None:
+    """Run the job once; None when it has already ended. Errors are recorded, then raised."""
+    job = history.load(job_id)
+    if not job.exists:
+        raise JobStateError(f"no job {job_id} in the event store; was it submitted here?")
+    if job.finished:
+        log.info("job already ended; not run again", status=job.status)
+        return None
+    try:
+        plan = plan_job(parse_spec(dict(job.spec)))
+    except SpecError as exc:
+        started = history.started(job_id, worker, task_id, partitions=0)
+        if started is not None:
+            history.failed(job_id, started.attempt, str(exc))
+        raise
+    started = history.started(job_id, worker, task_id, partitions=len(plan.partitions))
+    if started is None:
+        return None
+    job_context = context(started.attempt)
+    structlog.contextvars.bind_contextvars(attempt=started.attempt)
+    observer = HistoryObserver(history, job_id, started.attempt, job_context.database_url or "")
+    result = run_plan(plan, job_context, client, observer)
+    history.succeeded(job_id, started.attempt, result.as_json())
+    return result
