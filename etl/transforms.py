@@ -1,0 +1,266 @@
+"""Each transform on one pyarrow Table: row-wise ones, two-phase aggregate, dedupe, join, sort.
+
+Row-wise transforms keep the hidden columns (``_tf_file``, ``_tf_row``) so a reject can name
+its source; aggregate drops them. Rejects are tables of ``REJECT_SCHEMA``.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from etl.errors import Problem, SpecError
+from etl.expressions import evaluate, parse
+from etl.spec import Aggregate, Cast, Derive, Filter, Rename, Select
+from etl.types import ARROW_TYPES, TypeName
+
+# TODO(engine): import HIDDEN_COLUMNS and REJECT_SCHEMA from etl.sources once it lands.
+HIDDEN_COLUMNS: tuple[str, ...] = ("_tf_file", "_tf_row")
+REJECT_SCHEMA = pa.schema(
+    [
+        pa.field("source_file", pa.large_string()),
+        pa.field("row", pa.int64()),
+        pa.field("reason", pa.large_string()),
+        pa.field("record", pa.large_string()),
+    ]
+)
+
+RowwiseTransform = Filter | Select | Rename | Cast | Derive
+
+# Working columns of this module; the _tf_ prefix is reserved for tuskflow's own columns.
+_INDEX = "_tf_index"
+_RIGHT_INDEX = "_tf_right_index"
+
+
+def is_rowwise(transform: object) -> bool:
+    """Whether the transform works on each row alone, so each partition can run it apart."""
+    return isinstance(transform, Filter | Select | Rename | Cast | Derive)
+
+
+def apply_rowwise(table: pa.Table, transform: RowwiseTransform) -> tuple[pa.Table, pa.Table]:
+    """The table after a row-wise transform, and the rows it rejected (only cast rejects)."""
+    match transform:
+        case Cast():
+            return _cast(table, transform.columns)
+        case Filter():
+            mask = evaluate(parse(transform.where), table)
+            return table.filter(mask, null_selection_behavior="drop"), empty_rejects()
+        case Select():
+            return _select(table, transform.columns), empty_rejects()
+        case Rename():
+            _require(table, transform.columns)
+            names = [transform.columns.get(name, name) for name in table.column_names]
+            return table.rename_columns(names), empty_rejects()
+        case Derive():
+            return _derive(table, transform.column, transform.expr), empty_rejects()
+
+
+def _select(table: pa.Table, columns: Sequence[str]) -> pa.Table:
+    _require(table, columns)
+    hidden = [name for name in HIDDEN_COLUMNS if name in table.column_names]
+    return table.select([*columns, *(name for name in hidden if name not in columns)])
+
+
+def _derive(table: pa.Table, column: str, expr: str) -> pa.Table:
+    values = evaluate(parse(expr), table)
+    if column in table.column_names:
+        return table.set_column(table.column_names.index(column), column, values)
+    return table.append_column(column, values)
+
+
+def _cast(table: pa.Table, columns: Mapping[str, TypeName]) -> tuple[pa.Table, pa.Table]:
+    _require(table, columns)
+    reasons: dict[int, list[str]] = {}
+    converted: dict[str, Any] = {}
+    for name, type_name in columns.items():
+        values = table.column(name)
+        try:
+            converted[name] = pc.cast(values, ARROW_TYPES[type_name])
+        except pa.ArrowInvalid:
+            for index in _unconvertible(values, ARROW_TYPES[type_name]):
+                reason = f"cast {name}: {show(values[index].as_py())} is not {_a(type_name)}"
+                reasons.setdefault(index, []).append(reason)
+        except pa.ArrowNotImplementedError:
+            problem = f"cannot cast column {name!r} of type {values.type} to {type_name}"
+            raise SpecError.of([Problem("", problem)]) from None
+    kept, rejects = reject_rows(table, reasons)
+    for name, type_name in columns.items():
+        values = converted[name] if not reasons else pc.cast(kept[name], ARROW_TYPES[type_name])
+        kept = kept.set_column(kept.column_names.index(name), name, values)
+    return kept, rejects
+
+
+def _unconvertible(values: pa.ChunkedArray, target: pa.DataType, offset: int = 0) -> list[int]:
+    """Positions of the values that do not cast, found by halving: few casts when few fail."""
+    try:
+        pc.cast(values, target)
+    except pa.ArrowInvalid:
+        if len(values) == 1:
+            return [offset]
+        half = len(values) // 2
+        head = _unconvertible(values.slice(0, half), target, offset)
+        return head + _unconvertible(values.slice(half), target, offset + half)
+    return []
+
+
+def _a(type_name: str) -> str:
+    return f"an {type_name}" if type_name[0] in "aeiou" else f"a {type_name}"
+
+
+def partial_aggregate(table: pa.Table, agg: Aggregate) -> pa.Table:
+    """One partition's share of an aggregate: keys and partial results, to be combined later."""
+    _require(table, [*agg.by, *(a.column for a in agg.aggregations.values() if a.column)])
+    working = {key: table.column(key) for key in agg.by}
+    requests: list[tuple[str, str, pc.FunctionOptions | None]] = []
+    for i, aggregation in enumerate(agg.aggregations.values()):
+        # Values under a working name, so output names cannot clash with keys or each other.
+        values = table.column(aggregation.column or agg.by[0])
+        if aggregation.fn == "mean":
+            values = pc.cast(values, pa.float64(), safe=False)
+        working[_value(i)] = values
+        requests += [(_value(i), fn, options) for fn, options, _ in _PARTS[aggregation.fn]]
+    grouped = pa.table(working).group_by(agg.by, use_threads=False).aggregate(requests)
+    return grouped.select([*agg.by, *(f"{column}_{fn}" for column, fn, _ in requests)])
+
+
+def final_aggregate(partials: pa.Table, agg: Aggregate) -> pa.Table:
+    """The aggregate's output from concatenated partials: keys first, then each aggregation."""
+    requests = [
+        (f"{_value(i)}_{fn}", final)
+        for i, aggregation in enumerate(agg.aggregations.values())
+        for fn, _, final in _PARTS[aggregation.fn]
+    ]
+    grouped = partials.group_by(agg.by, use_threads=False).aggregate(requests)
+    columns = {key: grouped.column(key) for key in agg.by}
+    for i, (name, aggregation) in enumerate(agg.aggregations.items()):
+        parts = [
+            grouped.column(f"{_value(i)}_{fn}_{final}") for fn, _, final in _PARTS[aggregation.fn]
+        ]
+        columns[name] = pc.divide(parts[0], parts[1]) if aggregation.fn == "mean" else parts[0]
+    return pa.table(columns)
+
+
+def _value(i: int) -> str:
+    return f"_tf_v{i}"
+
+
+# Per function: (partial function, its options, function combining the partials). Mean keeps
+# a sum and a count of non-null values; count counts rows, nulls included.
+_PARTS: dict[str, tuple[tuple[str, pc.FunctionOptions | None, str], ...]] = {
+    "count": (("count", pc.CountOptions(mode="all"), "sum"),),
+    "sum": (("sum", None, "sum"),),
+    "mean": (("sum", None, "sum"), ("count", None, "sum")),
+    "min": (("min", None, "min"),),
+    "max": (("max", None, "max"),),
+}
+
+
+def dedupe(table: pa.Table, columns: Sequence[str]) -> pa.Table:
+    """The first row (in table order) of each distinct key; no columns means all visible ones."""
+    keys = list(columns) or visible_columns(table)
+    _require(table, keys)
+    indexed = table.select(keys).append_column(_INDEX, _arange(table.num_rows))
+    grouped = indexed.group_by(keys, use_threads=False).aggregate([(_INDEX, "min")])
+    firsts = grouped.column(f"{_INDEX}_min")
+    return table.take(firsts.take(pc.sort_indices(firsts)))
+
+
+def join(
+    left: pa.Table, right: pa.Table, on: Sequence[str], how: Literal["inner", "left"]
+) -> pa.Table:
+    """Left rows in their order joined to matching right rows (in theirs); keys appear once."""
+    _require(left, on)
+    _require(right, on)
+    right = drop_hidden(right)
+    names = [
+        f"{name}_right" if name in left.column_names and name not in on else name
+        for name in right.column_names
+    ]
+    right = right.rename_columns(names).append_column(_RIGHT_INDEX, _arange(right.num_rows))
+    joined = left.append_column(_INDEX, _arange(left.num_rows)).join(
+        right, keys=list(on), join_type="inner" if how == "inner" else "left outer"
+    )
+    # pyarrow's hash join emits rows in no set order; the indexes restore both sides' order.
+    order = pc.sort_indices(joined, sort_keys=[(_INDEX, "ascending"), (_RIGHT_INDEX, "ascending")])
+    return joined.take(order).select([*left.column_names, *(n for n in names if n not in on)])
+
+
+def sort(table: pa.Table, by: Sequence[str], descending: bool = False) -> pa.Table:
+    """The rows ordered by ``by`` (stable, nulls last)."""
+    _require(table, by)
+    order = "descending" if descending else "ascending"
+    return table.sort_by([(column, order) for column in by])
+
+
+def drop_hidden(table: pa.Table) -> pa.Table:
+    """The table without tuskflow's hidden columns."""
+    return table.drop_columns([name for name in HIDDEN_COLUMNS if name in table.column_names])
+
+
+def visible_columns(table: pa.Table) -> list[str]:
+    """The table's column names, hidden ones left out."""
+    return [name for name in table.column_names if name not in HIDDEN_COLUMNS]
+
+
+def empty_rejects() -> pa.Table:
+    """A rejects table with no rows."""
+    return REJECT_SCHEMA.empty_table()
+
+
+def reject_rows(table: pa.Table, reasons: Mapping[int, Sequence[str]]) -> tuple[pa.Table, pa.Table]:
+    """The table without the rows at ``reasons``' positions, and those rows as rejects.
+
+    A row's reasons are joined by "; "; its record is the row's visible columns as JSON.
+    """
+    if not reasons:
+        return table, empty_rejects()
+    positions = sorted(reasons)
+    keep = np.ones(table.num_rows, dtype=bool)
+    keep[positions] = False
+    rows = table.take(pa.array(positions, pa.int64()))
+    records = [orjson.dumps(row, default=str).decode() for row in drop_hidden(rows).to_pylist()]
+    rejects = pa.table(
+        {
+            "source_file": _hidden(rows, "_tf_file", REJECT_SCHEMA.field("source_file").type),
+            "row": _hidden(rows, "_tf_row", REJECT_SCHEMA.field("row").type),
+            "reason": ["; ".join(reasons[position]) for position in positions],
+            "record": records,
+        },
+        schema=REJECT_SCHEMA,
+    )
+    return table.filter(pa.array(keep)), rejects
+
+
+def _hidden(rows: pa.Table, name: str, arrow_type: pa.DataType) -> pa.ChunkedArray | pa.Array:
+    if name in rows.column_names:
+        return pc.cast(rows.column(name), arrow_type)
+    return pa.nulls(rows.num_rows, arrow_type)
+
+
+def show(value: object) -> str:
+    """A value as a reject reason shows it: strings quoted, null as null, dates in ISO."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _arange(count: int) -> pa.Array:
+    return pa.array(np.arange(count, dtype=np.int64))
+
+
+def _require(table: pa.Table, columns: Iterable[str]) -> None:
+    missing = [name for name in columns if name not in table.column_names]
+    if missing:
+        have = ", ".join(visible_columns(table))
+        problems = [Problem("", f"no column {name!r} (the table has {have})") for name in missing]
+        raise SpecError.of(problems)
