@@ -307,3 +307,24 @@ def _problem(error: Any) -> Problem:
     if error["type"] == "literal_error" and error["loc"][-1:] == ("version",):
         message = f"this tuskflow reads spec version {SPEC_VERSION}; {message}"
     return Problem(path, message)
+
+
+def with_absolute_paths(spec: JobSpec, base: Path) -> JobSpec:
+    """The spec with relative file paths resolved against ``base`` (the submitter's folder)."""
+
+    def absolute(path: str) -> str:
+        return path if Path(path).is_absolute() else str(base / path)
+
+    def source(spec_source: SourceSpec) -> SourceSpec:
+        return spec_source.model_copy(update={"path": absolute(spec_source.path)})
+
+    transforms = [
+        t.model_copy(update={"source": source(t.source)}) if isinstance(t, Join) else t
+        for t in spec.transforms
+    ]
+    sink = spec.sink
+    if isinstance(sink, ParquetSink | CsvSink):
+        sink = sink.model_copy(update={"path": absolute(sink.path)})
+    return spec.model_copy(
+        update={"source": source(spec.source), "transforms": transforms, "sink": sink}
+    )

@@ -10,6 +10,7 @@ from tuskflow import (
     consume_commands,
     db_commands,
     deadletters_commands,
+    jobs_commands,
     local_commands,
     store_commands,
 )
@@ -24,6 +25,8 @@ app.add_typer(db_commands.app, name="db")
 app.add_typer(store_commands.app, name="store")
 app.add_typer(consume_commands.app, name="consume")
 app.add_typer(deadletters_commands.app, name="deadletters")
+app.add_typer(jobs_commands.app, name="jobs")
+app.command()(jobs_commands.submit)
 
 
 @app.callback()

@@ -1,0 +1,336 @@
+"""Runs a job spec on a Dask cluster: partitions of pyarrow data, staged output, atomic publish.
+
+The source is split into partitions (byte ranges of a CSV, row groups of Parquet) and each
+becomes a Dask task that reads it and applies the leading row-wise transforms. When the whole
+job is row-wise (no aggregate, dedupe, join, sort or unique check) the same task also checks
+and stages its rows, so a worker holds one partition at a time. Otherwise the later steps run
+as Dask tasks over the partial results: aggregates in two phases, dedupe and unique checks on
+hash buckets of the key, joins against the second source read once and shared, sorts on the
+gathered rows.
+
+Nothing is visible until the end: the sink stages every partition, the reject policy and the
+row count are checked, and only then is the output published at once. A failure or a cancel
+discards the staging and leaves the previous output as it was.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol
+
+import pyarrow as pa
+from distributed import Client, Future, as_completed
+
+from etl import checks, sources, transforms
+from etl.context import JobContext
+from etl.errors import JobCancelledError, JobFailedError, SpecError
+from etl.partitions import Piece, concat_pieces, decode_rejects, encode_rows, split_by_key
+from etl.sinks import SinkWriter, open_sink
+from etl.sources import Partition
+from etl.spec import Aggregate, Dedupe, JobSpec, Join, Sort, SourceSpec
+from etl.types import TypeName
+from etl.validate import check_spec
+
+
+class Observer(Protocol):
+    """What the engine tells its caller while a job runs, and asks it."""
+
+    def partition_done(self, index: int, rows_in: int, rejected: int) -> None:
+        """A partition was read and transformed."""
+
+    def cancelled(self) -> bool:
+        """Whether the job was cancelled and should stop."""
+
+    def rejected(self, rejects: pa.Table) -> None:
+        """Every row the job rejected, told once before the job passes or fails on them."""
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """A validated spec with its source's schema and partitions."""
+
+    spec: JobSpec
+    schema: dict[str, TypeName]
+    partitions: list[Partition]
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a finished job did; ``rejects`` holds each rejected row with its reason."""
+
+    rows_in: int
+    rows_out: int
+    rejected: int
+    output: str
+    duration_s: float
+    rejects: pa.Table
+
+    def as_json(self) -> dict[str, Any]:
+        """The result without the rejected rows, for the job's history."""
+        return {
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "rejected": self.rejected,
+            "output": self.output,
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+def plan_job(spec: JobSpec) -> JobPlan:
+    """Validate the spec against its source's files and split the source into partitions."""
+    problems = check_spec(spec, sources.read_schema)
+    if problems:
+        raise SpecError.of(problems)
+    return JobPlan(spec, sources.read_schema(spec.source), sources.plan_partitions(spec.source))
+
+
+def run_plan(plan: JobPlan, job: JobContext, client: Client, observer: Observer) -> JobResult:
+    """Run a planned job to its published output, or raise and publish nothing."""
+    started = time.monotonic()
+    writer = open_sink(plan.spec.sink, job)
+    writer.prepare()
+    try:
+        result = _run(plan, writer, client, observer)
+    except BaseException:
+        writer.discard()
+        raise
+    return JobResult(**result, duration_s=time.monotonic() - started)
+
+
+def _run(plan: JobPlan, writer: SinkWriter, client: Client, observer: Observer) -> dict[str, Any]:
+    spec = plan.spec
+    leading, later = _split_rowwise(spec)
+    row_checks, unique_checks, count_checks = checks.split_checks(spec.checks)
+    streaming = not later and not unique_checks
+    read = client.map(
+        _read_partition,
+        plan.partitions,
+        source=spec.source,
+        schema=plan.schema,
+        steps=leading,
+        row_checks=row_checks if streaming else [],
+        writer=writer if streaming else None,
+        pure=False,
+    )
+    records, rejects = _follow_partitions(read, plan.partitions, observer)
+    rows_in = sum(records.values())
+    decoded: list[pa.Table] = []
+    if streaming:
+        rows_out = sum(piece.rows_written for piece in client.gather(read))
+    else:
+        tables = client.map(_table_of, read, pure=False)
+        del read
+        tables = _run_later_steps(client, tables, later, rejects, decoded)
+        tables = _run_checks(client, tables, row_checks, unique_checks, rejects)
+        rows_out = sum(client.gather(client.map(_num_rows, tables, pure=False)))
+    all_rejects = _concat_rejects([decode_rejects(rejects, plan.partitions, records), *decoded])
+    observer.rejected(all_rejects)
+    _check_outcome(spec, rows_in, rows_out, all_rejects.num_rows, count_checks)
+    if not streaming:
+        written = client.map(_write, range(len(tables)), tables, writer=writer, pure=False)
+        rows_out = sum(client.gather(written))
+    if observer.cancelled():
+        raise JobCancelledError("the job was cancelled before its output was published")
+    return {
+        "rows_in": rows_in,
+        "rows_out": rows_out,
+        "rejected": all_rejects.num_rows,
+        "output": writer.publish(),
+        "rejects": all_rejects,
+    }
+
+
+def _split_rowwise(spec: JobSpec) -> tuple[list[Any], list[Any]]:
+    transforms_ = list(spec.transforms)
+    for position, transform in enumerate(transforms_):
+        if not transforms.is_rowwise(transform):
+            return transforms_[:position], transforms_[position:]
+    return transforms_, []
+
+
+def _follow_partitions(
+    futures: list[Future[Any]], partitions: list[Partition], observer: Observer
+) -> tuple[dict[int, int], list[pa.Table]]:
+    """Records read per partition index, and the rejects; stop everything on a cancel."""
+    index_of = {
+        future.key: partition.index for future, partition in zip(futures, partitions, strict=True)
+    }
+    records: dict[int, int] = {}
+    rejects: list[pa.Table] = []
+    for future in as_completed(futures):
+        piece: Piece = future.result()
+        records[index_of[future.key]] = piece.records
+        rejects.append(piece.rejects)
+        observer.partition_done(index_of[future.key], piece.records, piece.rejects.num_rows)
+        if observer.cancelled():
+            for pending in futures:
+                pending.cancel()
+            raise JobCancelledError("the job was cancelled while it ran")
+    return records, rejects
+
+
+def _read_partition(
+    partition: Partition,
+    *,
+    source: SourceSpec,
+    schema: dict[str, TypeName],
+    steps: list[Any],
+    row_checks: list[Any],
+    writer: SinkWriter | None,
+) -> Piece:
+    """One Dask task: read a partition, apply the row-wise steps, stage it when streaming."""
+    read = sources.read_partition(source, partition, schema)
+    table, rejects = encode_rows(read.table, read.rejects, partition.index)
+    found = [rejects]
+    for step in steps:
+        table, rejected = transforms.apply_rowwise(table, step)
+        found.append(rejected)
+    if row_checks:
+        table, rejected = checks.row_checks(table, row_checks)
+        found.append(rejected)
+    written = 0
+    if writer is not None:
+        written = writer.write(partition.index, transforms.drop_hidden(table))
+        table = table.slice(0, 0)
+    return Piece(table, pa.concat_tables(found), read.records, written)
+
+
+def _table_of(piece: Piece) -> pa.Table:
+    return piece.table
+
+
+def _num_rows(table: pa.Table) -> int:
+    return int(table.num_rows)
+
+
+def _write(index: int, table: pa.Table, *, writer: SinkWriter) -> int:
+    return writer.write(index, transforms.drop_hidden(table))
+
+
+def _run_later_steps(
+    client: Client,
+    tables: list[Future[Any]],
+    steps: list[Any],
+    rejects: list[pa.Table],
+    decoded: list[pa.Table],
+) -> list[Future[Any]]:
+    """The steps after the leading row-wise ones; rejects found are added to the lists."""
+    for step in steps:
+        if isinstance(step, Aggregate):
+            partials = client.map(transforms.partial_aggregate, tables, agg=step, pure=False)
+            tables = [client.submit(_final_aggregate, step, *partials, pure=False)]
+        elif isinstance(step, Dedupe):
+            tables = _by_key(client, tables, step.columns, partial(_dedupe, keys=step.columns))
+        elif isinstance(step, Join):
+            right = _read_whole(client, step.source, decoded)
+            tables = client.map(_join, tables, right=right, step=step, pure=False)
+        elif isinstance(step, Sort):
+            tables = [client.submit(_sort, step, *tables, pure=False)]
+        else:
+            pieces = client.map(transforms.apply_rowwise, tables, transform=step, pure=False)
+            tables = _split_pairs(client, pieces, rejects)
+    return tables
+
+
+def _run_checks(
+    client: Client,
+    tables: list[Future[Any]],
+    row_checks: list[Any],
+    unique_checks: list[Any],
+    rejects: list[pa.Table],
+) -> list[Future[Any]]:
+    if row_checks:
+        pieces = client.map(checks.row_checks, tables, checks=row_checks, pure=False)
+        tables = _split_pairs(client, pieces, rejects)
+    for unique in unique_checks:
+        check = partial(checks.unique_rejects, columns=unique.columns)
+        tables = _split_pairs(client, _by_key(client, tables, unique.columns, check), rejects)
+    return tables
+
+
+def _split_pairs(client: Client, pairs: list[Future[Any]], rejects: list[pa.Table]) -> list[Future[Any]]:
+    """The kept tables of (kept, rejected) pairs; the rejected ones join ``rejects``."""
+    rejects.extend(client.gather(client.map(_second, pairs, pure=False)))
+    return client.map(_first, pairs, pure=False)
+
+
+def _by_key(
+    client: Client, tables: list[Future[Any]], keys: list[str], apply: Callable[[pa.Table], Any]
+) -> list[Future[Any]]:
+    """Hash-partition the rows by key into as many buckets as tables, in order, then apply."""
+    buckets = len(tables)
+    splits = client.map(split_by_key, tables, keys=keys, buckets=buckets, pure=False)
+    return [
+        client.submit(_apply_bucket, apply, bucket, *splits, pure=False)
+        for bucket in range(buckets)
+    ]
+
+
+def _apply_bucket(apply: Callable[[pa.Table], Any], bucket: int, *splits: list[pa.Table]) -> Any:
+    return apply(pa.concat_tables([split[bucket] for split in splits]))
+
+
+def _dedupe(table: pa.Table, keys: list[str]) -> pa.Table:
+    return transforms.dedupe(table, keys)
+
+
+def _final_aggregate(step: Aggregate, *partials: pa.Table) -> pa.Table:
+    return transforms.final_aggregate(pa.concat_tables(partials), step)
+
+
+def _sort(step: Sort, *tables: pa.Table) -> pa.Table:
+    return transforms.sort(pa.concat_tables(tables), step.by, step.descending)
+
+
+def _join(table: pa.Table, *, right: pa.Table, step: Join) -> pa.Table:
+    return transforms.join(table, right, step.on, step.how)
+
+
+def _read_whole(client: Client, source: SourceSpec, decoded: list[pa.Table]) -> Future[Any]:
+    """A second source read whole onto one worker; its rejects join ``decoded``."""
+    partitions = sources.plan_partitions(source)
+    read = client.map(
+        _read_partition,
+        partitions,
+        source=source,
+        schema=sources.read_schema(source),
+        steps=[],
+        row_checks=[],
+        writer=None,
+        pure=False,
+    )
+    pieces: list[Piece] = client.gather(read)
+    records = {p.index: piece.records for p, piece in zip(partitions, pieces, strict=True)}
+    decoded.append(decode_rejects([piece.rejects for piece in pieces], partitions, records))
+    return client.submit(concat_pieces, *read, pure=False)
+
+
+def _first(pair: tuple[pa.Table, pa.Table]) -> pa.Table:
+    return pair[0]
+
+
+def _second(pair: tuple[pa.Table, pa.Table]) -> pa.Table:
+    return pair[1]
+
+
+def _check_outcome(
+    spec: JobSpec, rows_in: int, rows_out: int, rejected: int, count_checks: list[Any]
+) -> None:
+    """Fail the job when the output's row count or the share of rejected rows is out of bounds."""
+    for check in count_checks:
+        problem = checks.row_count_problem(rows_out, check)
+        if problem is not None:
+            raise JobFailedError(f"row_count check failed: {problem}")
+    share = rejected / rows_in if rows_in else 0.0
+    limit = spec.rejects.max_share
+    if share > limit:
+        raise JobFailedError(
+            f"{rejected} of {rows_in} rows rejected ({share:.2%}), more than the reject"
+            f" policy allows ({limit:.2%}); see `tuskflow jobs show` for the reasons, fix the"
+            " data or raise rejects.max_share"
+        )
+
+
+def _concat_rejects(tables: list[pa.Table]) -> pa.Table:
+    return pa.concat_tables(tables, promote_options="permissive")

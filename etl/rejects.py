@@ -1,0 +1,47 @@
+"""The job's rejects: rows that failed to parse, convert or pass a check, kept in PostgreSQL."""
+
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+
+_COLUMNS = ("source_file", "row", "reason", "record")
+
+
+def store_rejects(url: str, job_id: str, attempt: int, rejects: pa.Table) -> None:
+    """Replace the attempt's rejects with these (a rerun of the attempt stores them once)."""
+    with psycopg.connect(url) as conn, conn.transaction():
+        conn.execute(
+            "DELETE FROM etl_rejects WHERE job_id = %s AND attempt = %s", [job_id, attempt]
+        )
+        if rejects.num_rows == 0:
+            return
+        columns = [rejects.column(name).to_pylist() for name in _COLUMNS]
+        with conn.cursor().copy(
+            "COPY etl_rejects (job_id, attempt, source_file, row_number, reason, record) FROM STDIN"
+        ) as copy:
+            for source_file, row, reason, record in zip(*columns, strict=True):
+                copy.write_row((job_id, attempt, source_file, row, reason, record))
+
+
+def load_rejects(url: str, job_id: str, limit: int) -> tuple[int, list[dict[str, Any]]]:
+    """How many rows the job's latest attempt rejected, and the first ``limit`` of them."""
+    with psycopg.connect(url) as conn:
+        latest = conn.execute(
+            "SELECT max(attempt) FROM etl_rejects WHERE job_id = %s", [job_id]
+        ).fetchone()
+        if latest is None or latest[0] is None:
+            return 0, []
+        attempt = latest[0]
+        count = conn.execute(
+            "SELECT count(*) FROM etl_rejects WHERE job_id = %s AND attempt = %s",
+            [job_id, attempt],
+        ).fetchone()
+        rows = conn.execute(
+            "SELECT source_file, row_number, reason, record FROM etl_rejects"
+            " WHERE job_id = %s AND attempt = %s ORDER BY source_file, row_number LIMIT %s",
+            [job_id, attempt, limit],
+        ).fetchall()
+    total = int(count[0]) if count else 0
+    keys = ("source_file", "row", "reason", "record")
+    return total, [dict(zip(keys, row, strict=True)) for row in rows]

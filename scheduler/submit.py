@@ -1,0 +1,125 @@
+"""The submit API for producer scripts: validate a job spec, record it, enqueue it.
+
+A spec is checked against its source's files before anything happens; an invalid one raises
+SpecError listing every problem, and nothing is recorded or enqueued. A valid one is recorded
+as JobSubmitted in the job's stream first, then enqueued, so a worker always finds the job.
+"""
+
+import getpass
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from config.celery import ETL_QUEUE, RUN_JOB_TASK
+from config.errors import ServiceError
+from etl import sources
+from etl.errors import SpecError
+from etl.spec import JobSpec, load_spec_file, parse_spec, with_absolute_paths
+from etl.validate import check_spec
+from eventstore.postgres.store import PostgresEventStore
+from jobs.history import JobHistory
+from jobs.job import summary
+from tasks.app import app, settings
+
+SpecInput = JobSpec | Mapping[str, Any] | str | Path
+
+_POLL_S = 0.25
+
+
+def validate(spec: SpecInput) -> JobSpec:
+    """The spec, with relative paths made absolute, checked against its source's files."""
+    loaded = _load(spec)
+    resolved = with_absolute_paths(loaded, Path.cwd())
+    problems = check_spec(resolved, sources.read_schema)
+    if problems:
+        raise SpecError.of(problems)
+    return resolved
+
+
+def submit(spec: SpecInput) -> str:
+    """Validate, record and enqueue a job; return its id."""
+    checked = validate(spec)
+    job_id = uuid.uuid4().hex[:16]
+    with _history() as history:
+        history.submitted(job_id, checked.name, _as_json(checked), _submitter())
+        _enqueue(history, job_id, task_id=job_id)
+    return job_id
+
+
+def retry(job_id: str) -> None:
+    """Open a failed or cancelled job to a new attempt and enqueue it again."""
+    with _history() as history:
+        history.retry(job_id)
+        _enqueue(history, job_id, task_id=f"{job_id}-{uuid.uuid4().hex[:6]}")
+
+
+def cancel(job_id: str, reason: str = "cancelled by request") -> None:
+    """Cancel a job; a queued one is skipped, a running one stops at its next partition."""
+    with _history() as history:
+        history.cancel(job_id, reason)
+
+
+def status(job_id: str) -> dict[str, Any]:
+    """The job's state as its stream tells it."""
+    with _history() as history:
+        return summary(history.load(job_id))
+
+
+def wait(
+    job_id: str,
+    *,
+    timeout_s: float | None = None,
+    on_progress: Callable[[dict[str, Any]], object] | None = None,
+) -> dict[str, Any]:
+    """Wait until the job ends; ``on_progress`` sees each change. TimeoutError past the bound."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    last: dict[str, Any] = {}
+    with _history() as history:
+        while True:
+            job = history.load(job_id)
+            current = summary(job)
+            if current != last and on_progress is not None:
+                on_progress(current)
+            last = current
+            if job.finished:
+                return current
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} is still {job.status} after {timeout_s} s")
+            time.sleep(_POLL_S)
+
+
+@contextmanager
+def _history() -> Iterator[JobHistory]:
+    with PostgresEventStore(settings().required("database_url"), pool_size=1) as store:
+        yield JobHistory(store)
+
+
+def _enqueue(history: JobHistory, job_id: str, *, task_id: str) -> None:
+    try:
+        app.send_task(RUN_JOB_TASK, args=[job_id], task_id=task_id, queue=ETL_QUEUE)
+    except Exception as exc:  # kombu raises many kinds for one cause: the broker is unreachable
+        history.cancel(job_id, f"could not be enqueued: {exc}")
+        raise ServiceError(
+            f"job {job_id} could not be enqueued on the broker ({exc}); check TUSKFLOW_REDIS_URL"
+            f" and that Redis runs, then submit again"
+        ) from exc
+
+
+def _load(spec: SpecInput) -> JobSpec:
+    if isinstance(spec, JobSpec):
+        return spec
+    if isinstance(spec, str | Path):
+        return load_spec_file(Path(spec))
+    return parse_spec(dict(spec))
+
+
+def _as_json(spec: JobSpec) -> dict[str, Any]:
+    return spec.model_dump(mode="json")
+
+
+def _submitter() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()}"

@@ -1,0 +1,65 @@
+"""The ETL task: one delivery of it is one attempt at a job."""
+
+from typing import Any
+
+import structlog
+from celery import Task
+
+from config.celery import RUN_JOB_TASK
+from config.errors import RetryableError
+from etl.context import JobContext
+from etl.errors import JobCancelledError
+from eventstore.postgres.store import PostgresEventStore
+from jobs.history import JobHistory
+from jobs.runner import run_attempt
+from tasks.app import app, settings
+from tasks.dask_owner import dask_client
+
+log = structlog.get_logger(__name__)
+
+MAX_RETRIES = 3
+
+
+@app.task(name=RUN_JOB_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+def run_job(self: Task, job_id: str) -> dict[str, Any]:
+    """Run the job's next attempt; retry an outage, record and raise anything else."""
+    structlog.contextvars.bind_contextvars(job_id=job_id, task_id=self.request.id)
+    current = settings()
+    database_url = current.required("database_url")
+
+    def context(attempt: int) -> JobContext:
+        return JobContext(job_id, attempt, database_url, current.state_dir.resolve())
+
+    with PostgresEventStore(database_url) as store:
+        history = JobHistory(store)
+        try:
+            result = run_attempt(
+                history,
+                job_id,
+                worker=self.request.hostname or "",
+                task_id=self.request.id or "",
+                client=dask_client(),
+                context=context,
+            )
+        except JobCancelledError:
+            log.info("job cancelled; nothing published")
+            return {"job_id": job_id, "status": "cancelled"}
+        except RetryableError as exc:
+            if self.request.retries < MAX_RETRIES:
+                log.warning("job attempt hit an outage; retrying", error=str(exc))
+                raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
+            _record_failure(history, job_id, exc)
+            raise
+        except Exception as exc:
+            _record_failure(history, job_id, exc)
+            raise
+    if result is None:
+        return {"job_id": job_id, "status": "skipped"}
+    return {"job_id": job_id, "status": "succeeded", **result.as_json()}
+
+
+def _record_failure(history: JobHistory, job_id: str, exc: BaseException) -> None:
+    job = history.load(job_id)
+    if job.status == "running":
+        history.failed(job_id, job.attempt, f"{type(exc).__name__}: {exc}")
+    log.error("job failed", error=str(exc), error_type=type(exc).__name__)
