@@ -1,0 +1,201 @@
+"""ETL jobs end to end: a producer process submits, a real Celery worker runs them on Dask.
+
+The first test uses the local Dask cluster the worker owns; the kill test gives the worker a
+cluster of its own (TUSKFLOW_DASK_SCHEDULER) so that the worker's only child is its pool
+process, the one SIGKILLed mid-job.
+"""
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from etl.cluster import LocalDaskCluster
+from eventstore.postgres.store import PostgresEventStore
+from jobs.job import stream_of
+from tests.e2e.etl_processes import (
+    celery_worker,
+    etl_env,
+    pool_child,
+    private_redis_db,
+    run_producer,
+)
+
+REDIS_DB = 7
+JOB_TIMEOUT_S = 180
+
+PRODUCER = """
+import json, sys
+import scheduler
+job_id = scheduler.submit(sys.argv[1] if len(sys.argv) > 1 else "spec.yaml")
+print(json.dumps({"job_id": job_id}))
+"""
+
+
+def write_sales(path: Path, rows: int, bad_rows: list[int]) -> pd.DataFrame:
+    """A sales CSV of ``rows`` records; the records at ``bad_rows`` hold an unparseable amount."""
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame(
+        {
+            "order_id": np.arange(1, rows + 1),
+            "region": rng.choice(["north", "south", "east", "west"], rows),
+            "category": rng.choice(["toys", "books", "food"], rows),
+            "quantity": rng.integers(-2, 20, rows),
+            "unit_price": rng.integers(100, 10_000, rows) / 100,
+        }
+    )
+    text = frame.astype(str)
+    for row in bad_rows:
+        text.loc[row - 1, "quantity"] = "lots"
+    text.to_csv(path, index=False)
+    return frame.drop(index=[row - 1 for row in bad_rows])
+
+
+def spec(tmp_path: Path, body: dict[str, object]) -> Path:
+    """A spec file in the producer's folder."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, **body}))
+    return path
+
+
+def submit(env: dict[str, str], tmp_path: Path) -> str:
+    """Submit spec.yaml from a separate producer process; the job id."""
+    return str(json.loads(run_producer(env, PRODUCER, tmp_path))["job_id"])
+
+
+def job_events(url: str, job_id: str) -> list[tuple[str, dict[str, object]]]:
+    """The job's history: (event type, data) in order."""
+    with PostgresEventStore(url, pool_size=1) as store:
+        return [(e.event_type, dict(e.data)) for e in store.read_stream(stream_of(job_id))]
+
+
+def wait_for(
+    url: str, job_id: str, wanted: str, *, timeout_s: float = JOB_TIMEOUT_S
+) -> list[tuple[str, dict[str, object]]]:
+    """Poll the job's stream until an event of type ``wanted`` is in it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        events = job_events(url, job_id)
+        if any(kind == wanted for kind, _ in events):
+            return events
+        if any(kind == "JobFailed" for kind, _ in events):
+            raise AssertionError(f"job failed: {events[-1]}")
+        time.sleep(0.05)
+    raise AssertionError(f"no {wanted} in {timeout_s} s: {job_events(url, job_id)}")
+
+
+@pytest.fixture
+def redis_db(redis_url: str) -> str:
+    """A Redis database of the test's own, emptied."""
+    return private_redis_db(redis_url, REDIS_DB)
+
+
+@pytest.fixture
+def dask_cluster() -> Iterator[LocalDaskCluster]:
+    """Two single-thread Dask workers outside the Celery worker."""
+    with LocalDaskCluster(workers=2) as cluster:
+        yield cluster
+
+
+def test_job_submitted_from_a_producer_process_completes_with_pandas_results_and_history(
+    migrated_url: str, redis_db: str, tmp_path: Path
+) -> None:
+    expected = write_sales(tmp_path / "sales.csv", 60_000, bad_rows=[7, 30_001])
+    spec(
+        tmp_path,
+        {
+            "name": "sales by region",
+            "source": {"format": "csv", "path": "sales.csv", "partition_mb": 1},
+            "transforms": [
+                {"op": "filter", "where": "quantity > 0"},
+                {"op": "derive", "column": "revenue", "expr": "quantity * unit_price"},
+                {
+                    "op": "aggregate",
+                    "by": ["region", "category"],
+                    "aggregations": {
+                        "revenue": {"fn": "sum", "column": "revenue"},
+                        "orders": {"fn": "count"},
+                    },
+                },
+            ],
+            "sink": {"kind": "parquet", "path": "out/by_region", "partition_by": ["region"]},
+            "rejects": {"max_share": 0.01},
+        },
+    )
+    env = etl_env(migrated_url, redis_db, tmp_path / "state", dask=None)
+
+    with celery_worker(env, tmp_path / "worker.log"):
+        job_id = submit(env, tmp_path)
+        events = wait_for(migrated_url, job_id, "JobSucceeded")
+
+    kept = expected[expected.quantity > 0].assign(revenue=lambda f: f.quantity * f.unit_price)
+    want = kept.groupby(["region", "category"]).agg(
+        revenue=("revenue", "sum"), orders=("revenue", "size")
+    )
+    got = pq.read_table(tmp_path / "out" / "by_region").to_pandas()
+    got = got.assign(region=got.region.astype(str)).groupby(["region", "category"]).sum()
+    pd.testing.assert_frame_equal(got.sort_index(), want.sort_index(), check_dtype=False)
+    kinds = [kind for kind, _ in events]
+    partitions = kinds.count("PartitionCompleted")
+    assert kinds == [
+        "JobSubmitted",
+        "JobStarted",
+        *["PartitionCompleted"] * partitions,
+        "JobSucceeded",
+    ]
+    assert partitions == events[1][1]["partitions"] > 1
+    succeeded = events[-1][1]
+    assert (succeeded["rows_in"], succeeded["rejected"]) == (60_000, 2)
+    with psycopg.connect(migrated_url) as conn:
+        rejects = conn.execute(
+            "SELECT source_file, row_number, reason FROM etl_rejects WHERE job_id = %s"
+            " ORDER BY row_number",
+            [job_id],
+        ).fetchall()
+    assert [(Path(f).name, row) for f, row, _ in rejects] == [
+        ("sales.csv", 7),
+        ("sales.csv", 30_001),
+    ]
+    assert all("quantity" in reason and "lots" in reason for _, _, reason in rejects)
+
+
+def test_worker_killed_mid_job_the_job_is_redelivered_and_its_output_holds_each_row_once(
+    migrated_url: str, redis_db: str, dask_cluster: LocalDaskCluster, tmp_path: Path
+) -> None:
+    rows = 400_000
+    write_sales(tmp_path / "sales.csv", rows, bad_rows=[])
+    spec(
+        tmp_path,
+        {
+            "name": "sales to a table",
+            "source": {"format": "csv", "path": "sales.csv", "partition_mb": 1},
+            "transforms": [{"op": "derive", "column": "revenue", "expr": "quantity * unit_price"}],
+            "sink": {"kind": "postgres", "table": "sales_rows", "mode": "replace"},
+        },
+    )
+    env = etl_env(migrated_url, redis_db, tmp_path / "state", dask=dask_cluster.address)
+
+    with celery_worker(env, tmp_path / "worker.log") as worker:
+        job_id = submit(env, tmp_path)
+        wait_for(migrated_url, job_id, "PartitionCompleted")
+        pool_child(worker).kill()
+        events = wait_for(migrated_url, job_id, "JobSucceeded")
+
+    starts = [data["attempt"] for kind, data in events if kind == "JobStarted"]
+    assert starts == [1, 2]
+    assert events[-1][1]["attempt"] == 2
+    done_in_first = [d for kind, d in events if kind == "PartitionCompleted" and d["attempt"] == 1]
+    assert len(done_in_first) < events[1][1]["partitions"], "the kill came after the job ended"
+    with psycopg.connect(migrated_url) as conn:
+        count, distinct, low, high = conn.execute(
+            "SELECT count(*), count(DISTINCT order_id), min(order_id), max(order_id)"
+            " FROM sales_rows"
+        ).fetchone() or (0, 0, 0, 0)
+    assert (count, distinct, low, high) == (rows, rows, 1, rows)

@@ -1,0 +1,80 @@
+"""Job history on the in-memory store: the lifecycle rules each command enforces."""
+
+import pytest
+
+from eventstore.memory import InMemoryEventStore
+from jobs.history import JobHistory, JobStateError
+from jobs.job import stream_of
+
+
+@pytest.fixture
+def history() -> JobHistory:
+    """A history over an empty in-memory store, with job j1 submitted."""
+    history = JobHistory(InMemoryEventStore())
+    history.submitted("j1", "daily sales", {"version": 1}, "ana@host")
+    return history
+
+
+def kinds(history: JobHistory) -> list[str]:
+    """The event types of j1's stream, in order."""
+    return [event.event_type for event in history.store.read_stream(stream_of("j1"))]
+
+
+def test_a_job_id_is_submitted_once(history: JobHistory) -> None:
+    with pytest.raises(JobStateError, match="already submitted"):
+        history.submitted("j1", "again", {}, "ana@host")
+
+
+def test_each_start_opens_the_next_attempt_until_the_job_ends(history: JobHistory) -> None:
+    first = history.started("j1", "w1", "t1", partitions=4)
+    second = history.started("j1", "w2", "t1", partitions=4)
+    assert (first and first.attempt, second and second.attempt) == (1, 2)
+    history.succeeded("j1", 2, {"rows_in": 10, "rows_out": 3, "rejected": 0, "output": "o"})
+    assert history.started("j1", "w3", "t1", partitions=4) is None
+    assert history.load("j1").status == "succeeded"
+
+
+def test_progress_counts_each_partition_of_the_current_attempt_once(history: JobHistory) -> None:
+    history.started("j1", "w1", "t1", partitions=3)
+    history.partition_completed("j1", 1, 0, rows_in=100, rejected=1)
+    history.partition_completed("j1", 1, 0, rows_in=100, rejected=1)
+    history.started("j1", "w2", "t1", partitions=3)
+    history.partition_completed("j1", 2, 2, rows_in=50, rejected=0)
+    job = history.load("j1")
+    assert (len(job.progress.partitions_done), job.progress.rows_in) == (1, 50)
+    assert kinds(history).count("PartitionCompleted") == 2
+
+
+def test_an_old_attempt_cannot_finish_the_job(history: JobHistory) -> None:
+    history.started("j1", "w1", "t1", partitions=1)
+    history.started("j1", "w2", "t1", partitions=1)
+    history.failed("j1", 1, "worker lost")
+    assert history.load("j1").status == "running"
+
+
+def test_cancel_ends_a_running_job_and_refuses_a_finished_one(history: JobHistory) -> None:
+    history.started("j1", "w1", "t1", partitions=1)
+    history.cancel("j1", "by request")
+    assert history.is_cancelled("j1")
+    assert history.started("j1", "w2", "t1", partitions=1) is None
+    with pytest.raises(JobStateError, match="already cancelled"):
+        history.cancel("j1", "again")
+
+
+def test_retry_reopens_only_failed_or_cancelled_jobs(history: JobHistory) -> None:
+    with pytest.raises(JobStateError, match="only failed or cancelled"):
+        history.retry("j1")
+    history.started("j1", "w1", "t1", partitions=1)
+    history.failed("j1", 1, "boom")
+    history.retry("j1")
+    again = history.started("j1", "w1", "t2", partitions=1)
+    assert again is not None
+    assert again.attempt == 2
+    assert kinds(history) == ["JobSubmitted", "JobStarted", "JobFailed", "JobRetried", "JobStarted"]
+
+
+def test_commands_on_an_unknown_job_name_it(history: JobHistory) -> None:
+    with pytest.raises(JobStateError, match="no job nope"):
+        history.cancel("nope", "why")
+    with pytest.raises(JobStateError, match="never submitted"):
+        history.started("nope", "w", "t", partitions=1)
