@@ -1,9 +1,12 @@
 """`tuskflow local up|down|status|env`: the local PostgreSQL, Redis and Kafka."""
 
+from typing import Annotated
+
 import typer
 
 from config import Settings
 from deploy.local import LocalStack
+from deploy.local.worker import EtlWorker
 
 app = typer.Typer(help="Start, stop and report the local services.", no_args_is_help=True)
 
@@ -17,16 +20,24 @@ def _stack(ctx: typer.Context) -> LocalStack:
 
 
 @app.command()
-def up(ctx: typer.Context) -> None:
-    """Start every local service that is not running and wait until each answers."""
-    for line in _stack(ctx).up():
+def up(
+    ctx: typer.Context,
+    services: Annotated[
+        list[str] | None, typer.Argument(help="only these: postgres, redis, kafka")
+    ] = None,
+) -> None:
+    """Start every local service (or those named) that is not running; wait until each answers."""
+    for line in _stack(ctx).up(services or ()):
         typer.echo(line)
     typer.echo('point clients at them with: eval "$(tuskflow local env)"')
 
 
 @app.command()
 def down(ctx: typer.Context) -> None:
-    """Stop the local services and wait until no process of theirs is left."""
+    """Stop the local worker and services and wait until no process of theirs is left."""
+    settings: Settings = ctx.obj
+    if EtlWorker(settings.state_dir).stop():
+        typer.echo("worker: stopped")
     for line in _stack(ctx).down():
         typer.echo(line)
 
@@ -46,3 +57,20 @@ def env(ctx: typer.Context) -> None:
     """Print `export TUSKFLOW_...` lines for the running local services."""
     for line in _stack(ctx).env():
         typer.echo(line)
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    action: Annotated[str, typer.Argument(help="start or stop")],
+) -> None:
+    """Start or stop a Celery worker on the ETL queue, pointed at the local services."""
+    settings: Settings = ctx.obj
+    etl_worker = EtlWorker(settings.state_dir)
+    if action == "stop":
+        typer.echo("worker: stopped" if etl_worker.stop() else "worker: not running")
+        return
+    if action != "start":
+        raise typer.BadParameter(f"{action!r}: say start or stop")
+    started = etl_worker.start(_stack(ctx).urls())
+    typer.echo(f"worker: {'started' if started else 'already running'}, log in {etl_worker.log}")

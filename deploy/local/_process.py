@@ -6,7 +6,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from config.errors import ServiceError
@@ -19,7 +19,9 @@ LOOPBACK = "127.0.0.1"
 _LAUNCHER = 'log="$1"; shift; "$@" </dev/null >>"$log" 2>&1 & echo $!'
 
 
-def spawn_detached(argv: Sequence[str | Path], log_path: Path) -> int:
+def spawn_detached(
+    argv: Sequence[str | Path], log_path: Path, env: Mapping[str, str] | None = None
+) -> int:
     """Start a server in its own session, output appended to ``log_path``; return its pid.
 
     It outlives the caller: ``tuskflow local up`` returns while the server keeps running.
@@ -30,15 +32,21 @@ def spawn_detached(argv: Sequence[str | Path], log_path: Path) -> int:
         text=True,
         start_new_session=True,
         check=False,
+        env=None if env is None else dict(env),
     )
     if launched.returncode != 0 or not launched.stdout.strip().isdigit():
         raise ServiceError(f"could not launch {argv[0]}: {launched.stderr.strip()}")
     return int(launched.stdout.strip())
 
 
-def launch(argv: Sequence[str | Path], log_path: Path, pid_file: Path) -> int:
+def launch(
+    argv: Sequence[str | Path],
+    log_path: Path,
+    pid_file: Path,
+    env: Mapping[str, str] | None = None,
+) -> int:
     """spawn_detached, recording the pid in ``pid_file``."""
-    pid = spawn_detached(argv, log_path)
+    pid = spawn_detached(argv, log_path, env)
     pid_file.write_text(f"{pid}\n")
     return pid
 

@@ -1,9 +1,10 @@
 """The three local services together: what `tuskflow local up|down|status|env` act on."""
 
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
+from config.errors import ServiceError
 from config.settings import Settings
 from deploy.local import kafka, postgres, redis
 from deploy.local.service import LocalService, ServiceStatus
@@ -52,9 +53,17 @@ class LocalStack:
                 return slot.service
         raise KeyError(f"no local service called {name!r}")
 
-    def up(self) -> Iterator[str]:
-        """Start each local service that is not running; yield one line per service."""
+    def up(self, names: Collection[str] = ()) -> Iterator[str]:
+        """Start each local service (or those named) that is not running; one line each."""
+        unknown = set(names) - {slot.service.name for slot in self._slots}
+        if unknown:
+            raise ServiceError(
+                f"no local service called {', '.join(sorted(unknown))}; there are"
+                " postgres, redis and kafka"
+            )
         for slot in self._slots:
+            if names and slot.service.name not in names:
+                continue
             name = slot.service.name
             if slot.external_url is not None:
                 variable = slot.service.url_variable
@@ -83,13 +92,17 @@ class LocalStack:
         """True when every service is either external or running locally."""
         return all(status.state != "stopped" for status in self.status())
 
-    def env(self) -> list[str]:
-        """`export` lines pointing clients at the running local services."""
-        return [
-            f"export {slot.service.url_variable}={shlex.quote(slot.service.url)}"
+    def urls(self) -> dict[str, str]:
+        """TUSKFLOW_* variable -> URL of each running local service."""
+        return {
+            slot.service.url_variable: slot.service.url
             for slot in self._slots
             if slot.external_url is None and slot.service.status().state == "running"
-        ]
+        }
+
+    def env(self) -> list[str]:
+        """`export` lines pointing clients at the running local services."""
+        return [f"export {name}={shlex.quote(url)}" for name, url in self.urls().items()]
 
     @staticmethod
     def _status(slot: _Slot) -> ServiceStatus:

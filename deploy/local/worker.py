@@ -1,0 +1,75 @@
+"""A local Celery worker on the ETL queue, for `make demo` and trying jobs by hand.
+
+It runs detached from the command that starts it, with its log and pid file in
+``<state>/worker``. Without TUSKFLOW_DASK_SCHEDULER it owns a local Dask cluster.
+"""
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from config.celery import ETL_QUEUE
+from deploy.local import _process
+
+_READY_TIMEOUT_S = 90
+
+
+class EtlWorker:
+    """`celery -A tasks worker -Q etl` in ``<state>/worker``, started and stopped on request."""
+
+    name = "worker"
+
+    def __init__(self, state_dir: Path) -> None:
+        self.home = (state_dir / "worker").resolve()
+        self.pid_file = self.home / "worker.pid"
+        self.log = self.home / "worker.log"
+
+    def pid(self) -> int | None:
+        """The worker's main process, when it runs."""
+        return _process.pid_from_file(self.pid_file, "celery", "tasks", str(self.home))
+
+    def start(self, env: Mapping[str, str], concurrency: int = 1) -> bool:
+        """Start the worker with ``env`` and wait until it takes jobs; False if it ran already."""
+        if self.pid() is not None:
+            return False
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.log.unlink(missing_ok=True)
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tasks",
+            "worker",
+            "-Q",
+            ETL_QUEUE,
+            "-c",
+            str(concurrency),
+            "--loglevel",
+            "INFO",
+            "-n",
+            f"etl-{os.getpid()}@%h",
+            "--logfile",
+            str(self.log),
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        _process.launch(argv, self.home / "stdout.log", self.pid_file, {**os.environ, **env})
+        _process.wait_until(
+            self._ready,
+            timeout_s=_READY_TIMEOUT_S,
+            what="the Celery worker",
+            alive=lambda: self.pid() is not None,
+            log_path=self.log,
+        )
+        return True
+
+    def stop(self) -> bool:
+        """Warm shutdown: the worker finishes the job in hand, then exits."""
+        return _process.stop_launched(
+            self.pid(), self.pid_file, what="the Celery worker", timeout_s=120
+        )
+
+    def _ready(self) -> bool:
+        return self.log.exists() and b" ready." in self.log.read_bytes()
