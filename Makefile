@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint format up down status bench clean
+.PHONY: setup test demo lint format up down status bench clean
 
 setup: $(STAMP) ## virtualenv with tuskflow installed editable, with local services, dev and bench tools
 
@@ -17,6 +17,17 @@ $(STAMP): pyproject.toml
 
 test: setup ## the whole suite; starts the local services it needs and stops what it started
 	$(BIN)/python -m pytest
+
+DEMO_ROWS ?= 1000000
+
+demo: setup ## the main job end to end: local services, a worker, sample data, submit, progress, summary
+	$(BIN)/tuskflow local up postgres redis
+	@eval "$$($(BIN)/tuskflow local env)"; set -e; \
+	$(BIN)/tuskflow db migrate; \
+	$(BIN)/tuskflow local worker start; \
+	test -f data/sales.csv || $(BIN)/python examples/generate_sales.py --rows $(DEMO_ROWS) --bad-rows 25 --out data/sales.csv; \
+	$(BIN)/python examples/submit_job.py examples/specs/sales_to_parquet.yaml
+	@echo "stop the worker and the services with: make down"
 
 lint: setup ## ruff (lint and format) and mypy
 	$(BIN)/ruff check .

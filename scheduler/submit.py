@@ -22,7 +22,7 @@ from etl.spec import JobSpec, load_spec_file, parse_spec, with_absolute_paths
 from etl.validate import check_spec
 from eventstore.postgres.store import PostgresEventStore
 from jobs.history import JobHistory
-from jobs.job import summary
+from jobs.job import stream_of, summary
 from tasks.app import app, settings
 
 SpecInput = JobSpec | Mapping[str, Any] | str | Path
@@ -67,6 +67,16 @@ def status(job_id: str) -> dict[str, Any]:
     """The job's state as its stream tells it."""
     with _history() as history:
         return summary(history.load(job_id))
+
+
+def history(job_id: str) -> list[dict[str, Any]]:
+    """The job's events in order: when, what, and the event's data."""
+    with _history() as jobs:
+        events = jobs.store.read_stream(stream_of(job_id), limit=100_000)
+    return [
+        {"recorded_at": event.recorded_at, "event_type": event.event_type, "data": dict(event.data)}
+        for event in events
+    ]
 
 
 def wait(

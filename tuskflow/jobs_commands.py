@@ -1,25 +1,20 @@
 """`tuskflow submit` and `tuskflow jobs list|show|cancel|retry`: ETL jobs from the command line."""
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import psycopg
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import scheduler
 from config import Settings
-from etl.rejects import load_rejects
 from eventstore.postgres.projection import ProjectionRunner
-from eventstore.postgres.queries import read_stream
-from jobs.job import stream_of
 from jobs.projection import JobsProjection
+from tuskflow import job_view
+from tuskflow.job_view import console
 
 app = typer.Typer(help="ETL jobs: their state, history and rejects.", no_args_is_help=True)
-console = Console()
 
 
 def submit(
@@ -32,50 +27,10 @@ def submit(
     if not wait:
         console.print(f"follow it with: tuskflow jobs show {job_id}")
         return
-    final = follow(job_id)
-    print_result(final)
+    final = job_view.follow(job_id)
+    job_view.print_result(final)
     if final["status"] != "succeeded":
         raise typer.Exit(1)
-
-
-def follow(job_id: str) -> dict[str, Any]:
-    """A progress bar of partitions done and rows read, until the job ends."""
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("partitions  {task.fields[rows]:,} rows  {task.fields[rejected]:,} rejected"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=False) as progress:
-        bar = progress.add_task("queued", total=None, rows=0, rejected=0)
-
-        def show(state: dict[str, Any]) -> None:
-            total = state["partitions_total"] or None
-            progress.update(
-                bar,
-                description=f"{state['status']} (attempt {state['attempt']})",
-                total=total,
-                completed=state["partitions_done"],
-                rows=state["rows_in"],
-                rejected=state["rejected"],
-            )
-
-        return scheduler.wait(job_id, on_progress=show)
-
-
-def print_result(state: dict[str, Any]) -> None:
-    """One job's outcome in a few lines."""
-    console.print(f"job {state['job_id']} ({state['name']}): [bold]{state['status']}[/bold]")
-    result = state["result"]
-    if result:
-        console.print(
-            f"  rows in {result['rows_in']:,}, rows out {result['rows_out']:,},"
-            f" rejected {result['rejected']:,}, {result['duration_s']} s"
-        )
-        console.print(f"  output: {result['output']}")
-    if state["error"]:
-        console.print(f"  error: {state['error']}")
 
 
 @app.command("list")
@@ -134,18 +89,9 @@ def show(
     state = scheduler.status(job_id)
     if state["status"] is None:
         raise typer.BadParameter(f"no job {job_id}; `tuskflow jobs list` shows the known ones")
-    print_result(state)
-    console.print("history:")
-    with psycopg.connect(url) as conn:
-        for event in read_stream(conn, stream_of(job_id), 1, limit=10_000):
-            console.print(
-                f"  {event.recorded_at:%H:%M:%S.%f}  {event.event_type:<18} {_brief(event.data)}"
-            )
-    total, rows = load_rejects(url, job_id, rejects)
-    if total:
-        console.print(f"rejects: {total:,} rows (first {len(rows)}):")
-        for row in rows:
-            console.print(f"  {row['source_file']}:{row['row']}  {row['reason']}")
+    job_view.print_result(state)
+    job_view.print_history(job_id)
+    job_view.print_rejects(url, job_id, rejects)
 
 
 @app.command()
@@ -164,9 +110,4 @@ def retry(
     scheduler.retry(job_id)
     console.print(f"job {job_id} enqueued again")
     if wait:
-        print_result(follow(job_id))
-
-
-def _brief(data: Any) -> str:
-    shown = {k: v for k, v in dict(data).items() if k != "spec"}
-    return json.dumps(shown, default=str)[:150]
+        job_view.print_result(job_view.follow(job_id))
