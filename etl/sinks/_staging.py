@@ -1,0 +1,129 @@
+"""Helpers the file sinks share: staging names, debris removal, durable writes, error wording."""
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from etl.errors import SinkError
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_TOKEN_MAX = 40
+_TEMPORARY = ".tmp"
+
+
+def job_token(job_id: str) -> str:
+    """The job id as a file-name fragment: itself when safe, else a readable part and a hash."""
+    readable = _UNSAFE.sub("_", job_id)[:_TOKEN_MAX]
+    if readable == job_id and job_id:
+        return job_id
+    # Two ids that read alike once cleaned must still name different staging folders.
+    return f"{readable}_{short_hash(job_id)}"
+
+
+def short_hash(text: str) -> str:
+    """Twelve hex digits naming ``text``: short enough for a PostgreSQL identifier."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def new_nonce() -> str:
+    """A fresh suffix, so a repeated attempt number never writes into a published version."""
+    return uuid.uuid4().hex[:8]
+
+
+def output_path(path: str) -> Path:
+    """The spec's path made absolute against the driver's folder, without following links."""
+    return Path(os.path.abspath(os.path.expanduser(path)))
+
+
+def versions_dir(target: Path) -> Path:
+    """The hidden folder beside ``target`` holding its staging and published versions."""
+    return target.parent / f".{target.name}.tuskflow"
+
+
+def link_target(target: Path) -> Path | None:
+    """Where ``target`` points when it is a symlink into its versions folder, else None."""
+    if not target.is_symlink():
+        return None
+    pointed = Path(os.path.normpath(target.parent / os.readlink(target)))
+    return pointed if pointed.parent == versions_dir(target) else None
+
+
+def remove_debris(folder: Path, prefix: str, keep: Path | None) -> None:
+    """Remove every entry of ``folder`` whose name starts with ``prefix``, except ``keep``."""
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.name.startswith(prefix) and entry != keep:
+            remove_path(entry)
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file, a symlink or a whole folder; a missing one is fine."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def remove_if_empty(folder: Path) -> None:
+    """Remove ``folder`` when nothing is left in it."""
+    with contextlib.suppress(OSError):  # not empty, or gone: either way nothing to tidy
+        folder.rmdir()
+
+
+def tidy_version(root: Path) -> None:
+    """Remove what killed writes left under ``root``: temporaries, and folders left empty."""
+    for temporary in root.rglob(f".*{_TEMPORARY}"):
+        temporary.unlink()
+    # Folders empty after a rewrite are the old hive values of a rewritten partition.
+    for folder, _, _ in os.walk(root, topdown=False):
+        # Listed afresh: os.walk's listing predates the removal of this folder's children.
+        if Path(folder) != root and not any(Path(folder).iterdir()):
+            Path(folder).rmdir()
+
+
+def write_replacing(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through a temporary name, so a retried write replaces it whole."""
+    temporary = path.with_name(f".{path.name}.{new_nonce()}{_TEMPORARY}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's or a folder's contents to disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def fsync_tree(root: Path) -> None:
+    """Flush every file and folder under ``root`` (included) to disk."""
+    for folder, _, files in os.walk(root):
+        for name in files:
+            fsync_path(Path(folder) / name)
+        fsync_path(Path(folder))
+
+
+@contextmanager
+def io_errors(target: object, doing: str) -> Iterator[None]:
+    """Turn an OSError into a SinkError naming the target and what to do about it."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise SinkError(
+            f"could not {doing} {target}: {reason}{where}; check that the folder exists, is "
+            "writable and has space, then run the job again"
+        ) from exc
