@@ -20,6 +20,7 @@ from functools import partial
 from typing import Any, Protocol
 
 import pyarrow as pa
+import structlog
 from distributed import Client, Future, as_completed
 
 from etl import checks, sources, transforms
@@ -31,6 +32,8 @@ from etl.sources import Partition
 from etl.spec import Aggregate, Dedupe, JobSpec, Join, Sort, SourceSpec
 from etl.types import TypeName
 from etl.validate import check_spec
+
+log = structlog.get_logger(__name__)
 
 
 class Observer(Protocol):
@@ -93,7 +96,7 @@ def run_plan(plan: JobPlan, job: JobContext, client: Client, observer: Observer)
     try:
         result = _run(plan, writer, client, observer)
     except BaseException:
-        writer.discard()
+        _discard(writer)
         raise
     return JobResult(**result, duration_s=time.monotonic() - started)
 
@@ -139,6 +142,15 @@ def _run(plan: JobPlan, writer: SinkWriter, client: Client, observer: Observer) 
         "output": writer.publish(),
         "rejects": all_rejects,
     }
+
+
+def _discard(writer: SinkWriter) -> None:
+    """Remove the staging; if that fails too, the original error matters more, and the job's
+    next attempt removes the debris in ``prepare``."""
+    try:
+        writer.discard()
+    except Exception as exc:
+        log.warning("could not remove the staged output", error=str(exc))
 
 
 def _split_rowwise(spec: JobSpec) -> tuple[list[Any], list[Any]]:
@@ -249,7 +261,9 @@ def _run_checks(
     return tables
 
 
-def _split_pairs(client: Client, pairs: list[Future[Any]], rejects: list[pa.Table]) -> list[Future[Any]]:
+def _split_pairs(
+    client: Client, pairs: list[Future[Any]], rejects: list[pa.Table]
+) -> list[Future[Any]]:
     """The kept tables of (kept, rejected) pairs; the rejected ones join ``rejects``."""
     rejects.extend(client.gather(client.map(_second, pairs, pure=False)))
     return client.map(_first, pairs, pure=False)
