@@ -116,7 +116,7 @@ def _run(plan: JobPlan, writer: SinkWriter, client: Client, observer: Observer) 
         writer=writer if streaming else None,
         pure=False,
     )
-    records, rejects = _follow_partitions(read, plan.partitions, observer)
+    records, rejects = _follow_partitions(client, read, plan.partitions, observer)
     rows_in = sum(records.values())
     decoded: list[pa.Table] = []
     if streaming:
@@ -162,7 +162,7 @@ def _split_rowwise(spec: JobSpec) -> tuple[list[Any], list[Any]]:
 
 
 def _follow_partitions(
-    futures: list[Future[Any]], partitions: list[Partition], observer: Observer
+    client: Client, futures: list[Future[Any]], partitions: list[Partition], observer: Observer
 ) -> tuple[dict[int, int], list[pa.Table]]:
     """Records read per partition index, and the rejects; stop everything on a cancel."""
     index_of = {
@@ -170,7 +170,8 @@ def _follow_partitions(
     }
     records: dict[int, int] = {}
     rejects: list[pa.Table] = []
-    for future in as_completed(futures):
+    # Our clients are not the process's default one, so as_completed is told the loop.
+    for future in as_completed(futures, loop=client.loop):
         piece: Piece = future.result()
         records[index_of[future.key]] = piece.records
         rejects.append(piece.rejects)

@@ -1,14 +1,15 @@
 """The Celery app: `celery -A tasks worker -Q etl`. Configured from Settings when first used."""
 
+from collections.abc import Iterator, Mapping
+from functools import cached_property
 from typing import Any
 
 from celery import Celery
+from celery.signals import setup_logging
 
 from config.celery import celery_config
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
-
-app = Celery("tuskflow", include=["tasks.etl_jobs", "tasks.dask_owner"])
 
 _settings: list[Settings] = []
 
@@ -20,8 +21,28 @@ def settings() -> Settings:
     return _settings[0]
 
 
-@app.on_configure.connect
-def _configure(sender: Celery, **_: Any) -> None:
-    current = settings()
-    configure_logging(current)
-    sender.conf.update(celery_config(current))
+class _ConfigFromSettings(Mapping[str, Any]):
+    """The Celery configuration, built from Settings the first time Celery reads it."""
+
+    @cached_property
+    def _values(self) -> dict[str, Any]:
+        return celery_config(settings())
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+app = Celery("tuskflow", include=["tasks.etl_jobs", "tasks.dask_owner"])
+app.config_from_object(_ConfigFromSettings())
+
+
+@setup_logging.connect
+def _configure_logging(**_: Any) -> None:
+    """A worker logs through structlog like every other tuskflow process."""
+    configure_logging(settings())
