@@ -270,8 +270,8 @@ def load_spec_file(path: Path) -> JobSpec:
 
 
 def spec_json(spec: JobSpec) -> str:
-    """The spec as canonical JSON: what is enqueued and stored in the job's history."""
-    return json.dumps(spec.model_dump(mode="json", exclude_defaults=False), sort_keys=True)
+    """The spec as JSON text, keys in the spec's order: what the job's history keeps."""
+    return json.dumps(spec.model_dump(mode="json"))
 
 
 def _problem(error: Any) -> Problem:

@@ -35,13 +35,22 @@ class JobHistory:
         """The job as its stream tells it; ``exists`` is false for an unknown id."""
         return self.jobs.load(lifecycle.stream_of(job_id))
 
-    def submitted(self, job_id: str, name: str, spec: JsonObject, submitted_by: str) -> None:
-        """Record a new job; the id must be new."""
+    def submitted(self, job_id: str, name: str, spec_json: str, submitted_by: str) -> None:
+        """Record a new job; the id must be new.
+
+        The spec is kept as JSON text: jsonb reorders an object's keys, and a spec's key order
+        carries meaning (an aggregate's output columns, an explicit schema's column order).
+        """
 
         def decide(job: Job) -> None:
             if job.exists:
                 raise JobStateError(f"job {job_id} was already submitted")
-            data = {"job_id": job_id, "name": name, "spec": spec, "submitted_by": submitted_by}
+            data = {
+                "job_id": job_id,
+                "name": name,
+                "spec_json": spec_json,
+                "submitted_by": submitted_by,
+            }
             job.record(lifecycle.SUBMITTED, data, event_id=lifecycle.event_id(job_id, "submitted"))
 
         self._change(job_id, decide)

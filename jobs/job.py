@@ -5,6 +5,7 @@ PartitionCompleted as partitions finish, then JobSucceeded or JobFailed. JobCanc
 from outside; JobRetried opens it to a new attempt after a failure or a cancel.
 """
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -81,7 +82,8 @@ class Job(Aggregate):
             getattr(self, handler)(data)
 
     def _submitted(self, data: JsonObject) -> None:
-        self.name, self.spec, self.status = data["name"], data["spec"], "submitted"
+        self.name, self.status = data["name"], "submitted"
+        self.spec = json.loads(data["spec_json"])
 
     def _started(self, data: JsonObject) -> None:
         self.status, self.attempt = "running", data["attempt"]

@@ -18,7 +18,7 @@ from config.celery import ETL_QUEUE, RUN_JOB_TASK
 from config.errors import ServiceError
 from etl import sources
 from etl.errors import SpecError
-from etl.spec import JobSpec, load_spec_file, parse_spec, with_absolute_paths
+from etl.spec import JobSpec, load_spec_file, parse_spec, spec_json, with_absolute_paths
 from etl.validate import check_spec
 from eventstore.postgres.store import PostgresEventStore
 from jobs.history import JobHistory
@@ -45,7 +45,7 @@ def submit(spec: SpecInput) -> str:
     checked = validate(spec)
     job_id = uuid.uuid4().hex[:16]
     with _history() as history:
-        history.submitted(job_id, checked.name, _as_json(checked), _submitter())
+        history.submitted(job_id, checked.name, spec_json(checked), _submitter())
         _enqueue(history, job_id, task_id=job_id)
     return job_id
 
@@ -125,10 +125,6 @@ def _load(spec: SpecInput) -> JobSpec:
     if isinstance(spec, str | Path):
         return load_spec_file(Path(spec))
     return parse_spec(dict(spec))
-
-
-def _as_json(spec: JobSpec) -> dict[str, Any]:
-    return spec.model_dump(mode="json")
 
 
 def _submitter() -> str:

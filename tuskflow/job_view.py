@@ -72,5 +72,5 @@ def print_rejects(database_url: str, job_id: str, limit: int) -> None:
 
 
 def _brief(data: Any) -> str:
-    shown = {k: v for k, v in dict(data).items() if k != "spec"}
+    shown = {k: v for k, v in dict(data).items() if k != "spec_json"}
     return json.dumps(shown, default=str)[:150]

@@ -6,6 +6,7 @@ process, the one SIGKILLed mid-job.
 """
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,8 @@ from tests.e2e.etl_processes import (
     run_producer,
 )
 
-REDIS_DB = 7
+# A Redis database per test process: two runs of this file at once would take each other's jobs.
+REDIS_DB = 1 + os.getpid() % 15
 JOB_TIMEOUT_S = 180
 
 PRODUCER = """
@@ -61,7 +63,7 @@ def write_sales(path: Path, rows: int, bad_rows: list[int]) -> pd.DataFrame:
 def spec(tmp_path: Path, body: dict[str, object]) -> Path:
     """A spec file in the producer's folder."""
     path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump({"version": 1, **body}))
+    path.write_text(yaml.safe_dump({"version": 1, **body}, sort_keys=False))
     return path
 
 

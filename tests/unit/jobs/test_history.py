@@ -11,7 +11,7 @@ from jobs.job import stream_of
 def history() -> JobHistory:
     """A history over an empty in-memory store, with job j1 submitted."""
     history = JobHistory(InMemoryEventStore())
-    history.submitted("j1", "daily sales", {"version": 1}, "ana@host")
+    history.submitted("j1", "daily sales", '{"version": 1}', "ana@host")
     return history
 
 
@@ -22,7 +22,7 @@ def kinds(history: JobHistory) -> list[str]:
 
 def test_a_job_id_is_submitted_once(history: JobHistory) -> None:
     with pytest.raises(JobStateError, match="already submitted"):
-        history.submitted("j1", "again", {}, "ana@host")
+        history.submitted("j1", "again", "{}", "ana@host")
 
 
 def test_each_start_opens_the_next_attempt_until_the_job_ends(history: JobHistory) -> None:
