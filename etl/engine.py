@@ -26,7 +26,14 @@ from distributed import Client, Future, as_completed
 from etl import checks, sources, transforms
 from etl.context import JobContext
 from etl.errors import JobCancelledError, JobFailedError, SpecError
-from etl.partitions import Piece, concat_pieces, decode_rejects, encode_rows, split_by_key
+from etl.partitions import (
+    Piece,
+    PieceSummary,
+    concat_pieces,
+    decode_rejects,
+    encode_rows,
+    split_by_key,
+)
 from etl.sinks import SinkWriter, open_sink
 from etl.sources import Partition
 from etl.spec import Aggregate, Dedupe, JobSpec, Join, Sort, SourceSpec
@@ -82,10 +89,17 @@ class JobResult:
 
 def plan_job(spec: JobSpec) -> JobPlan:
     """Validate the spec against its source's files and split the source into partitions."""
-    problems = check_spec(spec, sources.read_schema)
+    schemas: dict[str, dict[str, TypeName]] = {}
+
+    def read_schema(source: SourceSpec) -> dict[str, TypeName]:
+        if source.path not in schemas:
+            schemas[source.path] = sources.read_schema(source)
+        return schemas[source.path]
+
+    problems = check_spec(spec, read_schema)
     if problems:
         raise SpecError.of(problems)
-    return JobPlan(spec, sources.read_schema(spec.source), sources.plan_partitions(spec.source))
+    return JobPlan(spec, read_schema(spec.source), sources.plan_partitions(spec.source))
 
 
 def run_plan(plan: JobPlan, job: JobContext, client: Client, observer: Observer) -> JobResult:
@@ -106,6 +120,9 @@ def _run(plan: JobPlan, writer: SinkWriter, client: Client, observer: Observer) 
     leading, later = _split_rowwise(spec)
     row_checks, unique_checks, count_checks = checks.split_checks(spec.checks)
     streaming = not later and not unique_checks
+    # An aggregate right after the row-wise steps runs its first phase in the reading task, so
+    # a worker keeps a few group rows per partition instead of the partition.
+    aggregate_first = later[0] if later and isinstance(later[0], Aggregate) else None
     read = client.map(
         _read_partition,
         plan.partitions,
@@ -114,25 +131,27 @@ def _run(plan: JobPlan, writer: SinkWriter, client: Client, observer: Observer) 
         steps=leading,
         row_checks=row_checks if streaming else [],
         writer=writer if streaming else None,
+        partial_of=aggregate_first,
         pure=False,
     )
-    records, rejects = _follow_partitions(client, read, plan.partitions, observer)
+    summaries = client.map(Piece.summary, read, pure=False)
+    records, rejects, written = _follow_partitions(client, summaries, plan.partitions, observer)
     rows_in = sum(records.values())
     decoded: list[pa.Table] = []
     if streaming:
-        rows_out = sum(piece.rows_written for piece in client.gather(read))
+        rows_out = written
     else:
         tables = client.map(_table_of, read, pure=False)
         del read
-        tables = _run_later_steps(client, tables, later, rejects, decoded)
+        tables = _run_later_steps(client, tables, later, rejects, decoded, aggregate_first)
         tables = _run_checks(client, tables, row_checks, unique_checks, rejects)
         rows_out = sum(client.gather(client.map(_num_rows, tables, pure=False)))
     all_rejects = _concat_rejects([decode_rejects(rejects, plan.partitions, records), *decoded])
     observer.rejected(all_rejects)
     _check_outcome(spec, rows_in, rows_out, all_rejects.num_rows, count_checks)
     if not streaming:
-        written = client.map(_write, range(len(tables)), tables, writer=writer, pure=False)
-        rows_out = sum(client.gather(written))
+        writes = client.map(_write, range(len(tables)), tables, writer=writer, pure=False)
+        rows_out = sum(client.gather(writes))
     if observer.cancelled():
         raise JobCancelledError("the job was cancelled before its output was published")
     return {
@@ -163,24 +182,26 @@ def _split_rowwise(spec: JobSpec) -> tuple[list[Any], list[Any]]:
 
 def _follow_partitions(
     client: Client, futures: list[Future[Any]], partitions: list[Partition], observer: Observer
-) -> tuple[dict[int, int], list[pa.Table]]:
-    """Records read per partition index, and the rejects; stop everything on a cancel."""
+) -> tuple[dict[int, int], list[pa.Table], int]:
+    """Records read per partition index, the rejects, rows staged; stop on a cancel."""
     index_of = {
         future.key: partition.index for future, partition in zip(futures, partitions, strict=True)
     }
     records: dict[int, int] = {}
     rejects: list[pa.Table] = []
+    written = 0
     # Our clients are not the process's default one, so as_completed is told the loop.
     for future in as_completed(futures, loop=client.loop):
-        piece: Piece = future.result()
+        piece: PieceSummary = future.result()
         records[index_of[future.key]] = piece.records
         rejects.append(piece.rejects)
+        written += piece.rows_written
         observer.partition_done(index_of[future.key], piece.records, piece.rejects.num_rows)
         if observer.cancelled():
             for pending in futures:
                 pending.cancel()
             raise JobCancelledError("the job was cancelled while it ran")
-    return records, rejects
+    return records, rejects, written
 
 
 def _read_partition(
@@ -191,8 +212,10 @@ def _read_partition(
     steps: list[Any],
     row_checks: list[Any],
     writer: SinkWriter | None,
+    partial_of: Aggregate | None = None,
 ) -> Piece:
-    """One Dask task: read a partition, apply the row-wise steps, stage it when streaming."""
+    """One Dask task: read a partition, apply the row-wise steps, then stage it (streaming)
+    or aggregate it (first phase) when told to."""
     read = sources.read_partition(source, partition, schema)
     table, rejects = encode_rows(read.table, read.rejects, partition.index)
     found = [rejects]
@@ -206,6 +229,8 @@ def _read_partition(
     if writer is not None:
         written = writer.write(partition.index, transforms.drop_hidden(table))
         table = table.slice(0, 0)
+    if partial_of is not None:
+        table = transforms.partial_aggregate(table, partial_of)
     return Piece(table, pa.concat_tables(found), read.records, written)
 
 
@@ -227,11 +252,14 @@ def _run_later_steps(
     steps: list[Any],
     rejects: list[pa.Table],
     decoded: list[pa.Table],
+    pre_aggregated: Aggregate | None,
 ) -> list[Future[Any]]:
     """The steps after the leading row-wise ones; rejects found are added to the lists."""
-    for step in steps:
+    for position, step in enumerate(steps):
         if isinstance(step, Aggregate):
-            partials = client.map(transforms.partial_aggregate, tables, agg=step, pure=False)
+            partials = tables
+            if not (position == 0 and step is pre_aggregated):
+                partials = client.map(transforms.partial_aggregate, tables, agg=step, pure=False)
             tables = [client.submit(_final_aggregate, step, *partials, pure=False)]
         elif isinstance(step, Dedupe):
             tables = _by_key(client, tables, step.columns, partial(_dedupe, keys=step.columns))

@@ -31,6 +31,19 @@ class Piece:
     records: int
     rows_written: int = 0
 
+    def summary(self) -> "PieceSummary":
+        """Everything but the rows: what the driver fetches while the rows stay on the worker."""
+        return PieceSummary(self.rejects, self.records, self.rows_written)
+
+
+@dataclass(frozen=True)
+class PieceSummary:
+    """A partition's rejects and counts, without its rows."""
+
+    rejects: pa.Table
+    records: int
+    rows_written: int
+
 
 def encode_rows(table: pa.Table, rejects: pa.Table, index: int) -> tuple[pa.Table, pa.Table]:
     """Give the rows and rejects of partition ``index`` ids unique across the job."""
