@@ -1,0 +1,42 @@
+"""Sources: find a source's files, split them into partitions, read one partition.
+
+Formats: csv, ndjson (one JSON object a line), json (a file holding one array of objects),
+parquet, excel (.xlsx, through openpyxl) and avro (through fastavro). Text files may be
+compressed (gzip, bz2, zstd; inferred from .gz, .bz2, .zst) and in any encoding.
+
+Partitions: an uncompressed CSV or NDJSON file in an encoding where byte 0x0A is always a
+line break is cut into byte ranges of about ``partition_mb``. A range that starts after 0
+begins with the first line after its start; every range reads through the line that crosses
+its end; so each line is read by exactly one partition. A Parquet file gives one partition a
+row group; every other file is one partition.
+
+Reading: the rows come in the schema's columns and types (``etl.types.ARROW_TYPES``) plus the
+hidden ``_tf_file`` and ``_tf_row`` columns. A record that does not read (wrong number of
+fields, a value that does not convert, invalid JSON, text not valid in the file's encoding)
+goes to the rejects with its number and reason; no record is dropped silently. In CSV an
+empty field is null; timestamps are ISO 8601, and one with a zone offset is kept as UTC.
+
+Schemas: the spec's ``columns`` when given, else inferred from the head of the first file
+(about 1 MB). Inference picks, for each column, the most specific type that takes every value
+some type takes; values no type takes (``lots`` among numbers) are tolerated up to 1% of
+the head, so a rare bad value is rejected when read instead of turning the column into text.
+
+Known limitation: splitting CSV at byte ranges assumes no line break inside a quoted field,
+as dask.dataframe.read_csv does; such a file must be read whole (a large ``partition_mb``).
+"""
+
+from etl.sources._files import list_files
+from etl.sources._model import HIDDEN_COLUMNS, REJECT_SCHEMA, Partition, ReadResult
+from etl.sources._plan import plan_partitions
+from etl.sources._readers import read_partition, read_schema
+
+__all__ = [
+    "HIDDEN_COLUMNS",
+    "REJECT_SCHEMA",
+    "Partition",
+    "ReadResult",
+    "list_files",
+    "plan_partitions",
+    "read_partition",
+    "read_schema",
+]
