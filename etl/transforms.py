@@ -15,19 +15,9 @@ import pyarrow.compute as pc
 
 from etl.errors import Problem, SpecError
 from etl.expressions import evaluate, parse
+from etl.sources import HIDDEN_COLUMNS, REJECT_SCHEMA
 from etl.spec import Aggregate, Cast, Derive, Filter, Rename, Select
 from etl.types import ARROW_TYPES, TypeName
-
-# TODO(engine): import HIDDEN_COLUMNS and REJECT_SCHEMA from etl.sources once it lands.
-HIDDEN_COLUMNS: tuple[str, ...] = ("_tf_file", "_tf_row")
-REJECT_SCHEMA = pa.schema(
-    [
-        pa.field("source_file", pa.large_string()),
-        pa.field("row", pa.int64()),
-        pa.field("reason", pa.large_string()),
-        pa.field("record", pa.large_string()),
-    ]
-)
 
 RowwiseTransform = Filter | Select | Rename | Cast | Derive
 

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from etl.errors import ExpressionError, Problem, SourceError, SpecError
 from etl.expressions import columns, infer_type, parse
+from etl.sources import HIDDEN_COLUMNS
 from etl.spec import (
     AcceptedValues,
     Aggregate,
@@ -40,7 +41,7 @@ from etl.types import ARROW_TYPES, NUMERIC, TypeName
 SourceSchema = Callable[[SourceSpec], dict[str, TypeName]]
 
 # The columns sources add to every row (sources.HIDDEN_COLUMNS); users never see them.
-_HIDDEN = frozenset({"_tf_file", "_tf_row"})
+_HIDDEN = frozenset(HIDDEN_COLUMNS)
 # Transforms name their working columns with this prefix, so no user column may take it.
 _RESERVED_PREFIX = "_tf_"
 _AGGREGATE_TYPES: dict[str, TypeName] = {"count": "int", "mean": "float"}
