@@ -158,7 +158,8 @@ def running_cluster(workers: int, env: dict[str, str], log_dir: Path) -> Iterato
         yield Cluster(address, roots, env)
 
 
-_WORKER_OPTIONS = ("--nthreads", "1", "--nworkers", "1", "--no-dashboard")
+# No nanny: a nanny is one more process (about 100 MB) per worker, and restarts are not measured.
+_WORKER_OPTIONS = ("--nthreads", "1", "--no-nanny", "--no-dashboard")
 
 
 def _spawner(
