@@ -18,12 +18,13 @@ group by region and category into the sum of revenue and the row count, write Pa
   exit, imports and the Dask cluster's start included; the seconds it spent importing,
   starting and running the job are shown apart.
 - tuskflow (``_tuskflow_cluster``): a Dask scheduler, two ``dask worker --nthreads 1`` and a
-  ``celery -A tasks worker`` are started off the clock; wall time is from ``submit`` to the
-  end of ``wait``. Then again with one Dask worker, for the scaling ratio.
+  ``celery -A tasks worker`` are started off the clock, and one untimed warm-up job lets them
+  import the engine, as a running deployment has; wall time is from ``submit`` to the end of
+  ``wait``. Then again with one Dask worker, for the scaling ratio.
 
-Peak memory is the largest sum of the RSS of every process of the tree (the reference's
-process and its children; for tuskflow the scheduler, the workers and the Celery worker, idle
-memory included), sampled every SAMPLE_S. Each output is read back off the clock and
+Peak memory is the largest sum of the PSS (see TreeSampler) of every process of the tree (the
+reference's process and its children; for tuskflow the scheduler, the workers and the Celery
+worker, idle memory included), sampled every SAMPLE_S. Each output is read back off the clock and
 compared with the first one: a mismatch, or a tuskflow job that fails, is printed and the run
 exits 1. Nothing here asserts a time.
 
@@ -116,8 +117,14 @@ COLUMNS = {
 
 
 class TreeSampler:
-    """The peak of the summed RSS of some processes and all their descendants, sampled every
-    SAMPLE_S in a thread."""
+    """The peak of the summed PSS of some processes and all their descendants, sampled every
+    SAMPLE_S in a thread.
+
+    PSS, not RSS: RSS counts a page shared by several processes once in each of them (a Celery
+    prefork child shares most of its pages with its parent, every Python process maps the same
+    libraries), so a sum of RSS overstates any tool made of several processes. PSS gives each
+    sharer its share, so the sum is what the tool occupies; for one process it is its RSS less
+    its share of libraries mapped elsewhere too."""
 
     def __init__(self, roots: Sequence[psutil.Process]) -> None:
         self.roots = list(roots)
@@ -140,12 +147,12 @@ class TreeSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss(self.roots))
+            self.peak = max(self.peak, tree_pss(self.roots))
             self._stop.wait(SAMPLE_S)
 
 
-def tree_rss(roots: Sequence[psutil.Process]) -> int:
-    """The RSS of the roots and all their descendants, in bytes; vanished ones count 0."""
+def tree_pss(roots: Sequence[psutil.Process]) -> int:
+    """The PSS of the roots and all their descendants, in bytes; vanished ones count 0."""
     total = 0
     for root in roots:
         try:
@@ -154,7 +161,7 @@ def tree_rss(roots: Sequence[psutil.Process]) -> int:
             continue
         for member in members:
             with contextlib.suppress(psutil.Error):
-                total += member.memory_info().rss
+                total += member.memory_full_info().pss
     return total
 
 
@@ -340,6 +347,9 @@ def run_tuskflow(setup: TuskflowSetup, workers: int, runs: int, verdicts: Verdic
     logs.mkdir()
     found = []
     with running_cluster(workers, setup.env, logs) as cluster:
+        warm_up = setup.work / f"tuskflow-{workers}w-warm-up"
+        submit_and_wait(setup.api, bench_spec(setup.csv, warm_up), JOB_TIMEOUT_S)
+        shutil.rmtree(warm_up, ignore_errors=True)
         for run_no in range(runs):
             out = setup.work / f"tuskflow-{workers}w-{run_no}"
             spec = bench_spec(setup.csv, out)
@@ -528,7 +538,7 @@ def print_environment(csv: Path) -> None:
     print(f"cores: {os.cpu_count()}   Python {platform.python_version()}   {'   '.join(versions)}")
     size = csv.stat().st_size / 1e6
     print(
-        f"data: {csv.relative_to(ROOT)} ({size:,.0f} MB), RSS sampled every {SAMPLE_S * 1e3:.0f} ms"
+        f"data: {csv.relative_to(ROOT)} ({size:,.0f} MB), PSS sampled every {SAMPLE_S * 1e3:.0f} ms"
     )
 
 
