@@ -20,6 +20,7 @@ from etl import sources
 from etl.errors import SpecError
 from etl.spec import JobSpec, load_spec_file, parse_spec, spec_json, with_absolute_paths
 from etl.validate import check_spec
+from eventstore.postgres.notify import NotifyWaker
 from eventstore.postgres.store import PostgresEventStore
 from jobs.history import JobHistory
 from jobs.job import stream_of, summary
@@ -27,7 +28,7 @@ from tasks.app import app, settings
 
 SpecInput = JobSpec | Mapping[str, Any] | str | Path
 
-_POLL_S = 0.25
+_POLL_S = 1.0
 
 
 def validate(spec: SpecInput) -> JobSpec:
@@ -88,18 +89,25 @@ def wait(
     """Wait until the job ends; ``on_progress`` sees each change. TimeoutError past the bound."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     last: dict[str, Any] = {}
-    with _history() as history:
-        while True:
-            job = history.load(job_id)
-            current = summary(job)
-            if current != last and on_progress is not None:
-                on_progress(current)
-            last = current
-            if job.finished:
-                return current
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} is still {job.status} after {timeout_s} s")
-            time.sleep(_POLL_S)
+    # Woken by the store's NOTIFY on every append, so the end is seen at once; the timeout
+    # makes it a poll while notifications are not coming.
+    waker = NotifyWaker(settings().required("database_url"))
+    waker.listen()
+    try:
+        with _history() as history:
+            while True:
+                job = history.load(job_id)
+                current = summary(job)
+                if current != last and on_progress is not None:
+                    on_progress(current)
+                last = current
+                if job.finished:
+                    return current
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"job {job_id} is still {job.status} after {timeout_s} s")
+                waker.wait(_POLL_S)
+    finally:
+        waker.close()
 
 
 @contextmanager

@@ -28,6 +28,13 @@ class NotifyWaker:
             self.close()
             time.sleep(timeout_s)
 
+    def listen(self) -> None:
+        """Start listening now, so that nothing committed from here on is missed."""
+        try:
+            self._connection()
+        except psycopg.OperationalError as exc:
+            log.warning("notify.lost", error=str(exc), fallback="polling")
+
     def close(self) -> None:
         """Close the listening connection."""
         if self._conn is not None:
