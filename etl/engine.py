@@ -34,6 +34,7 @@ from etl.partitions import (
     encode_rows,
     split_by_key,
 )
+from etl.pruning import needed_columns
 from etl.sinks import SinkWriter, open_sink
 from etl.sources import Partition
 from etl.spec import Aggregate, Dedupe, JobSpec, Join, Sort, SourceSpec
@@ -58,7 +59,7 @@ class Observer(Protocol):
 
 @dataclass(frozen=True)
 class JobPlan:
-    """A validated spec with its source's schema and partitions."""
+    """A validated spec, the source columns it reads, and the source's partitions."""
 
     spec: JobSpec
     schema: dict[str, TypeName]
@@ -99,7 +100,8 @@ def plan_job(spec: JobSpec) -> JobPlan:
     problems = check_spec(spec, read_schema)
     if problems:
         raise SpecError.of(problems)
-    return JobPlan(spec, read_schema(spec.source), sources.plan_partitions(spec.source))
+    schema = needed_columns(spec, read_schema(spec.source))
+    return JobPlan(spec, schema, sources.plan_partitions(spec.source))
 
 
 def run_plan(plan: JobPlan, job: JobContext, client: Client, observer: Observer) -> JobResult:
