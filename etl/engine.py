@@ -233,7 +233,12 @@ def _read_partition(
         table = table.slice(0, 0)
     if partial_of is not None:
         table = transforms.partial_aggregate(table, partial_of)
-    return Piece(table, pa.concat_tables(found), read.records, written)
+    piece = Piece(table, pa.concat_tables(found), read.records, written)
+    del read
+    # Hand the partition's buffers back to the system: arrow's allocator keeps freed memory
+    # for reuse, which would hold a worker at its largest partition between tasks.
+    pa.default_memory_pool().release_unused()
+    return piece
 
 
 def _table_of(piece: Piece) -> pa.Table:
