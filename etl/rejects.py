@@ -24,15 +24,11 @@ def store_rejects(url: str, job_id: str, attempt: int, rejects: pa.Table) -> Non
                 copy.write_row((job_id, attempt, source_file, row, reason, record))
 
 
-def load_rejects(url: str, job_id: str, limit: int) -> tuple[int, list[dict[str, Any]]]:
-    """How many rows the job's latest attempt rejected, and the first ``limit`` of them."""
+def load_rejects(
+    url: str, job_id: str, attempt: int, limit: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """How many rows an attempt of the job rejected, and the first ``limit`` of them."""
     with psycopg.connect(url) as conn:
-        latest = conn.execute(
-            "SELECT max(attempt) FROM etl_rejects WHERE job_id = %s", [job_id]
-        ).fetchone()
-        if latest is None or latest[0] is None:
-            return 0, []
-        attempt = latest[0]
         count = conn.execute(
             "SELECT count(*) FROM etl_rejects WHERE job_id = %s AND attempt = %s",
             [job_id, attempt],

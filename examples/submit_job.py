@@ -21,7 +21,7 @@ def main(spec: Path) -> int:
     final = job_view.follow(job_id)
     job_view.print_result(final)
     job_view.print_history(job_id)
-    job_view.print_rejects(load_settings().required("database_url"), job_id, limit=5)
+    job_view.print_rejects(load_settings().required("database_url"), final, limit=5)
     return 0 if final["status"] == "succeeded" else 1
 
 

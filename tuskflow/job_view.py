@@ -62,9 +62,9 @@ def print_history(job_id: str) -> None:
         )
 
 
-def print_rejects(database_url: str, job_id: str, limit: int) -> None:
-    """How many rows the job rejected, and the first few with their reasons."""
-    total, rows = load_rejects(database_url, job_id, limit)
+def print_rejects(database_url: str, state: dict[str, Any], limit: int) -> None:
+    """How many rows the job's latest attempt rejected, and the first few with their reasons."""
+    total, rows = load_rejects(database_url, state["job_id"], state["attempt"], limit)
     if total:
         console.print(f"rejects: {total:,} rows (first {len(rows)}):")
         for row in rows:

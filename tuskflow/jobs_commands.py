@@ -91,7 +91,7 @@ def show(
         raise typer.BadParameter(f"no job {job_id}; `tuskflow jobs list` shows the known ones")
     job_view.print_result(state)
     job_view.print_history(job_id)
-    job_view.print_rejects(url, job_id, rejects)
+    job_view.print_rejects(url, state, rejects)
 
 
 @app.command()
