@@ -20,6 +20,7 @@ from etl.sources import HIDDEN_COLUMNS, REJECT_SCHEMA, Partition
 _ROW = "_tf_row"
 _SHIFT = 32
 _LOW = (1 << _SHIFT) - 1
+_NULL_KEY = "\x00null"
 
 
 @dataclass(frozen=True)
@@ -77,14 +78,26 @@ def decode_rejects(
 
 
 def split_by_key(table: pa.Table, *, keys: list[str], buckets: int) -> list[pa.Table]:
-    """The rows in ``buckets`` tables by a hash of their key, each in the table's order."""
+    """The rows in ``buckets`` tables by a hash of their key, each in the table's order.
+
+    Keys are hashed as text, so a value hashes the same in every partition whatever else the
+    partition holds (pandas would read an int column with a null as floats, and 5.0 does not
+    hash like 5).
+    """
     names = keys or [name for name in table.column_names if name not in HIDDEN_COLUMNS]
-    hashes = pd.util.hash_pandas_object(table.select(names).to_pandas(), index=False)
+    text = {name: _key_text(table.column(name)) for name in names}
+    hashes = pd.util.hash_pandas_object(pd.DataFrame(text), index=False)
     bucket_of = hashes.to_numpy() % np.uint64(buckets)
     order = np.argsort(bucket_of, kind="stable")
     bounds = np.searchsorted(bucket_of[order], np.arange(buckets + 1, dtype=np.uint64))
     taken = table.take(pa.array(order))
     return [taken.slice(start, end - start) for start, end in itertools.pairwise(bounds)]
+
+
+def _key_text(column: pa.ChunkedArray) -> np.ndarray:
+    """A key column as text, nulls as a value no text takes."""
+    as_text = pc.cast(column, pa.large_string()).fill_null(_NULL_KEY)
+    return np.asarray(as_text.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def concat_pieces(*pieces: Piece) -> pa.Table:
