@@ -1,0 +1,109 @@
+"""Expressions computed over a pyarrow Table, with SQL null semantics."""
+
+from collections.abc import Sequence
+from typing import cast
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from etl.errors import ExpressionError
+from etl.expressions._functions import FUNCTIONS, _aligned, _is_null_type
+from etl.expressions._nodes import Binary, Column, Expr, In, Literal, LiteralValue, Unary, Value
+from etl.expressions._parse import columns
+from etl.expressions._render import render
+from etl.expressions._types import _literal_type, infer_type
+from etl.types import ARROW_TYPES, TypeName, type_name_of
+
+
+def evaluate(expr: Expr, table: pa.Table) -> pa.ChunkedArray | pa.Array:
+    """The expression computed over every row of ``table``, as a column of its spec type."""
+    names = columns(expr)
+    missing = sorted(names - set(table.column_names))
+    if missing:
+        available = ", ".join(table.column_names) or "none"
+        raise ExpressionError(f"unknown column {missing[0]!r}; available: {available}")
+    schema = {name: type_name_of(table.schema.field(name).type) for name in names}
+    result = ARROW_TYPES[infer_type(expr, schema)]
+    try:
+        value = _eval(expr, table)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise ExpressionError(f"cannot evaluate {render(expr)!r}: {exc}") from None
+    if isinstance(value, pa.Scalar):
+        return pa.repeat(value.cast(result), table.num_rows)
+    return value if value.type == result else value.cast(result)
+
+
+def _eval(expr: Expr, table: pa.Table) -> Value:
+    match expr:
+        case Column(name):
+            return table.column(name)
+        case Literal(value):
+            return _scalar(value)
+        case Unary(op, operand):
+            return _eval_unary(op, _eval(operand, table))
+        case Binary(op, left, right):
+            return _eval_binary(op, _eval(left, table), _eval(right, table))
+        case In(operand, items):
+            return _eval_in(_eval(operand, table), [item.value for item in items])
+    return FUNCTIONS[expr.fn].kernel(expr, [_eval(arg, table) for arg in expr.args])
+
+
+def _scalar(value: LiteralValue) -> Value:
+    found = _literal_type(value)
+    return pa.scalar(value, ARROW_TYPES[found] if found else pa.null())
+
+
+_NULL_BOOL = pa.scalar(None, pa.bool_())
+
+
+def _eval_unary(op: str, operand: Value) -> Value:
+    if op == "not":
+        return pc.invert(operand.cast(pa.bool_()))
+    return operand if _is_null_type(operand) else pc.negate_checked(operand)
+
+
+_KERNELS = {
+    "+": pc.add_checked,
+    "-": pc.subtract_checked,
+    "*": pc.multiply_checked,
+    "/": pc.divide,
+    "%": pc.remainder,
+    "==": pc.equal,
+    "!=": pc.not_equal,
+    "<": pc.less,
+    "<=": pc.less_equal,
+    ">": pc.greater,
+    ">=": pc.greater_equal,
+}
+
+
+def _eval_binary(op: str, left: Value, right: Value) -> Value:
+    if op in ("and", "or"):
+        kleene = pc.and_kleene if op == "and" else pc.or_kleene
+        return kleene(left.cast(pa.bool_()), right.cast(pa.bool_()))
+    if _is_null_type(left) or _is_null_type(right):
+        return pa.scalar(None)
+    if op == "/":
+        left, right = left.cast(pa.float64()), right.cast(pa.float64())
+    left, right = _aligned([left, right])
+    if op in ("/", "%"):
+        # SQL engines differ on x / 0; a null keeps one bad row from failing its partition.
+        right = pc.if_else(pc.equal(right, 0), pa.scalar(None, right.type), right)
+    return _KERNELS[op](left, right)
+
+
+def _eval_in(operand: Value, values: list[LiteralValue]) -> Value:
+    present = [value for value in values if value is not None]
+    if _is_null_type(operand) or not present:
+        return pa.scalar(None)
+    value_set = pa.array(present, type=_list_type(present))
+    operand, value_set = _aligned([operand, value_set])
+    found = pc.is_in(operand, value_set=value_set)
+    if len(present) < len(values):
+        found = pc.if_else(found, True, _NULL_BOOL)  # x in (1, null) is null unless x is 1
+    return pc.if_else(pc.is_valid(operand), found, _NULL_BOOL)
+
+
+def _list_type(values: Sequence[LiteralValue]) -> pa.DataType:
+    found = [_literal_type(value) for value in values]
+    return ARROW_TYPES["float" if "float" in found else cast(TypeName, found[0])]
