@@ -6,6 +6,7 @@ It runs detached from the command that starts it, with its log and pid file in
 
 import os
 import sys
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,10 +25,12 @@ class EtlWorker:
         self.home = (state_dir / "worker").resolve()
         self.pid_file = self.home / "worker.pid"
         self.log = self.home / "worker.log"
+        # The node name carries the state folder's path, so the pid file's process is ours.
+        self.node_name = f"etl-{zlib.crc32(str(self.home).encode()):08x}@%h"
 
     def pid(self) -> int | None:
         """The worker's main process, when it runs."""
-        return _process.pid_from_file(self.pid_file, "celery", "tasks", str(self.home))
+        return _process.pid_from_file(self.pid_file, "celery", "tasks", self.node_name)
 
     def start(self, env: Mapping[str, str], concurrency: int = 1) -> bool:
         """Start the worker with ``env`` and wait until it takes jobs; False if it ran already."""
@@ -49,13 +52,11 @@ class EtlWorker:
             "--loglevel",
             "INFO",
             "-n",
-            f"etl-{os.getpid()}@%h",
-            "--logfile",
-            str(self.log),
+            self.node_name,
             "--without-gossip",
             "--without-mingle",
         ]
-        _process.launch(argv, self.home / "stdout.log", self.pid_file, {**os.environ, **env})
+        _process.launch(argv, self.log, self.pid_file, {**os.environ, **env})
         _process.wait_until(
             self._ready,
             timeout_s=_READY_TIMEOUT_S,
