@@ -1,0 +1,1 @@
+"""Sample job specs, producer scripts and data generators; runnable as scripts."""
