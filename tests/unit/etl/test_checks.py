@@ -8,8 +8,8 @@ import pyarrow as pa
 import pytest
 
 from etl.checks import row_checks, row_count_problem, split_checks, unique_rejects
+from etl.sources import REJECT_SCHEMA
 from etl.spec import AcceptedValues, Check, NotNull, Range, Regex, RowCount, Unique
-from etl.transforms import REJECT_SCHEMA
 
 S = pa.large_string()
 

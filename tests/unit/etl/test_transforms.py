@@ -5,11 +5,12 @@ import random
 from datetime import date, datetime
 from typing import Any
 
-import pandas as pd  # type: ignore[import-untyped]  # no stubs installed
+import pandas as pd  # no stubs installed
 import pyarrow as pa
 import pytest
 
 from etl.errors import SpecError
+from etl.sources import REJECT_SCHEMA
 from etl.spec import (
     Aggregate,
     Aggregation,
@@ -22,7 +23,6 @@ from etl.spec import (
     Sort,
 )
 from etl.transforms import (
-    REJECT_SCHEMA,
     apply_rowwise,
     dedupe,
     drop_hidden,
