@@ -1,18 +1,21 @@
-"""`tuskflow submit` and `tuskflow jobs list|show|cancel|retry`: ETL jobs from the command line."""
+"""`tuskflow submit` and `tuskflow jobs list|show|cancel|retry`: ETL jobs from the command line.
+
+The submit API and the job display are imported inside the commands: they load the ETL engine
+(pyarrow, pandas, Celery), and every other tuskflow command, a consumer starting up above all,
+would otherwise pay about a second for them.
+"""
 
 from pathlib import Path
 from typing import Annotated
 
 import psycopg
 import typer
+from rich.console import Console
 from rich.table import Table
 
-import scheduler
 from config import Settings
 from eventstore.postgres.projection import ProjectionRunner
 from jobs.projection import JobsProjection
-from tuskflow import job_view
-from tuskflow.job_view import console
 
 app = typer.Typer(help="ETL jobs: their state, history and rejects.", no_args_is_help=True)
 
@@ -22,10 +25,13 @@ def submit(
     wait: Annotated[bool, typer.Option(help="show progress until the job ends")] = False,
 ) -> None:
     """Validate a job spec, record it and enqueue it; with --wait, follow it to the end."""
+    import scheduler
+    from tuskflow import job_view
+
     job_id = scheduler.submit(spec)
-    console.print(f"submitted job [bold]{job_id}[/bold]")
+    job_view.console.print(f"submitted job [bold]{job_id}[/bold]")
     if not wait:
-        console.print(f"follow it with: tuskflow jobs show {job_id}")
+        job_view.console.print(f"follow it with: tuskflow jobs show {job_id}")
         return
     final = job_view.follow(job_id)
     job_view.print_result(final)
@@ -74,7 +80,7 @@ def list_command(
             (where or "")[:60],
             f"{at:%Y-%m-%d %H:%M:%S}",
         )
-    console.print(table)
+    Console().print(table)
 
 
 @app.command()
@@ -84,6 +90,9 @@ def show(
     rejects: Annotated[int, typer.Option(help="show this many rejected rows")] = 10,
 ) -> None:
     """A job's state, its history from the event store, and its first rejected rows."""
+    import scheduler
+    from tuskflow import job_view
+
     settings: Settings = ctx.obj
     url = settings.required("database_url")
     state = scheduler.status(job_id)
@@ -97,8 +106,10 @@ def show(
 @app.command()
 def cancel(job_id: Annotated[str, typer.Argument(help="the job's id")]) -> None:
     """Cancel a queued or running job; nothing of it is published."""
+    import scheduler
+
     scheduler.cancel(job_id)
-    console.print(f"job {job_id} cancelled")
+    Console().print(f"job {job_id} cancelled")
 
 
 @app.command()
@@ -107,7 +118,10 @@ def retry(
     wait: Annotated[bool, typer.Option(help="show progress until the job ends")] = False,
 ) -> None:
     """Run a failed or cancelled job again, as it was submitted."""
+    import scheduler
+    from tuskflow import job_view
+
     scheduler.retry(job_id)
-    console.print(f"job {job_id} enqueued again")
+    job_view.console.print(f"job {job_id} enqueued again")
     if wait:
         job_view.print_result(job_view.follow(job_id))
