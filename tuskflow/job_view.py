@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 import scheduler
 from etl.rejects import load_rejects
 
-console = Console()
+console = Console(soft_wrap=True)  # long history lines stay whole off a terminal too
 
 
 def follow(job_id: str) -> dict[str, Any]:
