@@ -39,35 +39,28 @@ def check_stream_id(stream_id: object) -> str:
 
 
 def encode_event(
-    stream_id: str, event: NewEvent, max_bytes: int, data_json: str | None = None
+    stream_id: str,
+    event: NewEvent,
+    max_bytes: int,
+    data_json: str | None = None,
+    metadata_json: str | None = None,
 ) -> tuple[str, str]:
     """The event's data and metadata as JSON text, refused if not JSON or over ``max_bytes``.
 
     ``data_json`` is the JSON text ``event.data`` was decoded from, when there is one (a consumer
     has it): it is stored as it is unless it holds a \\u escape, the only way valid JSON can
     hide text PostgreSQL refuses, in which case the data is encoded again and checked.
+    ``metadata_json`` is ``event.metadata`` already encoded by a caller that built both (a
+    consumer, from source coordinates it controls); it is stored as it is.
     """
     if not isinstance(event.event_type, str) or not event.event_type:
         raise InvalidEventError(f"event {event.event_id} in {stream_id!r} has no event type")
     if not isinstance(event.event_id, uuid.UUID):
         raise InvalidEventError(f"event_id must be a UUID, got {event.event_id!r}")
-    parts = []
-    for name, value in (("data", event.data), ("metadata", event.metadata)):
-        if not isinstance(value, dict):
-            raise InvalidEventError(
-                f"{name} of event {event.event_id} ({event.event_type}) in {stream_id!r} "
-                f"must be a JSON object, got {type(value).__name__}"
-            )
-        if name == "data" and data_json is not None and "\\u" not in data_json:
-            parts.append(data_json)
-            continue
-        try:
-            parts.append(_ENCODER.encode(value) if value else "{}")
-        except (TypeError, ValueError) as exc:
-            raise InvalidEventError(
-                f"{name} of event {event.event_id} ({event.event_type}) in {stream_id!r} "
-                f"is not JSON-serialisable: {exc}"
-            ) from None
+    parts = [
+        _encoded(stream_id, event, "data", event.data, data_json),
+        _encoded(stream_id, event, "metadata", event.metadata, metadata_json),
+    ]
     size = sum(_stored_size(stream_id, event, part) for part in parts)
     if size > max_bytes:
         raise InvalidEventError(
@@ -75,6 +68,27 @@ def encode_event(
             f"over the {max_bytes}-byte limit (TUSKFLOW_EVENT_MAX_BYTES)"
         )
     return parts[0], parts[1]
+
+
+def _encoded(stream_id: str, event: NewEvent, name: str, value: object, given: str | None) -> str:
+    """One of the event's objects as JSON text: ``given`` when the caller had it, else encoded.
+
+    Given data holding a \\u escape is encoded again: it may hide what PostgreSQL refuses.
+    """
+    if not isinstance(value, dict):
+        raise InvalidEventError(
+            f"{name} of event {event.event_id} ({event.event_type}) in {stream_id!r} "
+            f"must be a JSON object, got {type(value).__name__}"
+        )
+    if given is not None and (name == "metadata" or "\\u" not in given):
+        return given
+    try:
+        return _ENCODER.encode(value) if value else "{}"
+    except (TypeError, ValueError) as exc:
+        raise InvalidEventError(
+            f"{name} of event {event.event_id} ({event.event_type}) in {stream_id!r} "
+            f"is not JSON-serialisable: {exc}"
+        ) from None
 
 
 def _stored_size(stream_id: str, event: NewEvent, text: str) -> int:
@@ -119,9 +133,13 @@ class PreparedEvent:
 
 
 def prepare(
-    stream_id: object, event: NewEvent, max_bytes: int, data_json: str | None = None
+    stream_id: object,
+    event: NewEvent,
+    max_bytes: int,
+    data_json: str | None = None,
+    metadata_json: str | None = None,
 ) -> PreparedEvent:
     """Check an event bound for a stream and encode it once; InvalidEventError if it cannot be."""
     checked_id = check_stream_id(stream_id)
-    data, metadata = encode_event(checked_id, event, max_bytes, data_json)
+    data, metadata = encode_event(checked_id, event, max_bytes, data_json, metadata_json)
     return PreparedEvent(checked_id, event, data, metadata)
