@@ -59,7 +59,19 @@ def coordinates(message: Message) -> tuple[str, int, int]:
 
 def source_message(message: Message) -> SourceMessage:
     """A Kafka message as the mapping sees it, named by topic/partition/offset."""
-    topic, partition, offset = coordinates(message)
+    return _source_message(message, *coordinates(message))
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """A fetched message with its partition and offset, asked of the client once."""
+
+    partition: Partition
+    offset: int
+    message: SourceMessage
+
+
+def _source_message(message: Message, topic: str, partition: int, offset: int) -> SourceMessage:
     headers: dict[str, str] = {}
     fetched = message.headers() or []
     for name, value in fetched.items() if isinstance(fetched, dict) else fetched:
@@ -149,7 +161,7 @@ class KafkaIngestor:
             self._owned.pop(key, None)
         self.log.info("partitions.revoked", partitions=_names(keys))
 
-    def _owned_messages(self, fetched: list[Message]) -> list[Message]:
+    def _owned_messages(self, fetched: list[Message]) -> list[_Fetched]:
         batch = []
         for message in fetched:
             error = message.error()
@@ -157,19 +169,21 @@ class KafkaIngestor:
                 if error.code() != KafkaError._PARTITION_EOF:
                     self.log.warning("kafka.message_error", error=str(error))
                 continue
-            if coordinates(message)[:2] in self._owned:
-                batch.append(message)
+            topic, partition, offset = coordinates(message)
+            if (topic, partition) in self._owned:
+                found = _source_message(message, topic, partition, offset)
+                batch.append(_Fetched((topic, partition), offset, found))
         return batch
 
-    def _store(self, consumer: Consumer, batch: list[Message], stop: threading.Event) -> None:
+    def _store(self, consumer: Consumer, batch: list[_Fetched], stop: threading.Event) -> None:
         backoff = Backoff()
         try:
             while True:
-                batch = [m for m in batch if coordinates(m)[:2] in self._owned]
+                batch = [f for f in batch if f.partition in self._owned]
                 if not batch:
                     return
                 advances = self._advances(batch)
-                messages = [source_message(m) for m in batch]
+                messages = [f.message for f in batch]
                 try:
                     outcome = self._db.run(partial(self._write, messages, advances))
                 except FencedError:
@@ -196,7 +210,7 @@ class KafkaIngestor:
                 self._paused = False
                 consumer.resume(consumer.assignment())
 
-    def _hold(self, consumer: Consumer, wait_s: float) -> list[Message]:
+    def _hold(self, consumer: Consumer, wait_s: float) -> list[_Fetched]:
         """Poll while paused, so the group keeps this member; what it still fetches is kept.
 
         Paused partitions fetch nothing, but a partition assigned during the outage may have a
@@ -218,11 +232,10 @@ class KafkaIngestor:
             lambda c: advance_offsets(c, self.source.group, advances),
         )
 
-    def _advances(self, batch: list[Message]) -> list[OffsetAdvance]:
+    def _advances(self, batch: list[_Fetched]) -> list[OffsetAdvance]:
         last: dict[Partition, int] = defaultdict(lambda: -1)
-        for message in batch:
-            topic, partition, offset = coordinates(message)
-            last[(topic, partition)] = max(last[(topic, partition)], offset)
+        for fetched in batch:
+            last[fetched.partition] = max(last[fetched.partition], fetched.offset)
         advances = []
         for (topic, partition), offset in last.items():
             expected = self._owned[(topic, partition)]
