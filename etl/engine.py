@@ -13,9 +13,10 @@ row count are checked, and only then is the output published at once. A failure 
 discards the staging and leaves the previous output as it was.
 """
 
+import operator
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
@@ -55,6 +56,9 @@ class Observer(Protocol):
 
     def rejected(self, rejects: pa.Table) -> None:
         """Every row the job rejected, told once before the job passes or fails on them."""
+
+    def publishing(self) -> None:
+        """The output is about to be made visible; raise to stop it (a cancel, a newer attempt)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ def plan_job(spec: JobSpec) -> JobPlan:
     problems = check_spec(spec, read_schema)
     if problems:
         raise SpecError.of(problems)
-    schema = needed_columns(spec, read_schema(spec.source))
+    schema = needed_columns(spec, read_schema(spec.source), read_schema)
     return JobPlan(spec, schema, sources.plan_partitions(spec.source))
 
 
@@ -138,24 +142,25 @@ def _run(plan: JobPlan, writer: SinkWriter, client: Client, observer: Observer) 
     )
     summaries = client.map(Piece.summary, read, pure=False)
     records, rejects, written = _follow_partitions(client, summaries, plan.partitions, observer)
-    rows_in = sum(records.values())
-    decoded: list[pa.Table] = []
+    found = _Found(rejects)
     if streaming:
         rows_out = written
     else:
         tables = client.map(_table_of, read, pure=False)
         del read
-        tables = _run_later_steps(client, tables, later, rejects, decoded, aggregate_first)
-        tables = _run_checks(client, tables, row_checks, unique_checks, rejects)
+        tables = _run_later_steps(client, tables, later, found, aggregate_first)
+        tables = _run_checks(client, tables, row_checks, unique_checks, found.rejects)
         rows_out = sum(client.gather(client.map(_num_rows, tables, pure=False)))
-    all_rejects = _concat_rejects([decode_rejects(rejects, plan.partitions, records), *decoded])
+    # Rows read from every source: a joined source's rejects count against its rows too.
+    rows_in = sum(records.values()) + found.joined_records
+    numbered = decode_rejects(found.rejects, plan.partitions, records)
+    all_rejects = _concat_rejects([numbered, *found.decoded])
     observer.rejected(all_rejects)
     _check_outcome(spec, rows_in, rows_out, all_rejects.num_rows, count_checks)
     if not streaming:
         writes = client.map(_write, range(len(tables)), tables, writer=writer, pure=False)
         rows_out = sum(client.gather(writes))
-    if observer.cancelled():
-        raise JobCancelledError("the job was cancelled before its output was published")
+    observer.publishing()
     return {
         "rows_in": rows_in,
         "rows_out": rows_out,
@@ -253,15 +258,24 @@ def _write(index: int, table: pa.Table, *, writer: SinkWriter) -> int:
     return writer.write(index, transforms.drop_hidden(table))
 
 
+@dataclass
+class _Found:
+    """What the steps after reading find besides rows: rejects carrying row ids of the main
+    source, rejects of a joined source (already numbered in its files), records joined."""
+
+    rejects: list[pa.Table]
+    decoded: list[pa.Table] = field(default_factory=list)
+    joined_records: int = 0
+
+
 def _run_later_steps(
     client: Client,
     tables: list[Future[Any]],
     steps: list[Any],
-    rejects: list[pa.Table],
-    decoded: list[pa.Table],
+    found: _Found,
     pre_aggregated: Aggregate | None,
 ) -> list[Future[Any]]:
-    """The steps after the leading row-wise ones; rejects found are added to the lists."""
+    """The steps after the leading row-wise ones; what they reject is added to ``found``."""
     for position, step in enumerate(steps):
         if isinstance(step, Aggregate):
             partials = tables
@@ -271,13 +285,13 @@ def _run_later_steps(
         elif isinstance(step, Dedupe):
             tables = _by_key(client, tables, step.columns, partial(_dedupe, keys=step.columns))
         elif isinstance(step, Join):
-            right = _read_whole(client, step.source, decoded)
+            right = _read_whole(client, step.source, found)
             tables = client.map(_join, tables, right=right, step=step, pure=False)
         elif isinstance(step, Sort):
             tables = [client.submit(_sort, step, *tables, pure=False)]
         else:
             pieces = client.map(transforms.apply_rowwise, tables, transform=step, pure=False)
-            tables = _split_pairs(client, pieces, rejects)
+            tables = _split_pairs(client, pieces, found.rejects)
     return tables
 
 
@@ -311,14 +325,20 @@ def _by_key(
     """Hash-partition the rows by key into as many buckets as tables, in order, then apply."""
     buckets = len(tables)
     splits = client.map(split_by_key, tables, keys=keys, buckets=buckets, pure=False)
+    # One small task per (split, bucket), so a bucket's task fetches its own rows only.
     return [
-        client.submit(_apply_bucket, apply, bucket, *splits, pure=False)
+        client.submit(
+            _apply_bucket,
+            apply,
+            *[client.submit(operator.getitem, split, bucket, pure=False) for split in splits],
+            pure=False,
+        )
         for bucket in range(buckets)
     ]
 
 
-def _apply_bucket(apply: Callable[[pa.Table], Any], bucket: int, *splits: list[pa.Table]) -> Any:
-    return apply(pa.concat_tables([split[bucket] for split in splits]))
+def _apply_bucket(apply: Callable[[pa.Table], Any], *pieces: pa.Table) -> Any:
+    return apply(pa.concat_tables(pieces))
 
 
 def _dedupe(table: pa.Table, keys: list[str]) -> pa.Table:
@@ -337,8 +357,8 @@ def _join(table: pa.Table, *, right: pa.Table, step: Join) -> pa.Table:
     return transforms.join(table, right, step.on, step.how)
 
 
-def _read_whole(client: Client, source: SourceSpec, decoded: list[pa.Table]) -> Future[Any]:
-    """A second source read whole onto one worker; its rejects join ``decoded``."""
+def _read_whole(client: Client, source: SourceSpec, found: _Found) -> Future[Any]:
+    """A second source read whole onto one worker; its rejects and records go to ``found``."""
     partitions = sources.plan_partitions(source)
     read = client.map(
         _read_partition,
@@ -350,9 +370,10 @@ def _read_whole(client: Client, source: SourceSpec, decoded: list[pa.Table]) -> 
         writer=None,
         pure=False,
     )
-    pieces: list[Piece] = client.gather(read)
-    records = {p.index: piece.records for p, piece in zip(partitions, pieces, strict=True)}
-    decoded.append(decode_rejects([piece.rejects for piece in pieces], partitions, records))
+    summaries: list[PieceSummary] = client.gather(client.map(Piece.summary, read, pure=False))
+    records = {p.index: piece.records for p, piece in zip(partitions, summaries, strict=True)}
+    found.decoded.append(decode_rejects([p.rejects for p in summaries], partitions, records))
+    found.joined_records += sum(records.values())
     return client.submit(concat_pieces, *read, pure=False)
 
 

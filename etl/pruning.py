@@ -11,14 +11,34 @@ never uses does not reject its row.
 from collections.abc import Callable, Collection
 
 from etl.expressions import columns, parse
-from etl.spec import Aggregate, Cast, Dedupe, Derive, Filter, JobSpec, Join, Rename, Select, Sort
+from etl.spec import (
+    Aggregate,
+    Cast,
+    Dedupe,
+    Derive,
+    Filter,
+    JobSpec,
+    Join,
+    Rename,
+    Select,
+    Sort,
+    SourceSpec,
+)
 from etl.types import TypeName
 
 _Use = Callable[[Collection[str]], None]
 
 
-def needed_columns(spec: JobSpec, schema: dict[str, TypeName]) -> dict[str, TypeName]:
-    """The part of the source's schema the job reads, in the source's order."""
+def needed_columns(
+    spec: JobSpec,
+    schema: dict[str, TypeName],
+    schema_of: Callable[[SourceSpec], dict[str, TypeName]],
+) -> dict[str, TypeName]:
+    """The part of the source's schema the job reads, in the source's order.
+
+    ``schema_of`` gives a joined source's schema: a left column whose name the right side also
+    has is read, since it decides that the right one is named ``<name>_right``.
+    """
     origin: dict[str, str | None] = {name: name for name in schema}  # current name -> source
     needed: set[str] = set()
 
@@ -33,10 +53,21 @@ def needed_columns(spec: JobSpec, schema: dict[str, TypeName]) -> dict[str, Type
             use(transform.by)
             use([a.column for a in transform.aggregations.values() if a.column is not None])
             break
+        if isinstance(transform, Join):
+            right = schema_of(transform.source)
+            use([*transform.on, *(name for name in origin if name in right)])
+            origin.update(
+                {_joined_name(name, origin): None for name in right if name not in transform.on}
+            )
+            continue
         _walk(transform, origin, use)
     else:
         use(list(origin))
     return {name: kind for name, kind in schema.items() if name in needed}
+
+
+def _joined_name(name: str, left: dict[str, str | None]) -> str:
+    return f"{name}_right" if name in left else name
 
 
 def _walk(transform: object, origin: dict[str, str | None], use: _Use) -> None:
@@ -52,7 +83,5 @@ def _walk(transform: object, origin: dict[str, str | None], use: _Use) -> None:
         origin.update(renamed)
     elif isinstance(transform, Dedupe):
         use(transform.columns or list(origin))
-    elif isinstance(transform, Join):
-        use(transform.on)
     elif isinstance(transform, Sort):
         use(transform.by)

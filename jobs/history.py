@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from config.errors import PermanentError
+from etl.errors import JobCancelledError
 from eventstore.aggregate import AggregateRepository
 from eventstore.errors import VersionConflictError
 from eventstore.records import ANY, JsonObject, NewEvent
@@ -91,6 +92,30 @@ class JobHistory:
         )
         self.store.append(lifecycle.stream_of(job_id), [event], ANY)
 
+    def publishing(self, job_id: str, attempt: int) -> None:
+        """Fence before an attempt makes its output visible: from here on a cancel is refused.
+
+        Raises JobCancelledError when the job was cancelled, and JobStateError when ``attempt``
+        is no longer the job's current one (a newer delivery took over): either way the
+        attempt must not publish.
+        """
+
+        def decide(job: Job) -> None:
+            if job.status == "cancelled":
+                raise JobCancelledError(f"job {job_id} was cancelled; its output is not published")
+            if job.attempt != attempt or job.status != "running":
+                raise JobStateError(
+                    f"attempt {attempt} of job {job_id} is no longer current (attempt"
+                    f" {job.attempt}, {job.status}); it does not publish"
+                )
+            job.record(
+                lifecycle.PUBLISHING,
+                {"attempt": attempt},
+                event_id=lifecycle.event_id(job_id, attempt, "publishing"),
+            )
+
+        self._change(job_id, decide)
+
     def succeeded(self, job_id: str, attempt: int, result: JsonObject) -> None:
         """Record that an attempt published the job's output."""
         self._finish(job_id, attempt, lifecycle.SUCCEEDED, {"attempt": attempt, **result})
@@ -106,6 +131,10 @@ class JobHistory:
             self._require(job, job_id)
             if job.finished:
                 raise JobStateError(f"job {job_id} has already {job.status}; nothing to cancel")
+            if job.publishing:
+                raise JobStateError(
+                    f"job {job_id} is publishing its output; it can no longer be cancelled"
+                )
             job.record(lifecycle.CANCELLED, {"reason": reason})
 
         self._change(job_id, decide)

@@ -1,8 +1,9 @@
 """The Job aggregate: a job's lifecycle, folded from the events of its stream.
 
 A job is submitted once, then each delivery of its task is an attempt: JobStarted, then
-PartitionCompleted as partitions finish, then JobSucceeded or JobFailed. JobCancelled ends it
-from outside; JobRetried opens it to a new attempt after a failure or a cancel.
+PartitionCompleted as partitions finish, then JobPublishing just before its output is made
+visible, then JobSucceeded or JobFailed. JobCancelled ends it from outside, but not once an
+attempt is publishing; JobRetried opens it to a new attempt after a failure or a cancel.
 """
 
 import json
@@ -21,9 +22,19 @@ STARTED = "JobStarted"
 PARTITION_COMPLETED = "PartitionCompleted"
 SUCCEEDED = "JobSucceeded"
 FAILED = "JobFailed"
+PUBLISHING = "JobPublishing"
 CANCELLED = "JobCancelled"
 RETRIED = "JobRetried"
-EVENT_TYPES = (SUBMITTED, STARTED, PARTITION_COMPLETED, SUCCEEDED, FAILED, CANCELLED, RETRIED)
+EVENT_TYPES = (
+    SUBMITTED,
+    STARTED,
+    PARTITION_COMPLETED,
+    PUBLISHING,
+    SUCCEEDED,
+    FAILED,
+    CANCELLED,
+    RETRIED,
+)
 
 STREAM_PREFIX = "job-"
 _IDS = uuid.UUID("5d0f3c1e-8b7a-4e55-9a41-6f2f1b9c0a11")
@@ -64,6 +75,7 @@ class Job(Aggregate):
         self.progress = Progress()
         self.result: JsonObject = {}
         self.error = ""
+        self.publishing = False
 
     @property
     def exists(self) -> bool:
@@ -89,12 +101,16 @@ class Job(Aggregate):
         self.status, self.attempt = "running", data["attempt"]
         self.worker, self.task_id = data["worker"], data["task_id"]
         self.progress = Progress(partitions_total=data["partitions"])
+        self.publishing = False
 
     def _partition_completed(self, data: JsonObject) -> None:
         if data["attempt"] == self.attempt and data["index"] not in self.progress.partitions_done:
             self.progress.partitions_done.add(data["index"])
             self.progress.rows_in += data["rows_in"]
             self.progress.rejected += data["rejected"]
+
+    def _publishing(self, data: JsonObject) -> None:
+        self.publishing = data["attempt"] == self.attempt
 
     def _succeeded(self, data: JsonObject) -> None:
         self.status, self.result, self.error = "succeeded", data, ""
@@ -107,12 +123,14 @@ class Job(Aggregate):
 
     def _retried(self, data: JsonObject) -> None:
         self.status, self.error, self.result = "submitted", "", {}
+        self.publishing = False
 
 
 _HANDLERS = {
     SUBMITTED: "_submitted",
     STARTED: "_started",
     PARTITION_COMPLETED: "_partition_completed",
+    PUBLISHING: "_publishing",
     SUCCEEDED: "_succeeded",
     FAILED: "_failed",
     CANCELLED: "_cancelled",

@@ -12,12 +12,14 @@ import pyarrow as pa
 import structlog
 from distributed import Client
 
+from config.errors import RetryableError
 from etl.context import JobContext
-from etl.engine import JobResult, plan_job, run_plan
-from etl.errors import SpecError
+from etl.engine import JobPlan, JobResult, plan_job, run_plan
+from etl.errors import JobCancelledError, SpecError
 from etl.rejects import store_rejects
 from etl.spec import parse_spec
 from jobs.history import JobHistory, JobStateError
+from jobs.job import Job
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +54,10 @@ class HistoryObserver:
         """Keep the attempt's rejects in PostgreSQL."""
         store_rejects(self.database_url, self.job_id, self.attempt, rejects)
 
+    def publishing(self) -> None:
+        """Fence the publish in the job's stream: refused after a cancel or a newer attempt."""
+        self.history.publishing(self.job_id, self.attempt)
+
 
 def run_attempt(
     history: JobHistory,
@@ -61,27 +67,53 @@ def run_attempt(
     task_id: str,
     client: Client,
     context: Callable[[int], JobContext],
+    final: bool,
 ) -> JobResult | None:
-    """Run the job once; None when it has already ended. Errors are recorded, then raised."""
+    """Run the job once; None when it has already ended.
+
+    A failure is recorded as this attempt's JobFailed and raised, except an outage
+    (RetryableError) while ``final`` is false: the caller tries again later, as a new attempt.
+    A cancel is raised as JobCancelledError and recorded by whoever cancelled.
+    """
     job = history.load(job_id)
     if not job.exists:
         raise JobStateError(f"no job {job_id} in the event store; was it submitted here?")
     if job.finished:
         log.info("job already ended; not run again", status=job.status)
         return None
+    opened = _open_attempt(history, job, worker, task_id)
+    if opened is None:
+        return None
+    plan, attempt = opened
+    job_context = context(attempt)
+    structlog.contextvars.bind_contextvars(attempt=attempt)
+    observer = HistoryObserver(history, job_id, attempt, job_context.database_url or "")
+    try:
+        result = run_plan(plan, job_context, client, observer)
+    except (JobCancelledError, JobStateError):
+        raise
+    except Exception as exc:
+        if final or not isinstance(exc, RetryableError):
+            history.failed(job_id, attempt, _describe(exc))
+        raise
+    history.succeeded(job_id, attempt, result.as_json())
+    return result
+
+
+def _open_attempt(
+    history: JobHistory, job: Job, worker: str, task_id: str
+) -> tuple[JobPlan, int] | None:
+    """Plan the job and record its start; a spec that no longer plans fails the attempt."""
     try:
         plan = plan_job(parse_spec(dict(job.spec)))
     except SpecError as exc:
-        started = history.started(job_id, worker, task_id, partitions=0)
+        started = history.started(job.job_id, worker, task_id, partitions=0)
         if started is not None:
-            history.failed(job_id, started.attempt, str(exc))
+            history.failed(job.job_id, started.attempt, str(exc))
         raise
-    started = history.started(job_id, worker, task_id, partitions=len(plan.partitions))
-    if started is None:
-        return None
-    job_context = context(started.attempt)
-    structlog.contextvars.bind_contextvars(attempt=started.attempt)
-    observer = HistoryObserver(history, job_id, started.attempt, job_context.database_url or "")
-    result = run_plan(plan, job_context, client, observer)
-    history.succeeded(job_id, started.attempt, result.as_json())
-    return result
+    started = history.started(job.job_id, worker, task_id, partitions=len(plan.partitions))
+    return None if started is None else (plan, started.attempt)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

@@ -10,7 +10,7 @@ from config.errors import RetryableError
 from etl.context import JobContext
 from etl.errors import JobCancelledError
 from eventstore.postgres.store import PostgresEventStore
-from jobs.history import JobHistory
+from jobs.history import JobHistory, JobStateError
 from jobs.runner import run_attempt
 from tasks.app import app, settings
 from tasks.dask_owner import dask_client
@@ -40,26 +40,23 @@ def run_job(self: Task, job_id: str) -> dict[str, Any]:
                 task_id=self.request.id or "",
                 client=dask_client(),
                 context=context,
+                final=self.request.retries >= MAX_RETRIES,
             )
         except JobCancelledError:
             log.info("job cancelled; nothing published")
             return {"job_id": job_id, "status": "cancelled"}
+        except JobStateError as exc:
+            log.warning("attempt stopped by the job's state", reason=str(exc))
+            return {"job_id": job_id, "status": "superseded"}
         except RetryableError as exc:
             if self.request.retries < MAX_RETRIES:
                 log.warning("job attempt hit an outage; retrying", error=str(exc))
                 raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
-            _record_failure(history, job_id, exc)
+            log.error("job failed", error=str(exc))
             raise
         except Exception as exc:
-            _record_failure(history, job_id, exc)
+            log.error("job failed", error=str(exc), error_type=type(exc).__name__)
             raise
     if result is None:
         return {"job_id": job_id, "status": "skipped"}
     return {"job_id": job_id, "status": "succeeded", **result.as_json()}
-
-
-def _record_failure(history: JobHistory, job_id: str, exc: BaseException) -> None:
-    job = history.load(job_id)
-    if job.status == "running":
-        history.failed(job_id, job.attempt, f"{type(exc).__name__}: {exc}")
-    log.error("job failed", error=str(exc), error_type=type(exc).__name__)

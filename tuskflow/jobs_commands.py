@@ -124,4 +124,7 @@ def retry(
     scheduler.retry(job_id)
     job_view.console.print(f"job {job_id} enqueued again")
     if wait:
-        job_view.print_result(job_view.follow(job_id))
+        final = job_view.follow(job_id)
+        job_view.print_result(final)
+        if final["status"] != "succeeded":
+            raise typer.Exit(1)

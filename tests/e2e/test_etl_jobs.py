@@ -150,6 +150,7 @@ def test_job_submitted_from_a_producer_process_completes_with_pandas_results_and
         "JobSubmitted",
         "JobStarted",
         *["PartitionCompleted"] * partitions,
+        "JobPublishing",
         "JobSucceeded",
     ]
     assert partitions == events[1][1]["partitions"]

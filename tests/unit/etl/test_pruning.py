@@ -16,6 +16,9 @@ SCHEMA: dict[str, TypeName] = {
 }
 
 
+RIGHT: dict[str, TypeName] = {"order_id": "int", "price": "float", "vat": "float"}
+
+
 def needed(*transforms: dict[str, Any]) -> list[str]:
     """The columns read for a job with these transforms."""
     spec = parse_spec(
@@ -27,7 +30,7 @@ def needed(*transforms: dict[str, Any]) -> list[str]:
             "sink": {"kind": "csv", "path": "out.csv"},
         }
     )
-    return list(needed_columns(spec, SCHEMA))
+    return list(needed_columns(spec, SCHEMA, lambda source: RIGHT))
 
 
 def test_a_job_without_select_or_aggregate_reads_every_column() -> None:
@@ -58,3 +61,10 @@ def test_a_derived_column_replacing_a_source_one_is_not_read_after_it() -> None:
         {"op": "derive", "column": "price", "expr": "qty * 2"},
         {"op": "select", "columns": ["price"]},
     ) == ["qty"]
+
+
+def test_a_left_column_named_like_a_right_one_is_read_so_the_right_one_gets_its_suffix() -> None:
+    assert needed(
+        {"op": "join", "source": {"format": "csv", "path": "r.csv"}, "on": ["order_id"]},
+        {"op": "select", "columns": ["order_id", "price_right", "vat"]},
+    ) == ["order_id", "price"]

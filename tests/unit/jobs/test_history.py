@@ -2,6 +2,7 @@
 
 import pytest
 
+from etl.errors import JobCancelledError
 from eventstore.memory import InMemoryEventStore
 from jobs.history import JobHistory, JobStateError
 from jobs.job import stream_of
@@ -78,3 +79,27 @@ def test_commands_on_an_unknown_job_name_it(history: JobHistory) -> None:
         history.cancel("nope", "why")
     with pytest.raises(JobStateError, match="never submitted"):
         history.started("nope", "w", "t", partitions=1)
+
+
+def test_once_an_attempt_is_publishing_a_cancel_is_refused(history: JobHistory) -> None:
+    history.started("j1", "w1", "t1", partitions=1)
+    history.publishing("j1", 1)
+    with pytest.raises(JobStateError, match="publishing its output"):
+        history.cancel("j1", "too late")
+    history.succeeded("j1", 1, {"rows_in": 1, "rows_out": 1, "rejected": 0, "output": "o"})
+    assert history.load("j1").status == "succeeded"
+
+
+def test_a_cancelled_job_may_not_publish(history: JobHistory) -> None:
+    history.started("j1", "w1", "t1", partitions=1)
+    history.cancel("j1", "by request")
+    with pytest.raises(JobCancelledError):
+        history.publishing("j1", 1)
+
+
+def test_an_attempt_superseded_by_a_newer_one_may_not_publish(history: JobHistory) -> None:
+    history.started("j1", "w1", "t1", partitions=1)
+    history.started("j1", "w2", "t1", partitions=1)
+    with pytest.raises(JobStateError, match="attempt 1 of job j1 is no longer current"):
+        history.publishing("j1", 1)
+    history.publishing("j1", 2)
