@@ -20,6 +20,7 @@ import yaml
 
 from etl.cluster import LocalDaskCluster
 from eventstore.postgres.store import PostgresEventStore
+from jobs.history import JobHistory
 from jobs.job import stream_of
 from tests.e2e.etl_processes import (
     celery_worker,
@@ -205,3 +206,43 @@ def test_worker_killed_mid_job_the_job_is_redelivered_and_its_output_holds_each_
             " FROM sales_rows"
         ).fetchone() or (0, 0, 0, 0)
     assert (count, distinct, low, high) == (rows, rows, 1, rows)
+
+
+def test_a_job_cancelled_while_it_runs_stops_and_publishes_nothing(
+    migrated_url: str, redis_db: str, dask_cluster: LocalDaskCluster, tmp_path: Path
+) -> None:
+    write_sales(tmp_path / "sales.csv", 1_000_000, bad_rows=[])
+    spec(
+        tmp_path,
+        {
+            "name": "long enough to cancel",
+            "source": {"format": "csv", "path": "sales.csv", "partition_mb": 1},
+            "sink": {"kind": "parquet", "path": "out/all"},
+        },
+    )
+    env = etl_env(migrated_url, redis_db, tmp_path / "state", dask=dask_cluster.address)
+
+    with celery_worker(env, tmp_path / "worker.log"):
+        job_id = submit(env, tmp_path)
+        wait_for(migrated_url, job_id, "PartitionCompleted")
+        with PostgresEventStore(migrated_url, pool_size=1) as store:
+            JobHistory(store).cancel(job_id, "the test cancels it mid-run")
+        wait_for_log(tmp_path / "worker.log", "job cancelled; nothing published")
+    events = job_events(migrated_url, job_id)
+
+    kinds = [kind for kind, _ in events]
+    assert "JobCancelled" in kinds
+    assert "JobPublishing" not in kinds
+    assert "JobSucceeded" not in kinds
+    # The output's folder may have been made; nothing is in it, staging included.
+    assert list((tmp_path / "out").glob("*")) + list((tmp_path / "out").glob(".*")) == []
+
+
+def wait_for_log(path: Path, text: str, timeout_s: float = JOB_TIMEOUT_S) -> None:
+    """Poll a log file until it holds ``text``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if text in path.read_text():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} not in {path} after {timeout_s} s")
