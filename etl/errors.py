@@ -46,5 +46,9 @@ class SinkError(RetryableError):
     """The output could not be written or published; nothing partial was left visible."""
 
 
+class SinkConflictError(PermanentError):
+    """The sink's target cannot take the output as the spec says; a retry would meet it again."""
+
+
 class SourceError(PermanentError):
     """The source's files cannot be found or read as the spec says."""

@@ -5,6 +5,12 @@ files and connections inside its methods. The driver calls ``prepare()`` once be
 the workers ``write()`` each partition (again for a partition Dask retries, which replaces what
 the earlier try staged), and the driver ``publish()`` once after all writes, or ``discard()``
 after a failure or a cancel. A reader sees the previous output or the new one, never a part.
+
+Each attempt of a job stages apart, under a name holding the attempt and a nonce, and prepare()
+removes the job's other attempts' staging: write tasks Dask still runs for an attempt whose
+driver died then fail, and never add to what a later attempt publishes. A target the spec
+cannot write (a table create would overwrite, a folder tuskflow did not make) raises
+SinkConflictError, which a retry would meet again; SinkError is an outage, worth a retry.
 """
 
 from typing import Protocol

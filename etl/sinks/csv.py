@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from etl.context import JobContext
-from etl.errors import SinkError
+from etl.errors import SinkConflictError, SinkError
 from etl.sinks._staging import (
     fsync_path,
     io_errors,
@@ -61,7 +61,7 @@ class CsvWriter:
     def prepare(self) -> None:
         """Refuse a folder as the target, remove this job's earlier staging, create this one."""
         if self.target.is_dir():
-            raise SinkError(f"{self.target} is a folder; a CSV sink writes one file")
+            raise SinkConflictError(f"{self.target} is a folder; a CSV sink writes one file")
         with io_errors(self.target, "prepare CSV output"):
             remove_debris(versions_dir(self.target), self.job_prefix, None)
             self.staging.mkdir(parents=True)
@@ -113,7 +113,7 @@ def _common_header(target: Path, parts: list[Path]) -> bytes:
     """The header every part shares; partitions that disagree on columns cannot be one file."""
     headers = {part.with_suffix(_HEADER).read_bytes() for part in parts}
     if len(headers) > 1:
-        raise SinkError(
+        raise SinkConflictError(
             f"the partitions bound for {target} have different columns; make every partition "
             "produce the same columns (a select or cast in the spec) and run the job again"
         )

@@ -1,30 +1,35 @@
 """The event-store sink: each row becomes an event, all appended in one transaction at publish.
 
-Workers evaluate the stream id and encode each row as JSON, and stage both as a Parquet file per
-partition under ``<state_dir>/etl-staging/<job>/``. Publish appends every staged part with the
-store's batch append inside one transaction, so readers see all of the job's events or none.
-An event's id is uuid5(EVENT_ID_NAMESPACE, "<job_id>/<partition index>/<row, 0-based>"): a rerun
-of the job stores nothing new, its events are duplicates of the first run's.
+Workers evaluate the stream id and encode each row as JSON, and COPY both, with the partition
+index and the row's place in it, into an UNLOGGED staging table of the job attempt in the event
+store's schema (``tuskflow_etl_events__tf_<hash of job id>_<attempt>_<nonce>``, see _tables), so
+that every host of a Dask cluster stages where the driver publishes. prepare() drops the job's
+other staging tables; a write whose staging table is gone fails. Publish appends every staged
+row with the store's batch append and drops the staging table, in one transaction, so readers
+see all of the job's events or none. An event's id is
+uuid5(EVENT_ID_NAMESPACE, "<job_id>/<partition index>/<row, 0-based>"): a rerun of the job
+stores nothing new, its events are duplicates of the first run's.
 """
 
 import datetime
 import json
 import math
-import os
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 import pyarrow as pa
-import pyarrow.parquet as pq
+from psycopg import sql
 
 from config.errors import ConfigError
 from etl import expressions
 from etl.context import JobContext
-from etl.errors import JobFailedError, SinkError
-from etl.sinks._staging import io_errors, job_token, remove_path, write_replacing
+from etl.errors import JobFailedError, SinkConflictError, SinkError
+from etl.sinks._staging import new_nonce
+from etl.sinks._tables import drop_other_staging, lock, staging_name, table_exists
 from etl.spec import EventStoreSink
 from eventstore.errors import InvalidEventError
 from eventstore.postgres.append import append_prepared
@@ -34,10 +39,14 @@ from eventstore.validation import DEFAULT_MAX_EVENT_BYTES, PreparedEvent, prepar
 
 EVENT_ID_NAMESPACE = uuid.UUID("a0825e3d-bbd1-4ba1-98f4-58e2d40bc18a")
 PRODUCER = "tuskflow-etl"
-_STREAM = "stream_id"
-_DATA = "data"
+STAGING_PREFIX = "tuskflow_etl_events"
 # Compact and strict (no NaN), as the store encodes; non-JSON values (Decimal) become text.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str)
+_APPEND_ROWS = 10_000
+_STAGED = "SELECT part, seq, stream_id, data FROM {} ORDER BY part, seq"
+
+Connection = psycopg.Connection[Any]
+_Staged = tuple[int, int, str, str]  # partition index, row in it, stream id, data as JSON
 
 
 @dataclass(frozen=True)
@@ -48,7 +57,8 @@ class EventStoreWriter:
     stream_id: str
     event_type: str
     job_id: str
-    staging: Path
+    attempt: int
+    nonce: str = field(default_factory=new_nonce)
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
 
     @classmethod
@@ -59,20 +69,31 @@ class EventStoreWriter:
                 f"the eventstore sink of {spec.event_type} events needs a database: set "
                 "TUSKFLOW_DATABASE_URL"
             )
-        state_dir = Path(os.path.abspath(job.state_dir))
-        staging = state_dir / "etl-staging" / job_token(job.job_id)
-        return cls(job.database_url, spec.stream_id, spec.event_type, job.job_id, staging)
+        return cls(job.database_url, spec.stream_id, spec.event_type, job.job_id, job.attempt)
 
     @property
     def target(self) -> str:
         """How messages name this sink's output."""
         return f"the event store ({self.event_type} events)"
 
+    @property
+    def staging_table(self) -> str:
+        """This attempt's staging table, in the event store's schema."""
+        return staging_name(STAGING_PREFIX, self.job_id, self.attempt, self.nonce)
+
     def prepare(self) -> None:
-        """Remove what an earlier attempt of this job staged, and create the staging folder."""
-        with io_errors(self.target, "prepare events for"):
-            remove_path(self.staging)
-            self.staging.mkdir(parents=True)
+        """Drop what earlier attempts of this job staged, and create this attempt's table."""
+        with self._connect("prepare events for") as conn:
+            schema = _schema(conn)
+            drop_other_staging(conn, schema, self.job_id, self.staging_table)
+            staging = sql.Identifier(schema, self.staging_table)
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(staging))
+            conn.execute(
+                sql.SQL(
+                    "CREATE UNLOGGED TABLE {} (part integer NOT NULL, seq bigint NOT NULL,"
+                    " stream_id text NOT NULL, data text NOT NULL)"
+                ).format(staging)
+            )
 
     def write(self, index: int, table: pa.Table) -> int:
         """Stage one partition's rows as (stream id, JSON data), replacing an earlier try."""
@@ -82,89 +103,127 @@ class EventStoreWriter:
         ]
         texts = [_ENCODER.encode(row) for row in rows]
         # A row that cannot be an event fails its partition here, not the publish at the end.
-        self._prepared(index, streams, rows, texts)
-        staged = pa.table(
-            {
-                _STREAM: pa.array(streams, pa.large_string()),
-                _DATA: pa.array(texts, pa.large_string()),
-            }
-        )
-        with io_errors(self.target, f"stage partition {index} of events for"):
-            if not self.staging.is_dir():
-                raise SinkError(f"no staging folder {self.staging}: prepare() did not run")
-            write_replacing(self._part(index), lambda path: pq.write_table(staged, path))
+        prepared = [
+            self._prepared(index, row, stream, data, text)
+            for row, (stream, data, text) in enumerate(zip(streams, rows, texts, strict=True))
+        ]
+        with self._connect(f"stage partition {index} of events for") as conn:
+            schema = _schema(conn)
+            try:
+                self._replace_partition(conn, schema, index, prepared)
+            except psycopg.errors.UndefinedTable as exc:
+                raise self._no_staging() from exc
         return int(table.num_rows)
 
     def publish(self) -> str:
-        """Append every staged event in one transaction; events stored before are skipped."""
-        with io_errors(self.target, "read the staged events for"):
-            if not self.staging.is_dir():
-                raise SinkError(f"no staging folder {self.staging}: nothing to publish")
-            parts = sorted(self.staging.glob("part-*.parquet"))
-        try:
-            with io_errors(self.target, "append the staged events to"):
-                streams = self._append_all(parts)
-        except psycopg.Error as exc:
-            raise _database_error(self.target, exc) from exc
-        with io_errors(self.target, "remove the staged events for"):
-            remove_path(self.staging)
+        """Append every staged event and drop staging in one transaction; stored ones skip."""
+        with self._connect("append the staged events to") as conn:
+            configure(conn)
+            schema = _schema(conn)
+            if not table_exists(conn, schema, self.staging_table):
+                raise self._no_staging()
+            staging = sql.Identifier(schema, self.staging_table)
+            with conn.transaction():
+                streams = self._append_all(conn, staging)
+                conn.execute(sql.SQL("DROP TABLE {}").format(staging))
         return f"eventstore:{self.event_type} in {len(streams)} streams"
 
     def discard(self) -> None:
-        """Remove this job's staged events; nothing was appended."""
-        with io_errors(self.target, "remove the staged events for"):
-            remove_path(self.staging)
+        """Drop this attempt's staging table; nothing was appended."""
+        with self._connect("remove the staged events for") as conn:
+            staging = sql.Identifier(_schema(conn), self.staging_table)
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(staging))
 
-    def _part(self, index: int) -> Path:
-        return self.staging / f"part-{index:06d}.parquet"
+    @contextmanager
+    def _connect(self, doing: str) -> Iterator[Connection]:
+        try:
+            with psycopg.connect(self.database_url) as conn:
+                yield conn
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SinkError(
+                f"could not {doing} {self.target}: {reason}; check that PostgreSQL "
+                "(TUSKFLOW_DATABASE_URL) is up and its event store migrated (`tuskflow db "
+                "migrate`), then run the job again"
+            ) from exc
 
-    def _append_all(self, parts: list[Path]) -> set[str]:
-        """Append the parts in partition order, in one transaction; the streams they touch."""
+    def _no_staging(self) -> SinkError:
+        return SinkError(
+            f"no staging table {self.staging_table} for {self.target}: prepare() did not run, "
+            "the job has ended, or a later attempt of it replaced this one"
+        )
+
+    def _replace_partition(
+        self, conn: Connection, schema: str, index: int, prepared: list[PreparedEvent]
+    ) -> None:
+        """Delete what an earlier try of partition ``index`` staged and COPY it, at once."""
+        staging = sql.Identifier(schema, self.staging_table)
+        with conn.transaction():
+            # Two tries of one partition at once would otherwise both delete nothing and both
+            # COPY: the second waits here and deletes what the first staged.
+            lock(conn, f"{schema}.{self.staging_table}:{index}")
+            conn.execute(sql.SQL("DELETE FROM {} WHERE part = %s").format(staging), [index])
+            copy_rows = sql.SQL("COPY {} (part, seq, stream_id, data) FROM STDIN").format(staging)
+            with conn.cursor().copy(copy_rows) as copy:
+                for row, event in enumerate(prepared):
+                    copy.write_row((index, row, event.stream_id, event.data))
+
+    def _append_all(self, conn: Connection, staging: sql.Identifier) -> set[str]:
+        """Append the staged rows in job order, a batch at a time; the streams they touch."""
         streams: set[str] = set()
-        with psycopg.connect(self.database_url) as conn:
-            configure(conn)
-            with conn.transaction():
-                for part in parts:
-                    staged = pq.read_table(part)
-                    self._append(conn, int(part.stem.removeprefix("part-")), staged)
-                    streams.update(staged.column(_STREAM).to_pylist())
+        with conn.cursor(name="tuskflow_staged_events") as cursor:
+            cursor.execute(sql.SQL(_STAGED).format(staging))
+            while batch := cursor.fetchmany(_APPEND_ROWS):
+                self._append(conn, batch)
+                streams.update(stream for _, _, stream, _ in batch)
         return streams
 
-    def _append(self, conn: psycopg.Connection[Any], index: int, staged: pa.Table) -> None:
-        streams = staged.column(_STREAM).to_pylist()
-        texts = staged.column(_DATA).to_pylist()
-        rows = [json.loads(text) for text in texts]
-        result = append_prepared(conn, self._prepared(index, streams, rows, texts))
+    def _append(self, conn: Connection, batch: list[_Staged]) -> None:
+        prepared = [
+            self._prepared(index, row, stream, json.loads(text), text)
+            for index, row, stream, text in batch
+        ]
+        result = append_prepared(conn, prepared)
         if result.rejected:
             first = result.rejected[0]
+            index, row = next(
+                (i, r) for i, r, _, _ in batch if self._event_id(i, r) == first.event_id
+            )
             raise JobFailedError(
-                f"{len(result.rejected)} event(s) of partition {index} are stored already with "
-                f"other content ({first.reason}): job {self.job_id} ran before on other data; "
-                "run it as a new job"
+                f"{len(result.rejected)} event(s) are stored already with other content (the "
+                f"first, row {row} of partition {index}: {first.reason}): job {self.job_id} ran "
+                "before on other data; run it as a new job"
             )
 
+    def _event_id(self, index: int, row: int) -> uuid.UUID:
+        return uuid.uuid5(EVENT_ID_NAMESPACE, f"{self.job_id}/{index}/{row}")
+
     def _prepared(
-        self,
-        index: int,
-        streams: list[str | None],
-        rows: list[dict[str, Any]],
-        texts: list[str],
-    ) -> list[PreparedEvent]:
-        prepared = []
-        for row, (stream, data, text) in enumerate(zip(streams, rows, texts, strict=True)):
-            event = NewEvent(
-                self.event_type,
-                data,
-                {"producer": PRODUCER, "job_id": self.job_id, "partition": index, "row": row},
-                uuid.uuid5(EVENT_ID_NAMESPACE, f"{self.job_id}/{index}/{row}"),
-            )
-            try:
-                prepared.append(prepare(stream, event, self.max_event_bytes, text))
-            except InvalidEventError as exc:
-                raise JobFailedError(
-                    f"row {row} of partition {index} cannot become an event: {exc}"
-                ) from None
-        return prepared
+        self, index: int, row: int, stream: str | None, data: dict[str, Any], text: str
+    ) -> PreparedEvent:
+        event = NewEvent(
+            self.event_type,
+            data,
+            {"producer": PRODUCER, "job_id": self.job_id, "partition": index, "row": row},
+            self._event_id(index, row),
+        )
+        try:
+            return prepare(stream, event, self.max_event_bytes, text)
+        except InvalidEventError as exc:
+            raise JobFailedError(
+                f"row {row} of partition {index} cannot become an event: {exc}"
+            ) from None
+
+
+def _schema(conn: Connection) -> str:
+    """The schema the event store's tables are found in: the first of the search_path."""
+    row = conn.execute("SELECT current_schema()").fetchone()
+    if row is None or row[0] is None:
+        raise SinkConflictError(
+            "the search_path names no existing schema, so the event store cannot be found; "
+            "check TUSKFLOW_DATABASE_URL and run `tuskflow db migrate`"
+        )
+    return str(row[0])
 
 
 def _stream_ids(values: Any) -> list[str | None]:
@@ -178,11 +237,3 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
     return value
-
-
-def _database_error(target: str, exc: psycopg.Error) -> SinkError:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return SinkError(
-        f"could not append to {target}: {reason}; check that PostgreSQL (TUSKFLOW_DATABASE_URL) "
-        "is up and its event store migrated (`tuskflow db migrate`), then run the job again"
-    )

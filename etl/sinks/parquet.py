@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.context import JobContext
-from etl.errors import SinkError
+from etl.errors import SinkConflictError, SinkError
 from etl.sinks._staging import (
     fsync_path,
     fsync_tree,
@@ -108,7 +108,7 @@ class ParquetWriter:
             return
         if target.is_dir() and not target.is_symlink() and not any(target.iterdir()):
             return
-        raise SinkError(
+        raise SinkConflictError(
             f"{target} exists and was not written by tuskflow; move it away or choose another "
             "path, so that no files of yours are replaced"
         )

@@ -1,12 +1,14 @@
 """The PostgreSQL sink: COPY into an UNLOGGED staging table, publish in one transaction.
 
-The staging table ``<table>__tf_<hash of job id>`` sits in the target's schema. prepare()
-creates it with the partition index and the row's place in it; writes add the partitions'
-columns. A retried partition deletes its earlier rows before its COPY (one transaction), and
-publish keeps the job's row order. Publish claims the job in the ledger ``tuskflow_etl_loads``
-first, in the same transaction as the load: a rerun of a job that created or appended is a
-no-op, and two publishers of one job cannot both append (the second waits on the first's
-ledger row).
+Each attempt stages into a table of its own, ``<table>__tf_<hash of job id>_<attempt>_<nonce>``
+in the target's schema (see _tables). prepare() drops the job's other staging tables and
+creates this attempt's with the partition index and the row's place in it; writes add the
+partitions' columns. A write of partition i holds a lock on (staging, i) while it deletes the
+rows an earlier try of i staged and COPYs its own (one transaction), so two tries of i at once
+cannot both land; a write whose staging table is gone fails. Publish keeps the job's row order.
+It claims the job in the ledger ``tuskflow_etl_loads`` first, in the same transaction as the
+load: a rerun of a job that created or appended is a no-op, and two publishers of one job
+cannot both append (the second waits on the first's ledger row).
 
 ``replace`` drops the old table and creates the new one in that transaction: a reader sees the
 old rows or the new ones (a snapshot older than the publish, REPEATABLE READ, sees the new table
@@ -15,7 +17,7 @@ empty, as with TRUNCATE). Grants, indexes and views on a replaced table are not 
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import psycopg
@@ -26,8 +28,9 @@ from psycopg import sql
 
 from config.errors import ConfigError
 from etl.context import JobContext
-from etl.errors import SinkError
-from etl.sinks._staging import short_hash
+from etl.errors import SinkConflictError, SinkError
+from etl.sinks._staging import new_nonce
+from etl.sinks._tables import drop_other_staging, lock, staging_name, table_exists
 from etl.spec import PostgresSink
 from etl.types import type_name_of
 
@@ -42,14 +45,11 @@ PG_TYPES: dict[str, str] = {
 }
 _PART = "__tf_part"
 _SEQ = "__tf_seq"
-_IDENTIFIER_BYTES = 63
-_STAGING_INFIX = "__tf_"
 _COPY_ROWS = 65536
 
 Connection = psycopg.Connection[Any]
 Mode = Literal["create", "append", "replace"]
 
-_EXISTS = "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL"
 _SCHEMA = (
     "SELECT coalesce(%s::text, (SELECT n.nspname FROM pg_class c JOIN pg_namespace n"
     " ON n.oid = c.relnamespace WHERE c.oid = to_regclass(format('%%I', %s::text))),"
@@ -60,7 +60,6 @@ _COLUMNS = (
     " WHERE attrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))"
     " AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
 )
-_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 
 
 @dataclass(frozen=True)
@@ -88,6 +87,8 @@ class PostgresWriter:
     table: str
     mode: Mode
     job_id: str
+    attempt: int
+    nonce: str = field(default_factory=new_nonce)
 
     @classmethod
     def of(cls, spec: PostgresSink, job: JobContext) -> "PostgresWriter":
@@ -98,22 +99,22 @@ class PostgresWriter:
                 "TUSKFLOW_DATABASE_URL"
             )
         schema, _, table = spec.table.rpartition(".")
-        return cls(job.database_url, schema or None, table, spec.mode, job.job_id)
+        return cls(job.database_url, schema or None, table, spec.mode, job.job_id, job.attempt)
 
     @property
     def staging_table(self) -> str:
-        """The staging table's name, within PostgreSQL's 63-byte identifier limit."""
-        suffix = f"{_STAGING_INFIX}{short_hash(self.job_id)}"
-        return f"{self.table[: _IDENTIFIER_BYTES - len(suffix)]}{suffix}"
+        """This attempt's staging table, within PostgreSQL's 63-byte identifier limit."""
+        return staging_name(self.table, self.job_id, self.attempt, self.nonce)
 
     def prepare(self) -> None:
-        """Replace the staging an earlier attempt left; refuse early a table create would meet."""
+        """Drop the job's other staging, create this attempt's; refuse a table create would meet."""
         with self._connect("prepare") as conn:
             names = self._names(conn)
+            drop_other_staging(conn, names.schema, self.job_id, names.staging)
             _create_staging(conn, names)
             if (
                 self.mode == "create"
-                and _exists(conn, names.schema, names.table)
+                and table_exists(conn, names.schema, names.table)
                 and not self._loaded(conn, names)
             ):
                 raise _table_exists(names)
@@ -124,14 +125,10 @@ class PostgresWriter:
         with self._connect(f"stage partition {index} of") as conn:
             names = self._names(conn)
             _add_columns(conn, names, table.schema)
-            with conn.transaction():
-                conn.execute(
-                    sql.SQL("DELETE FROM {} WHERE {} = %s").format(
-                        names.of(names.staging), sql.Identifier(_PART)
-                    ),
-                    [index],
-                )
-                _copy(conn, names, _with_position(table, index))
+            try:
+                _replace_partition(conn, names, index, table)
+            except psycopg.errors.UndefinedTable as exc:  # dropped since _add_columns looked
+                raise _no_staging(names) from exc
         return int(table.num_rows)
 
     def publish(self) -> str:
@@ -170,14 +167,14 @@ class PostgresWriter:
     def _names(self, conn: Connection) -> _Names:
         row = conn.execute(_SCHEMA, [self.schema, self.table]).fetchone()
         if row is None or row[0] is None:
-            raise SinkError(
+            raise SinkConflictError(
                 f"table {self.table} has no schema to go in: the search_path names no existing "
                 "schema; qualify the table as schema.table"
             )
         return _Names(row[0], self.table, self.staging_table)
 
     def _loaded(self, conn: Connection, names: _Names) -> bool:
-        if not _exists(conn, names.schema, LEDGER):
+        if not table_exists(conn, names.schema, LEDGER):
             return False
         found = conn.execute(
             sql.SQL("SELECT 1 FROM {} WHERE job_id = %s AND target = %s").format(names.of(LEDGER)),
@@ -213,7 +210,7 @@ class PostgresWriter:
                 "is missing or no partition was written); run the job again"
             )
         columns = sql.SQL(", ").join(sql.Identifier(name) for name in user_columns)
-        exists = _exists(conn, names.schema, names.table)
+        exists = table_exists(conn, names.schema, names.table)
         if exists and self.mode == "create":
             raise _table_exists(names)
         if exists and self.mode == "replace":
@@ -228,13 +225,8 @@ class PostgresWriter:
         return conn.execute(statement + select).rowcount
 
 
-def _exists(conn: Connection, schema: str, name: str) -> bool:
-    row = conn.execute(_EXISTS, [schema, name]).fetchone()
-    return bool(row and row[0])
-
-
-def _table_exists(names: _Names) -> SinkError:
-    return SinkError(
+def _table_exists(names: _Names) -> SinkConflictError:
+    return SinkConflictError(
         f"table {names.location} exists and the sink's mode is create, which never overwrites; "
         "drop the table, or set mode to replace or append"
     )
@@ -242,9 +234,9 @@ def _table_exists(names: _Names) -> SinkError:
 
 def _ensure_ledger(conn: Connection, names: _Names) -> None:
     """Create the ledger in the target's schema if missing, in a transaction of its own."""
-    if not _exists(conn, names.schema, LEDGER):
+    if not table_exists(conn, names.schema, LEDGER):
         # Two first publishes at once would otherwise both try to create it, and one fail.
-        conn.execute(_LOCK, [f"tuskflow-etl:{names.schema}.{LEDGER}"])
+        lock(conn, f"{names.schema}.{LEDGER}")
         conn.execute(
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (job_id text NOT NULL, target text NOT NULL,"
@@ -268,25 +260,22 @@ def _create_staging(conn: Connection, names: _Names) -> None:
 def _add_columns(conn: Connection, names: _Names, schema: pa.Schema) -> None:
     """Give staging the partition's columns it lacks, in a transaction of its own.
 
-    Only prepare() creates the staging table, so a straggling task of a finished attempt
-    fails here instead of leaving a table behind.
+    Only prepare() creates the staging table, so a straggling task of a finished attempt, or
+    of one a later attempt replaced, fails here instead of leaving a table behind.
     """
     staged = _column_names(conn, names.schema, names.staging)
     if not staged:
-        raise SinkError(
-            f"no staging table {names.staging} for table {names.location}: prepare() did not "
-            "run, or the job has ended"
-        )
-    if any(field.name not in staged for field in schema):
+        raise _no_staging(names)
+    if any(column.name not in staged for column in schema):
         # Partitions written at once would otherwise race to add the same columns.
-        conn.execute(_LOCK, [f"tuskflow-etl:{names.schema}.{names.staging}"])
+        lock(conn, f"{names.schema}.{names.staging}")
         staged = _column_names(conn, names.schema, names.staging)
         additions = [
             sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(
-                sql.Identifier(field.name), sql.SQL(PG_TYPES[type_name_of(field.type)])
+                sql.Identifier(column.name), sql.SQL(PG_TYPES[type_name_of(column.type)])
             )
-            for field in schema
-            if field.name not in staged
+            for column in schema
+            if column.name not in staged
         ]
         if additions:
             conn.execute(
@@ -295,6 +284,29 @@ def _add_columns(conn: Connection, names: _Names, schema: pa.Schema) -> None:
                 )
             )
     conn.commit()
+
+
+def _no_staging(names: _Names) -> SinkError:
+    return SinkError(
+        f"no staging table {names.staging} for table {names.location}: prepare() did not "
+        "run, the job has ended, or a later attempt of it replaced this one"
+    )
+
+
+def _replace_partition(conn: Connection, names: _Names, index: int, table: pa.Table) -> None:
+    """Delete what an earlier try of partition ``index`` staged and COPY it, in one transaction."""
+    with conn.transaction():
+        # A second try of this partition running at once (a worker Dask thought lost) waits
+        # here, then deletes what the first staged: READ COMMITTED would let both delete
+        # nothing and both COPY.
+        lock(conn, f"{names.schema}.{names.staging}:{index}")
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE {} = %s").format(
+                names.of(names.staging), sql.Identifier(_PART)
+            ),
+            [index],
+        )
+        _copy(conn, names, _with_position(table, index))
 
 
 def _column_names(conn: Connection, schema: str, table: str) -> list[str]:

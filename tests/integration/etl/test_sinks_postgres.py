@@ -1,23 +1,25 @@
 """The PostgreSQL and event-store sinks against a real database, each test in a fresh schema."""
 
 import datetime
+import pickle
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import pyarrow as pa
 import pytest
 from psycopg import sql
 
+from config.errors import PermanentError
 from etl.context import JobContext
-from etl.errors import JobFailedError, SinkError
+from etl.errors import JobFailedError, SinkConflictError, SinkError
 from etl.sinks import SinkWriter, open_sink
 from etl.sinks.eventstore import EVENT_ID_NAMESPACE
-from etl.sinks.postgres import LEDGER
+from etl.sinks.postgres import LEDGER, PostgresWriter
 from etl.spec import EventStoreSink, PostgresSink
 from eventstore import NewEvent, PostgresEventStore
 
@@ -79,6 +81,22 @@ def _ids(url: str, table: str = "orders") -> list[int]:
 def _relation_exists(url: str, name: str) -> bool:
     row = _query(url, "SELECT to_regclass(%s) IS NOT NULL", name)
     return bool(row[0][0])
+
+
+def _schema_of(url: str) -> str:
+    return str(_query(url, "SELECT current_schema()")[0][0])
+
+
+def _shipped(writer: SinkWriter) -> SinkWriter:
+    """The copy a Dask worker gets: the writer pickled and unpickled."""
+    shipped: SinkWriter = pickle.loads(pickle.dumps(writer))  # noqa: S301 (our own bytes)
+    return shipped
+
+
+def _relation_persistence(url: str, name: str) -> str:
+    return str(
+        _query(url, "SELECT relpersistence FROM pg_class WHERE oid = %s::regclass", name)[0][0]
+    )
 
 
 def _staging_tables(url: str) -> list[str]:
@@ -175,8 +193,10 @@ def test_postgres_create_refuses_an_existing_table_before_any_work(
 ) -> None:
     _query(migrated_url, "CREATE TABLE orders (id bigint)")
 
-    with pytest.raises(SinkError, match=r"orders exists .* mode is create"):
+    with pytest.raises(SinkConflictError, match=r"orders exists .* mode is create") as caught:
         open_sink(_table_sink(), _job(migrated_url, tmp_path)).prepare()
+
+    assert isinstance(caught.value, PermanentError)  # a retry would meet the table again
 
 
 def test_postgres_create_refuses_a_table_made_while_the_job_ran(
@@ -187,7 +207,7 @@ def test_postgres_create_refuses_a_table_made_while_the_job_ran(
     writer.write(0, _orders(1))
     _query(migrated_url, "CREATE TABLE orders (id bigint); INSERT INTO orders VALUES (42)")
 
-    with pytest.raises(SinkError, match="mode is create"):
+    with pytest.raises(SinkConflictError, match="mode is create"):
         writer.publish()
 
     assert _ids(migrated_url) == [42]
@@ -315,10 +335,109 @@ def test_postgres_prepare_drops_what_a_killed_attempt_staged(
     retry.prepare()
 
     (staging,) = _staging_tables(migrated_url)
+    assert staging == cast(PostgresWriter, retry).staging_table
     assert _query(migrated_url, f"SELECT count(*) FROM {staging}") == [(0,)]  # noqa: S608
     retry.write(0, _orders(3))
     retry.publish()
     assert _ids(migrated_url) == [3]
+
+
+def test_postgres_a_write_of_an_earlier_attempt_after_the_next_prepare_is_not_published(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    killed = open_sink(_table_sink(), _job(migrated_url, tmp_path, attempt=1))
+    killed.prepare()
+    killed.write(0, _orders(1))  # the driver dies; Dask keeps running this attempt's tasks
+    retry = open_sink(_table_sink(), _job(migrated_url, tmp_path, attempt=2))
+    retry.prepare()
+
+    with pytest.raises(SinkError, match="no staging table"):
+        killed.write(0, _orders(1))
+    with pytest.raises(SinkError, match="no staging table"):
+        killed.write(5, _orders(9))  # a partition the retry's plan does not have
+    retry.write(0, _orders(2))
+    retry.publish()
+
+    assert _ids(migrated_url) == [2]
+    assert _staging_tables(migrated_url) == []
+
+
+def test_postgres_a_write_whose_staging_is_dropped_under_it_fails(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    killed = open_sink(_table_sink(), _job(migrated_url, tmp_path, attempt=1))
+    killed.prepare()
+    killed.write(0, _orders(1))
+    retry = open_sink(_table_sink(), _job(migrated_url, tmp_path, attempt=2))
+    failures: list[BaseException] = []
+
+    def straggle() -> None:
+        try:
+            killed.write(0, _orders(1))
+        except SinkError as exc:
+            failures.append(exc)
+
+    with psycopg.connect(migrated_url) as holder:
+        # Holds the lock of the straggler's partition: its write waits past its column check.
+        staging = cast(PostgresWriter, killed).staging_table
+        holder.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"tuskflow-etl:{_schema_of(migrated_url)}.{staging}:0"],
+        )
+        straggler = threading.Thread(target=straggle)
+        straggler.start()
+        time.sleep(0.3)
+        retry.prepare()
+        holder.rollback()
+        straggler.join(10)
+
+    assert [str(exc) for exc in failures] == [
+        f"no staging table {staging} for table {_schema_of(migrated_url)}.orders: prepare() "
+        "did not run, the job has ended, or a later attempt of it replaced this one"
+    ]
+    retry.write(0, _orders(2))
+    retry.publish()
+    assert _ids(migrated_url) == [2]
+
+
+def test_postgres_tries_of_one_partition_at_once_stage_it_once(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    writer = open_sink(_table_sink(), _job(migrated_url, tmp_path))
+    writer.prepare()
+    tries = [
+        threading.Thread(target=_shipped(writer).write, args=(0, _orders(*range(1000))))
+        for _ in range(6)
+    ]
+    for thread in tries:
+        thread.start()
+    for thread in tries:
+        thread.join(30)
+
+    writer.publish()
+
+    assert _ids(migrated_url) == list(range(1000))
+
+
+def test_postgres_staging_names_carry_the_attempt_within_63_bytes(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    name = "Orders_" + "x" * 56  # PostgreSQL's longest name: no room left for a suffix
+    first = cast(PostgresWriter, open_sink(_table_sink(name), _job(migrated_url, tmp_path)))
+    again = cast(
+        PostgresWriter, open_sink(_table_sink(name), _job(migrated_url, tmp_path, attempt=12))
+    )
+
+    assert len(first.staging_table.encode()) <= 63
+    assert len(again.staging_table.encode()) <= 63
+    assert first.staging_table.endswith(f"_1_{first.nonce}")
+    assert again.staging_table.endswith(f"_12_{again.nonce}")
+    first.prepare()
+    again.prepare()
+    assert _staging_tables(migrated_url) == [again.staging_table]
+    again.write(0, _orders(1))
+    again.publish()
+    assert _query(migrated_url, f'SELECT id FROM "{name}"') == [(1,)]  # noqa: S608
 
 
 def test_postgres_a_straggling_write_after_publish_fails_and_leaves_no_table(
@@ -411,7 +530,7 @@ def test_eventstore_appends_each_row_once_as_an_event_of_its_stream(
         ("customer-c0", 2, uuid.uuid5(EVENT_ID_NAMESPACE, "job-1/2/0"), "Sold",
          {"id": 6, "customer": "c0"}),
     ]  # fmt: skip
-    assert not (tmp_path / "state" / "etl-staging" / "job-1").exists()
+    assert _staging_tables(migrated_url) == []
 
 
 def test_eventstore_rerun_of_the_same_job_appends_nothing_new(
@@ -441,7 +560,7 @@ def test_eventstore_discard_appends_nothing_and_removes_staging(
     writer.discard()
 
     assert _events(migrated_url) == []
-    assert not (tmp_path / "state" / "etl-staging" / "job-1").exists()
+    assert _staging_tables(migrated_url) == []
 
 
 def test_eventstore_prepare_removes_what_a_killed_attempt_staged(
@@ -460,6 +579,67 @@ def test_eventstore_prepare_removes_what_a_killed_attempt_staged(
     assert [row[4]["id"] for row in _events(migrated_url)] == [1]
 
 
+def test_eventstore_a_write_of_an_earlier_attempt_after_the_next_prepare_is_not_published(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    killed = open_sink(_eventstore_sink(), _job(migrated_url, tmp_path, attempt=1))
+    killed.prepare()
+    killed.write(0, _orders(1))  # the driver dies; Dask keeps running this attempt's tasks
+    retry = open_sink(_eventstore_sink(), _job(migrated_url, tmp_path, attempt=2))
+    retry.prepare()
+
+    with pytest.raises(SinkError, match="no staging table"):
+        killed.write(0, _orders(1))
+    with pytest.raises(SinkError, match="no staging table"):
+        killed.write(5, _orders(9))  # a partition the retry's plan does not have
+    retry.write(0, _orders(2))
+    retry.publish()
+
+    assert [row[4]["id"] for row in _events(migrated_url)] == [2]
+    assert _staging_tables(migrated_url) == []
+
+
+def test_eventstore_stages_in_postgres_so_any_host_can_write(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    driver = open_sink(_eventstore_sink(), _job(migrated_url, tmp_path / "driver"))
+    driver.prepare()
+    # Workers on other hosts get the pickled writer; their state folders are not the driver's.
+    _shipped(driver).write(0, _orders(1, 2))
+    _shipped(driver).write(1, _orders(3))
+
+    (staging,) = _staging_tables(migrated_url)
+    staged = _query(migrated_url, f"SELECT part, seq, stream_id FROM {staging} ORDER BY 1, 2")  # noqa: S608
+    assert staged == [(0, 0, "customer-c1"), (0, 1, "customer-c0"), (1, 0, "customer-c1")]
+    assert _relation_persistence(migrated_url, staging) == "u"  # UNLOGGED
+    assert not any(tmp_path.iterdir())
+    assert driver.publish() == "eventstore:Sold in 2 streams"
+    assert [row[4]["id"] for row in _events(migrated_url)] == [1, 2, 3]
+    assert _staging_tables(migrated_url) == []
+
+
+def test_eventstore_publish_of_many_batches_keeps_the_job_order(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    writer = open_sink(_eventstore_sink(), _job(migrated_url, tmp_path))
+    writer.prepare()
+    writer.write(1, _orders(*range(12_000, 15_000)))
+    writer.write(0, _orders(*range(12_000)))
+
+    writer.publish()
+
+    assert [row[4]["id"] for row in _events(migrated_url)] == list(range(15_000))
+
+
+def test_eventstore_publish_without_prepare_fails_and_appends_nothing(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    with pytest.raises(SinkError, match="no staging table"):
+        open_sink(_eventstore_sink(), _job(migrated_url, tmp_path)).publish()
+
+    assert _events(migrated_url) == []
+
+
 def test_eventstore_publish_is_all_or_nothing(migrated_url: str, tmp_path: Path) -> None:
     # An event of partition 1 was stored before with other content: its append is refused.
     clash = uuid.uuid5(EVENT_ID_NAMESPACE, "job-1/1/0")
@@ -470,7 +650,9 @@ def test_eventstore_publish_is_all_or_nothing(migrated_url: str, tmp_path: Path)
     writer.write(0, _orders(1, 2))
     writer.write(1, _orders(3))
 
-    with pytest.raises(JobFailedError, match="stored already with other content"):
+    with pytest.raises(
+        JobFailedError, match=r"with other content \(the first, row 0 of partition 1"
+    ):
         writer.publish()
 
     assert [row[0] for row in _events(migrated_url)] == ["elsewhere"]

@@ -9,8 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from config.errors import PermanentError
 from etl.context import JobContext
-from etl.errors import SinkError
+from etl.errors import SinkConflictError, SinkError
 from etl.sinks import SinkWriter, open_sink
 from etl.spec import CsvSink, EventStoreSink, ParquetSink, PostgresSink, Sink
 
@@ -200,8 +201,10 @@ def test_parquet_refuses_a_folder_it_did_not_write(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "mine.txt").write_text("keep me")
 
-    with pytest.raises(SinkError, match="not written by tuskflow"):
+    with pytest.raises(SinkConflictError, match="not written by tuskflow") as caught:
         open_sink(_parquet(tmp_path), _job(tmp_path)).prepare()
+
+    assert isinstance(caught.value, PermanentError)  # a retry would meet the folder again
 
     assert (tmp_path / "out" / "mine.txt").read_text() == "keep me"
 
@@ -307,17 +310,43 @@ def test_csv_partitions_with_other_columns_fail_and_keep_the_published_file(
     writer.write(0, _orders(2))
     writer.write(1, _orders(3).drop_columns(["amount"]))
 
-    with pytest.raises(SinkError, match="different columns"):
+    with pytest.raises(SinkConflictError, match="different columns") as caught:
         writer.publish()
 
+    assert isinstance(caught.value, PermanentError)
     assert (tmp_path / "out.csv").read_bytes() == before
 
 
 def test_csv_refuses_a_folder_as_its_target(tmp_path: Path) -> None:
     (tmp_path / "out.csv").mkdir()
 
-    with pytest.raises(SinkError, match="is a folder"):
+    with pytest.raises(SinkConflictError, match="is a folder") as caught:
         open_sink(_csv(tmp_path), _job(tmp_path)).prepare()
+
+    assert isinstance(caught.value, PermanentError)
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [("parquet", {}), ("parquet", {"partition_by": ["country"]}), ("csv", {})],
+)
+def test_a_write_of_an_earlier_attempt_after_the_next_prepare_fails_and_is_not_published(
+    kind: str, options: dict[str, object], tmp_path: Path
+) -> None:
+    sink = _parquet(tmp_path, **options) if kind == "parquet" else _csv(tmp_path, **options)
+    killed = open_sink(sink, _job(tmp_path, attempt=1))
+    killed.prepare()
+    killed.write(0, _orders(1))  # the driver dies; Dask keeps running this attempt's tasks
+    retry = open_sink(sink, _job(tmp_path, attempt=2))
+    retry.prepare()
+
+    with pytest.raises(SinkError, match="prepare"):
+        killed.write(1, _orders(7))
+    retry.write(0, _orders(2))
+    location = Path(retry.publish())
+
+    ids = _ids(location) if kind == "parquet" else [int(r[0]) for r in _csv_rows(location)[1:]]
+    assert ids == [2]
 
 
 def test_job_ids_that_share_a_prefix_do_not_clean_each_others_staging(tmp_path: Path) -> None:
