@@ -123,12 +123,16 @@ def _read(
     source: SourceSpec,
     handler: Handler | None = None,
 ) -> pa.Table:
-    convert = (
-        pacsv.ConvertOptions(**_CONVERT)
-        if types is None
-        else pacsv.ConvertOptions(column_types=types, include_columns=list(types), **_CONVERT)
-    )
-    return pacsv.read_csv(
+    if types is None:
+        convert = pacsv.ConvertOptions(**_CONVERT)
+    else:
+        # pyarrow reads every column when none is included: with none to read, read the first
+        # as text (it never fails to convert) for the row count, and drop it.
+        include = types or {names[0]: pa.large_string()}
+        convert = pacsv.ConvertOptions(
+            column_types=include, include_columns=list(include), **_CONVERT
+        )
+    table = pacsv.read_csv(
         pa.BufferReader(data),
         read_options=pacsv.ReadOptions(use_threads=False, column_names=names),
         parse_options=pacsv.ParseOptions(
@@ -136,6 +140,7 @@ def _read(
         ),
         convert_options=convert,
     )
+    return table if types is None else table.select(list(types))
 
 
 def _skip(row: pacsv.InvalidRow) -> str:
@@ -167,7 +172,8 @@ def _salvage(
         rejects[number] = Reject(number, "; ".join(reasons), record)
     keep = np.ones(len(kept), bool)
     keep[list(problems)] = False
-    table = pa.Table.from_arrays(columns, schema=arrow_schema(schema)).filter(pa.array(keep))
+    table = pa.Table.from_arrays(columns, schema=arrow_schema(schema)) if columns else text
+    table = table.filter(pa.array(keep))
     return result(path, table, kept[keep], list(rejects.values()), records)
 
 

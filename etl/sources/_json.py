@@ -30,6 +30,7 @@ from etl.sources._model import (
     Reject,
     all_ordinals,
     empty_result,
+    no_columns,
     result,
 )
 from etl.sources._pyrows import infer_kind
@@ -167,7 +168,10 @@ def _salvage(
             number = numbers[low]
             why = _diagnose(chunk, schema, problem)
             rejects[number] = Reject(number, why, _text(chunk))
-    table = pa.concat_tables(pieces) if pieces else types.empty_table()
+    if not types:  # concat_tables drops the row count of tables without columns
+        table = no_columns(len(kept))
+    else:
+        table = pa.concat_tables(pieces) if pieces else types.empty_table()
     return table, np.array(kept, np.int64), rejects
 
 

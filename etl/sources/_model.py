@@ -77,6 +77,12 @@ def result(
     return ReadResult(table, reject_table(path, rejects), records)
 
 
+def no_columns(rows: int) -> pa.Table:
+    """A table of ``rows`` rows and no column, as a job that reads no source column gets."""
+    # pa.table({}) and Table.from_arrays([]) have no rows whatever the source held.
+    return pa.table({"": pa.nulls(rows)}).select([])
+
+
 def empty_result(path: str, schema: dict[str, TypeName]) -> ReadResult:
     """The ReadResult of a partition without records."""
     return result(path, arrow_schema(schema).empty_table(), all_ordinals(0), [], 0)

@@ -65,7 +65,8 @@ def read_parquet(
         columns.append(converted)
         for at in failed:
             failures.setdefault(int(at), []).append(reason(name, column[at].as_py(), kind))
-    rows = pa.Table.from_arrays(columns, names=list(schema))
+    # With no column to read (a job that uses none) the row count is all the table holds.
+    rows = pa.Table.from_arrays(columns, names=list(schema)) if columns else table.select([])
     rejects = [
         Reject(at + 1, "; ".join(why), json.dumps(table.slice(at, 1).to_pylist()[0], default=str))
         for at, why in failures.items()

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from etl.sources._cast import FALSE_VALUES, TOLERATED_SHARE, TRUE_VALUES, reason
-from etl.sources._model import ReadResult, Reject, result
+from etl.sources._model import ReadResult, Reject, no_columns, result
 from etl.types import ARROW_TYPES, TypeName
 
 _INT64 = (-(1 << 63), (1 << 63) - 1)
@@ -47,8 +47,12 @@ def rows_result(
         for name, value in values.items():
             columns[name].append(value)
         kept.append(number)
-    table = pa.table(
-        {name: pa.array(columns[name], ARROW_TYPES[kind]) for name, kind in schema.items()}
+    table = (
+        pa.table(
+            {name: pa.array(columns[name], ARROW_TYPES[kind]) for name, kind in schema.items()}
+        )
+        if schema
+        else no_columns(len(kept))
     )
     return result(path, table, np.array(kept, np.int64), rejects, number)
 

@@ -648,3 +648,59 @@ def test_avro_records_are_read_with_types_from_the_writer_schema(tmp_path: Path)
         (1, "price: 0.5 is not an int"),
         (3, "price: 1.5 is not an int"),
     ]
+
+
+# --- reading no column -------------------------------------------------------------------------
+
+
+def _files_of_three_records(folder: Path) -> dict[str, Path]:
+    """One file a format, each with three good records and, where it can, a bad one second."""
+    pq.write_table(pa.table({"a": [1, 2, 3]}), folder / "t.parquet", row_group_size=2)
+    book = openpyxl.Workbook()
+    for row in (["a"], [1], [2, 3], [4]):  # the second record has a field too many
+        book.active.append(row)
+    book.save(folder / "t.xlsx")
+    avro_schema = {"type": "record", "name": "R", "fields": [{"name": "a", "type": "long"}]}
+    with (folder / "t.avro").open("wb") as stream:
+        fastavro.writer(stream, fastavro.parse_schema(avro_schema), [{"a": n} for n in (1, 2, 3)])
+    return {
+        "parquet": folder / "t.parquet",
+        "excel": folder / "t.xlsx",
+        "avro": folder / "t.avro",
+        "csv": _write(folder / "t.csv", "a,b\n1,x\n2\n3,y\n"),
+        "ndjson": _write(folder / "t.ndjson", '{"a": 1}\nnot json\n{"a": 3}\n'),
+        "json": _write(folder / "t.json", '[{"a": 1}, 2, {"a": 3}]'),
+    }
+
+
+@pytest.mark.parametrize("format_", ["parquet", "csv", "ndjson", "json", "excel", "avro"])
+def test_a_job_reading_no_column_keeps_every_record_as_a_row(tmp_path: Path, format_: str) -> None:
+    # A job whose transforms use no source column (derive one = 1, then count by one) reads
+    # the schema {}: each record still makes a row, numbered, and bad records are rejected.
+    source = _source(_files_of_three_records(tmp_path)[format_], format_)
+
+    results = _read_all(source, {})
+
+    assert [r.table.column_names for r in results] == [list(HIDDEN_COLUMNS)] * len(results)
+    numbers = [_row_numbers(r) for r in results]
+    rejected = [row for r in results for row, _, _ in _rejects(r)]
+    if format_ == "parquet":  # two row groups, every record good
+        assert (numbers, rejected) == ([[1, 2], [1]], [])
+    elif format_ == "avro":
+        assert (numbers, rejected) == ([[1, 2, 3]], [])
+    else:
+        assert (numbers, rejected) == ([[1, 3]], [2])
+    assert sum(r.records for r in results) == 3
+
+
+def test_a_split_csv_reading_no_column_keeps_every_record(tmp_path: Path) -> None:
+    lines = [f"{n:07d},{'x' * 40}\n" for n in range(1, 60_001)]
+    path = _write(tmp_path / "big.csv", "".join(lines))
+    source = _source(path, partition_mb=1, options={"header": False})
+
+    results = _read_all(source, {})
+
+    assert len(results) > 1
+    assert {tuple(r.table.column_names) for r in results} == {HIDDEN_COLUMNS}
+    assert [r.table.num_rows for r in results] == [r.records for r in results]
+    assert sum(r.records for r in results) == 60_000
