@@ -23,6 +23,7 @@ from etl.expressions._nodes import (
 _COMPARISON_TOKENS = (*_COMPARISONS, "=", "<>")
 _CONSTANTS: dict[str, LiteralValue] = {"true": True, "false": False, "null": None}
 _ALIASES = {"=": "==", "<>": "!="}
+_INT64 = (-(1 << 63), (1 << 63) - 1)
 _TOKEN = re.compile(
     r"(?P<space>\s+)"
     r"|(?P<number>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)"
@@ -161,13 +162,14 @@ class _Parser:
         return tuple(values)
 
     def list_literal(self) -> Literal:
+        start = self.token.pos
         negative = self.op("-") is not None
         token = self.token
         constant = token.kind == "name" and token.text.lower() in _CONSTANTS
         if token.kind != "number" and (negative or not (constant or token.kind == "string")):
             raise self.unexpected("in takes a list of literals")
         literal = cast(Literal, self.primary())
-        return _negated(literal) if negative else literal
+        return self.in_range(_negated(literal) if negative else literal, start)
 
     def additive(self) -> Expr:
         expr = self.multiplicative()
@@ -182,12 +184,32 @@ class _Parser:
         return expr
 
     def unary(self) -> Expr:
+        start = self.token
+        expr = self.signed()
+        # Checked once the signs are applied: -9223372036854775808 is in range, its digits not.
+        if isinstance(expr, Literal):
+            return self.in_range(expr, start.pos)
+        return expr
+
+    def signed(self) -> Expr:
         if self.op("-"):
-            operand = self.unary()
+            operand = self.signed()
             if isinstance(operand, Literal) and _is_number(operand.value):
                 return _negated(operand)
             return Unary("-", operand)
         return self.primary()
+
+    def in_range(self, literal: Literal, pos: int) -> Literal:
+        """The literal, unless it is an int that pyarrow's int64 cannot hold."""
+        value = literal.value
+        if not isinstance(value, int) or isinstance(value, bool):
+            return literal
+        if _INT64[0] <= value <= _INT64[1]:
+            return literal
+        raise ExpressionError(
+            f"integer {value} at {pos} in {self.text!r} is outside the 64-bit integer range; "
+            f"write it as a float ({float(value)!r}) if you meant one"
+        )
 
     def primary(self) -> Expr:
         token = self.token

@@ -118,6 +118,43 @@ def test_unsafe_text_is_refused_with_a_clear_message(text: str, message: str) ->
     assert message in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "a + 99999999999999999999",
+            "integer 99999999999999999999 at 4 in 'a + 99999999999999999999' is outside the "
+            "64-bit integer range; write it as a float (1e+20) if you meant one",
+        ),
+        ("a - 9223372036854775808", "integer 9223372036854775808 at 4 in"),
+        ("-9223372036854775809 < a", "integer -9223372036854775809 at 0 in"),
+        ("- -9223372036854775808", "integer 9223372036854775808 at 0 in"),
+        ("(9223372036854775808)", "integer 9223372036854775808 at 1 in"),
+        ("a in (1, - 9223372036854775809)", "integer -9223372036854775809 at 9 in"),
+        ("if(a > 0, 18446744073709551616, 0)", "write it as a float (1.8446744073709552e+19)"),
+    ],
+)
+def test_int_literals_outside_int64_are_refused_where_they_are_written(
+    text: str, message: str
+) -> None:
+    with pytest.raises(ExpressionError) as caught:
+        parse(text)
+
+    assert message in str(caught.value)
+
+
+def test_int_literals_at_the_edges_of_int64_parse_and_evaluate() -> None:
+    table = pa.table({"a": pa.array([0], pa.int64())})
+    low, high = -(2**63), 2**63 - 1
+
+    assert parse("-9223372036854775808") == Literal(low)
+    assert parse("a in (-9223372036854775808, 9223372036854775807)") == In(
+        Column("a"), (Literal(low), Literal(high))
+    )
+    assert evaluate(parse("a + 9223372036854775807"), table).to_pylist() == [high]
+    assert evaluate(parse("a + 1e20"), table).to_pylist() == [1e20]
+
+
 def test_unknown_function_error_lists_the_known_ones() -> None:
     with pytest.raises(ExpressionError, match=r"known: abs, ceil, coalesce, concat, day, .*year"):
         parse("sum(a)")

@@ -119,6 +119,18 @@ def test_a_bad_expression_is_reported_at_its_path_with_the_position() -> None:
     ]
 
 
+def test_an_int_literal_outside_int64_is_reported_at_its_path() -> None:
+    job = spec({"op": "derive", "column": "x", "expr": "id + 99999999999999999999"})
+
+    assert problems(job) == [
+        (
+            "transforms[0].expr",
+            "integer 99999999999999999999 at 5 in 'id + 99999999999999999999' is outside the "
+            "64-bit integer range; write it as a float (1e+20) if you meant one",
+        )
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
