@@ -54,12 +54,12 @@ def link_target(target: Path) -> Path | None:
     return pointed if pointed.parent == versions_dir(target) else None
 
 
-def remove_debris(folder: Path, prefix: str, keep: Path | None) -> None:
+def remove_debris(folder: Path, prefix: str, *keep: Path | None) -> None:
     """Remove every entry of ``folder`` whose name starts with ``prefix``, except ``keep``."""
     if not folder.is_dir():
         return
     for entry in folder.iterdir():
-        if entry.name.startswith(prefix) and entry != keep:
+        if entry.name.startswith(prefix) and entry not in keep:
             remove_path(entry)
 
 

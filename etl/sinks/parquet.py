@@ -6,6 +6,7 @@ os.replace (atomic on POSIX), then removes the version it replaced. A path that 
 folder tuskflow did not make is refused unless it is empty: its files are not ours to delete.
 """
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,7 +64,12 @@ class ParquetWriter:
         """Refuse a foreign folder, remove this job's earlier staging, create this attempt's."""
         with io_errors(self.target, "prepare Parquet output"):
             self._check_target()
-            remove_debris(versions_dir(self.target), self.job_prefix, link_target(self.target))
+            remove_debris(
+                versions_dir(self.target),
+                self.job_prefix,
+                link_target(self.target),
+                self._previous(),
+            )
             self.staging.mkdir(parents=True)
 
     def write(self, index: int, table: pa.Table) -> int:
@@ -81,7 +87,8 @@ class ParquetWriter:
         return int(table.num_rows)
 
     def publish(self) -> str:
-        """Point the output path at this attempt's version, then remove the one it replaced."""
+        """Point the output path at this attempt's version; keep the one it replaced until the
+        next publish, so a reader part-way through it can finish, and remove the one before."""
         with io_errors(self.target, "publish Parquet output"):
             self._check_target()
             if not self.staging.is_dir():
@@ -91,15 +98,17 @@ class ParquetWriter:
             previous = link_target(self.target)
             self._swap()
             if previous is not None and previous != self.staging:
-                remove_path(previous)
-            remove_debris(versions_dir(self.target), self.job_prefix, self.staging)
+                self._retire(previous)
+            remove_debris(
+                versions_dir(self.target), self.job_prefix, self.staging, self._previous()
+            )
         return str(self.target)
 
     def discard(self) -> None:
         """Remove this job's staging; the published version stays as it was."""
         with io_errors(self.target, "remove the staging of Parquet output"):
             published = link_target(self.target)
-            remove_debris(versions_dir(self.target), self.job_prefix, published)
+            remove_debris(versions_dir(self.target), self.job_prefix, published, self._previous())
             remove_if_empty(versions_dir(self.target))
 
     def _check_target(self) -> None:
@@ -125,6 +134,23 @@ class ParquetWriter:
             compression=self.compression,
         )
 
+    def _previous(self) -> Path | None:
+        """The version published before the current one, kept for readers still in it."""
+        link = versions_dir(self.target) / _PREVIOUS
+        if not link.is_symlink():
+            return None
+        return versions_dir(self.target) / os.readlink(link)
+
+    def _retire(self, replaced: Path) -> None:
+        """Keep ``replaced`` as the previous version; remove the one that was."""
+        older = self._previous()
+        link = versions_dir(self.target) / f"{self.job_prefix}previous.{self.nonce}"
+        link.unlink(missing_ok=True)
+        link.symlink_to(replaced.name)
+        link.replace(versions_dir(self.target) / _PREVIOUS)
+        if older is not None and older not in (replaced, self.staging):
+            remove_path(older)
+
     def _swap(self) -> None:
         link = versions_dir(self.target) / f"{self.job_prefix}link.{self.nonce}"
         link.unlink(missing_ok=True)
@@ -134,6 +160,10 @@ class ParquetWriter:
             self.target.rmdir()  # empty, as _check_target made sure
         link.replace(self.target)
         fsync_path(self.target.parent)
+
+
+# The link to the version replaced by the last publish; no job prefix starts like it.
+_PREVIOUS = "_previous"
 
 
 def _basename(index: int, part: str) -> str:

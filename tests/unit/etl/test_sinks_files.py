@@ -143,15 +143,24 @@ def test_parquet_empty_partitions_still_publish_the_columns(tmp_path: Path) -> N
     assert table.column("id").to_pylist() == [7]
 
 
-def test_parquet_rerun_replaces_the_output_whole_and_removes_the_old_version(
+def test_parquet_rerun_replaces_the_output_whole_keeping_the_old_version_one_publish_more(
     tmp_path: Path,
 ) -> None:
     _run(open_sink(_parquet(tmp_path), _job(tmp_path, "job-1")), _orders(1), _orders(2))
+    first = os.readlink(tmp_path / "out")
 
     _run(open_sink(_parquet(tmp_path), _job(tmp_path, "job-2")), _orders(9))
+    kept = _staging_entries(tmp_path, "out")
+    _run(open_sink(_parquet(tmp_path), _job(tmp_path, "job-3")), _orders(5))
 
-    assert _ids(tmp_path / "out") == [9]
-    assert [name.split(".")[0] for name in _staging_entries(tmp_path, "out")] == ["job-2"]
+    assert _ids(tmp_path / "out") == [5]
+    # A reader still in job-1's files could finish them while job-2 was current.
+    assert Path(first).name in kept
+    assert [name.split(".")[0] for name in _staging_entries(tmp_path, "out")] == [
+        "_previous",
+        "job-2",
+        "job-3",
+    ]
 
 
 def test_parquet_discard_leaves_the_published_output_as_it_was(tmp_path: Path) -> None:
@@ -194,7 +203,7 @@ def test_parquet_retry_with_the_same_attempt_keeps_the_published_version_until_i
     again.publish()
 
     assert _ids(tmp_path / "out") == [1]
-    assert len(_staging_entries(tmp_path, "out")) == 1
+    assert len(_staging_entries(tmp_path, "out")) == 3  # current, previous, and its link
 
 
 def test_parquet_refuses_a_folder_it_did_not_write(tmp_path: Path) -> None:
