@@ -7,11 +7,14 @@ attempt's table, which the next attempt's prepare() drops, so they then fail ins
 rows to the staging the next attempt publishes. Only prepare() creates a staging table.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from etl.errors import SinkError
 from etl.sinks._staging import short_hash
 
 Connection = psycopg.Connection[Any]
@@ -58,3 +61,14 @@ def table_exists(conn: Connection, schema: str, name: str) -> bool:
         "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL", [schema, name]
     ).fetchone()
     return bool(row and row[0])
+
+
+@contextmanager
+def connected(database_url: str, doing: str, advice: str) -> Iterator[Connection]:
+    """A connection; a database error becomes SinkError saying what failed and what to do."""
+    try:
+        with psycopg.connect(database_url) as conn:
+            yield conn
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SinkError(f"could not {doing}: {reason}; {advice}, then run the job again") from exc

@@ -15,8 +15,7 @@ import datetime
 import json
 import math
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +28,13 @@ from etl import expressions
 from etl.context import JobContext
 from etl.errors import JobFailedError, SinkConflictError, SinkError
 from etl.sinks._staging import new_nonce
-from etl.sinks._tables import drop_other_staging, lock, staging_name, table_exists
+from etl.sinks._tables import (
+    connected,
+    drop_other_staging,
+    lock,
+    staging_name,
+    table_exists,
+)
 from etl.spec import EventStoreSink
 from eventstore.errors import InvalidEventError
 from eventstore.postgres.append import append_prepared
@@ -134,18 +139,12 @@ class EventStoreWriter:
             staging = sql.Identifier(_schema(conn), self.staging_table)
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(staging))
 
-    @contextmanager
-    def _connect(self, doing: str) -> Iterator[Connection]:
-        try:
-            with psycopg.connect(self.database_url) as conn:
-                yield conn
-        except psycopg.Error as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SinkError(
-                f"could not {doing} {self.target}: {reason}; check that PostgreSQL "
-                "(TUSKFLOW_DATABASE_URL) is up and its event store migrated (`tuskflow db "
-                "migrate`), then run the job again"
-            ) from exc
+    def _connect(self, doing: str) -> AbstractContextManager[Connection]:
+        advice = (
+            "check that PostgreSQL (TUSKFLOW_DATABASE_URL) is up and its event store migrated"
+            " (`tuskflow db migrate`)"
+        )
+        return connected(self.database_url, f"{doing} {self.target}", advice)
 
     def _no_staging(self) -> SinkError:
         return SinkError(

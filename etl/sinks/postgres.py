@@ -15,8 +15,7 @@ old rows or the new ones (a snapshot older than the publish, REPEATABLE READ, se
 empty, as with TRUNCATE). Grants, indexes and views on a replaced table are not carried over.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -30,7 +29,7 @@ from config.errors import ConfigError
 from etl.context import JobContext
 from etl.errors import SinkConflictError, SinkError
 from etl.sinks._staging import new_nonce
-from etl.sinks._tables import drop_other_staging, lock, staging_name, table_exists
+from etl.sinks._tables import connected, drop_other_staging, lock, staging_name, table_exists
 from etl.spec import PostgresSink
 from etl.types import type_name_of
 
@@ -150,19 +149,13 @@ class PostgresWriter:
             names = self._names(conn)
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(names.of(names.staging)))
 
-    @contextmanager
-    def _connect(self, doing: str) -> Iterator[Connection]:
+    def _connect(self, doing: str) -> AbstractContextManager[Connection]:
         where = f"{self.schema}.{self.table}" if self.schema else self.table
-        try:
-            with psycopg.connect(self.database_url) as conn:
-                yield conn
-        except psycopg.Error as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SinkError(
-                f"could not {doing} table {where}: {reason}; check that PostgreSQL "
-                "(TUSKFLOW_DATABASE_URL) is up and the role may create tables in that schema, "
-                "then run the job again"
-            ) from exc
+        advice = (
+            "check that PostgreSQL (TUSKFLOW_DATABASE_URL) is up and the role may create tables"
+            " in that schema"
+        )
+        return connected(self.database_url, f"{doing} table {where}", advice)
 
     def _names(self, conn: Connection) -> _Names:
         row = conn.execute(_SCHEMA, [self.schema, self.table]).fetchone()
