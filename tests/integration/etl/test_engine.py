@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from distributed import Client
+from psycopg import sql
 
 from etl.cluster import LocalDaskCluster, connect
 from etl.errors import JobFailedError
@@ -126,6 +127,27 @@ def parquet_frame(path: Path) -> pd.DataFrame:
     return table.to_pandas()
 
 
+def run_to_parquet(
+    client: Client,
+    source: Path,
+    tmp_path: Path,
+    transforms: list[dict[str, Any]],
+    **policy: Any,
+) -> tuple[Run, pd.DataFrame]:
+    """Run the transforms over an orders source into Parquet: the run, the output read back."""
+    out = tmp_path / "out"
+    document = orders_spec(source, transforms, {"kind": "parquet", "path": str(out)}, **policy)
+    return run(client, document, tmp_path), parquet_frame(out)
+
+
+def table_frame(url: str, table: str) -> pd.DataFrame:
+    """A PostgreSQL table read back by psycopg, as pandas."""
+    with psycopg.connect(url) as conn:
+        cursor = conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table)))
+        names = [column.name for column in cursor.description or []]
+        return pd.DataFrame(cursor.fetchall(), columns=names)
+
+
 def test_rowwise_transforms_match_pandas_and_read_rejects_name_their_record(
     client: Client, orders: Orders, tmp_path: Path
 ) -> None:
@@ -191,19 +213,14 @@ def test_rowwise_transforms_match_pandas_and_read_rejects_name_their_record(
 def test_cast_rejects_values_that_do_not_convert_with_their_file_and_record_in_any_partition(
     client: Client, orders: Orders, tmp_path: Path
 ) -> None:
-    out = tmp_path / "out"
-    document = orders_spec(
-        orders.path,
-        [{"op": "cast", "columns": {"code": "int"}}],
-        {"kind": "parquet", "path": str(out)},
-    )
+    cast = {"op": "cast", "columns": {"code": "int"}}
 
-    done = run(client, document, tmp_path)
+    done, got = run_to_parquet(client, orders.path, tmp_path, [cast])
 
     good = orders.good
     castable = good[good.code.str.fullmatch(r"[0-9]+")]
     want = castable.assign(code=castable.code.astype(int))
-    assert_same_rows(parquet_frame(out), want, ["order_id"])
+    assert_same_rows(got, want, ["order_id"])
     rejects = done.result.rejects
     expected = sorted(BAD_QUANTITY + BAD_CODE)
     assert reject_rows(rejects) == [("orders.csv", record) for record in expected]
@@ -224,15 +241,10 @@ def test_cast_rejects_values_that_do_not_convert_with_their_file_and_record_in_a
 def test_dedupe_keeps_the_first_occurrence_in_file_order_across_partitions(
     client: Client, orders: Orders, tmp_path: Path, key: list[str]
 ) -> None:
-    out = tmp_path / "out"
-    document = orders_spec(
-        orders.path, [{"op": "dedupe", "columns": key}], {"kind": "parquet", "path": str(out)}
-    )
-
-    done = run(client, document, tmp_path)
+    done, got = run_to_parquet(client, orders.path, tmp_path, [{"op": "dedupe", "columns": key}])
 
     want = orders.good.drop_duplicates(key, keep="first")
-    assert_same_rows(parquet_frame(out), want, ["order_id"])
+    assert_same_rows(got, want, ["order_id"])
     assert done.result.rows_out == len(want)
     assert_observed(done)
 
@@ -240,34 +252,23 @@ def test_dedupe_keeps_the_first_occurrence_in_file_order_across_partitions(
 def test_dedupe_without_columns_compares_every_column(
     client: Client, orders: Orders, tmp_path: Path
 ) -> None:
-    out = tmp_path / "out"
     columns = ["region", "paid", "quantity"]
-    document = orders_spec(
-        orders.path,
-        [{"op": "select", "columns": columns}, {"op": "dedupe"}],
-        {"kind": "parquet", "path": str(out)},
-    )
+    steps: list[dict[str, Any]] = [{"op": "select", "columns": columns}, {"op": "dedupe"}]
 
-    run(client, document, tmp_path)
+    _, got = run_to_parquet(client, orders.path, tmp_path, steps)
 
     want = orders.good[columns].drop_duplicates()
-    assert_same_rows(parquet_frame(out), want, columns)
+    assert_same_rows(got, want, columns)
 
 
 def test_dedupe_on_a_key_that_is_null_in_some_partitions_keeps_one_row_per_key(
     client: Client, orders: Orders, tmp_path: Path
 ) -> None:
-    out = tmp_path / "out"
-    document = orders_spec(
-        orders.path,
-        [{"op": "dedupe", "columns": ["coupon"]}],
-        {"kind": "parquet", "path": str(out)},
+    _, got = run_to_parquet(
+        client, orders.path, tmp_path, [{"op": "dedupe", "columns": ["coupon"]}]
     )
 
-    run(client, document, tmp_path)
-
     want = orders.good.drop_duplicates(["coupon"], keep="first")
-    got = parquet_frame(out)
     assert got.coupon.value_counts(dropna=False).max() == 1
     assert_same_rows(got, want, ["order_id"])
 
@@ -275,19 +276,13 @@ def test_dedupe_on_a_key_that_is_null_in_some_partitions_keeps_one_row_per_key(
 def test_unique_check_on_a_key_that_is_null_in_some_partitions_rejects_every_repeat(
     client: Client, orders: Orders, tmp_path: Path
 ) -> None:
-    out = tmp_path / "out"
-    document = orders_spec(
-        orders.path,
-        [],
-        {"kind": "parquet", "path": str(out)},
-        checks=[{"check": "unique", "columns": ["coupon"]}],
-    )
+    unique = {"check": "unique", "columns": ["coupon"]}
 
-    done = run(client, document, tmp_path)
+    done, got = run_to_parquet(client, orders.path, tmp_path, [], checks=[unique])
 
     good = orders.good
     repeated = good.coupon.notna() & good.coupon.duplicated(keep="first")
-    assert_same_rows(parquet_frame(out), good[~repeated], ["order_id"])
+    assert_same_rows(got, good[~repeated], ["order_id"])
     expected = sorted([*BAD_QUANTITY, *good.index[repeated]])
     assert reject_rows(done.result.rejects) == [("orders.csv", record) for record in expected]
 
@@ -314,13 +309,9 @@ AGGREGATIONS = {
 def test_aggregate_with_every_function_matches_pandas(
     client: Client, orders: Orders, tmp_path: Path, leading: list[dict[str, Any]]
 ) -> None:
-    out = tmp_path / "out"
     aggregate = {"op": "aggregate", "by": ["region", "paid"], "aggregations": AGGREGATIONS}
-    document = orders_spec(
-        orders.path, [*leading, aggregate], {"kind": "parquet", "path": str(out)}
-    )
 
-    done = run(client, document, tmp_path)
+    done, got = run_to_parquet(client, orders.path, tmp_path, [*leading, aggregate])
 
     want = (
         orders.good.groupby(["region", "paid"], dropna=False)
@@ -338,7 +329,6 @@ def test_aggregate_with_every_function_matches_pandas(
         )
         .reset_index()
     )
-    got = parquet_frame(out)
     assert len(got) == len(REGIONS) * 2 + 4  # central and null regions, each paid or not
     assert_same_rows(got, want, ["region", "paid"])
     assert done.result.rows_out == len(want)
@@ -355,7 +345,6 @@ def test_join_with_a_second_source_matches_pandas_merge(
     how: str,
     fmt: str,
 ) -> None:
-    out = tmp_path / "out"
     join = {
         "op": "join",
         "source": {"format": fmt, "path": str(customers[fmt]), "partition_mb": 1},
@@ -363,18 +352,13 @@ def test_join_with_a_second_source_matches_pandas_merge(
         "how": how,
     }
     columns = ["order_id", "customer_id", "region", "price"]
-    document = orders_spec(
-        orders.path,
-        [{"op": "select", "columns": columns}, join],
-        {"kind": "parquet", "path": str(out)},
-    )
+    steps: list[dict[str, Any]] = [{"op": "select", "columns": columns}, join]
 
-    done = run(client, document, tmp_path)
+    done, got = run_to_parquet(client, orders.path, tmp_path, steps)
 
     right = pd.read_parquet(customers["parquet"])
     good, _ = orders.reading(columns)
     want = good[columns].merge(right, on="customer_id", how=how, suffixes=("", "_right"))
-    got = parquet_frame(out)
     assert list(got.columns) == [*columns, "segment", "region_right"]
     assert_same_rows(got, want, ["order_id"])
     assert (how == "left") == (done.result.rows_out == len(good))
@@ -437,10 +421,7 @@ def test_postgres_sink_loads_the_output_into_a_table(
 
     done = run(client, document, tmp_path, database_url=migrated_url)
 
-    with psycopg.connect(migrated_url) as conn:
-        cursor = conn.execute("SELECT * FROM order_copy")
-        names = [column.name for column in cursor.description or []]
-        got = pd.DataFrame(cursor.fetchall(), columns=names)
+    got = table_frame(migrated_url, "order_copy")
     good, _ = orders.reading(columns)
     assert_same_rows(got, good, ["order_id"])
     assert done.result.rows_out == len(good)
@@ -486,7 +467,6 @@ def test_eventstore_sink_appends_each_row_as_an_event_in_its_stream(
 def test_row_checks_and_a_unique_check_across_partitions_reject_what_pandas_rejects(
     client: Client, orders: Orders, tmp_path: Path
 ) -> None:
-    out = tmp_path / "out"
     checks: list[dict[str, Any]] = [
         {"check": "not_null", "columns": ["region"]},
         {"check": "range", "column": "quantity", "min": -1, "max": 18},
@@ -494,9 +474,8 @@ def test_row_checks_and_a_unique_check_across_partitions_reject_what_pandas_reje
         {"check": "regex", "column": "product", "pattern": "^P-[0-9]{3}$"},
         {"check": "unique", "columns": ["invoice"]},
     ]
-    document = orders_spec(orders.path, [], {"kind": "parquet", "path": str(out)}, checks=checks)
 
-    done = run(client, document, tmp_path)
+    done, got = run_to_parquet(client, orders.path, tmp_path, [], checks=checks)
 
     good = orders.good
     region = good.region
@@ -509,7 +488,7 @@ def test_row_checks_and_a_unique_check_across_partitions_reject_what_pandas_reje
     )
     passed = good[~failing]
     repeated = passed.invoice.duplicated(keep="first")
-    assert_same_rows(parquet_frame(out), passed[~repeated], ["order_id"])
+    assert_same_rows(got, passed[~repeated], ["order_id"])
     rejected = sorted([*BAD_QUANTITY, *good.index[failing], *passed.index[repeated]])
     assert reject_rows(done.result.rejects) == [("orders.csv", record) for record in rejected]
     reasons = reasons_by_row(done.result.rejects)
@@ -602,14 +581,9 @@ def test_rejects_name_each_file_of_a_glob_and_the_record_within_that_file(
         seed=2,
         faults={"quantity": {3: "lots", 25_000: "lots"}, "code": {20_000: "x"}},
     )
-    out = tmp_path / "out"
-    document = orders_spec(
-        folder / "*.csv",
-        [{"op": "cast", "columns": {"code": "int"}}],
-        {"kind": "parquet", "path": str(out)},
-    )
+    cast = {"op": "cast", "columns": {"code": "int"}}
 
-    done = run(client, document, tmp_path)
+    done, got = run_to_parquet(client, folder / "*.csv", tmp_path, [cast])
 
     expected = [("a.csv", 5), ("b.csv", 3), ("b.csv", 20_000), ("b.csv", 25_000)]
     assert reject_rows(done.result.rejects) == expected
@@ -618,7 +592,7 @@ def test_rejects_name_each_file_of_a_glob_and_the_record_within_that_file(
     assert len({p.index for p in done.plan.partitions if p.path.endswith("b.csv")}) >= 2
     good = pd.concat([read_orders(folder / name).good for name in ("a.csv", "b.csv")])
     want = good[good.code.str.fullmatch(r"[0-9]+")].assign(code=lambda f: f.code.astype(int))
-    assert_same_rows(parquet_frame(out), want, ["order_id", "customer_id", "price"])
+    assert_same_rows(got, want, ["order_id", "customer_id", "price"])
 
 
 # --- the sample specs in examples/specs -------------------------------------------------------
@@ -723,10 +697,7 @@ def test_sample_parquet_to_postgres_spec_matches_pandas(
         | (region.notna() & ~region.isin(SAMPLE_REGIONS))
         | ~frame["product"].astype(str).str.fullmatch(r"[A-Z]{4}-[0-9]{4}")
     )
-    with psycopg.connect(migrated_url) as conn:
-        cursor = conn.execute("SELECT * FROM sales_orders")
-        names = [column.name for column in cursor.description or []]
-        got = pd.DataFrame(cursor.fetchall(), columns=names)
+    got = table_frame(migrated_url, "sales_orders")
     assert_same_rows(got, frame[~failing], ["order_id"])
     assert len(done.plan.partitions) == SAMPLE_ROWS // 10_000
     rejected = [int(position) + 1 for position in np.flatnonzero(failing.to_numpy())]

@@ -5,7 +5,9 @@ import pickle
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,7 +20,7 @@ from config.errors import PermanentError
 from etl.context import JobContext
 from etl.errors import JobFailedError, SinkConflictError, SinkError
 from etl.sinks import SinkWriter, open_sink
-from etl.sinks.eventstore import EVENT_ID_NAMESPACE
+from etl.sinks.eventstore import EVENT_ID_NAMESPACE, EventStoreWriter
 from etl.sinks.postgres import LEDGER, PostgresWriter
 from etl.spec import EventStoreSink, PostgresSink
 from eventstore import NewEvent, PostgresEventStore
@@ -104,6 +106,64 @@ def _staging_tables(url: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+def _eventstore_sink() -> EventStoreSink:
+    return EventStoreSink.model_validate(
+        {"kind": "eventstore", "stream_id": "concat('customer-', customer)", "event_type": "Sold"}
+    )
+
+
+def _events(url: str) -> list[Row]:
+    return _query(
+        url, "SELECT stream_id, stream_version, event_id, event_type, data FROM events"
+        " ORDER BY global_position",
+    )  # fmt: skip
+
+
+def _event_ids(url: str) -> list[int]:
+    return [row[4]["id"] for row in _events(url)]
+
+
+def _at_once(*calls: Callable[[], object]) -> None:
+    """Run the calls in threads started together, and wait for them all."""
+    threads = [threading.Thread(target=call) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+
+@dataclass(frozen=True)
+class _Destination:
+    """A sink under test and how to read back what it published."""
+
+    spec: Callable[[], PostgresSink | EventStoreSink]
+    rows: Callable[[str], list[Row]]
+    ids: Callable[[str], list[int]]
+    location: Callable[[str], str]
+
+
+_DESTINATIONS = {
+    "postgres": _Destination(
+        spec=_table_sink,  # mode create: a rerun must not take its own table for a conflict
+        rows=lambda url: _query(url, "SELECT * FROM orders"),
+        ids=_ids,
+        location=lambda url: f"{_schema_of(url)}.orders",
+    ),
+    "eventstore": _Destination(
+        spec=_eventstore_sink,
+        rows=_events,
+        ids=_event_ids,
+        location=lambda _: "eventstore:Sold in 2 streams",
+    ),
+}
+
+
+@pytest.fixture(params=list(_DESTINATIONS))
+def destination(request: pytest.FixtureRequest) -> _Destination:
+    """Each sink that publishes into PostgreSQL, in turn."""
+    return _DESTINATIONS[request.param]
+
+
 # PostgreSQL
 
 
@@ -128,14 +188,9 @@ def test_postgres_publishes_each_partition_once_in_job_order(
 def test_postgres_partitions_written_at_once_all_land(migrated_url: str, tmp_path: Path) -> None:
     writer = open_sink(_table_sink(), _job(migrated_url, tmp_path))
     writer.prepare()
-    threads = [
-        threading.Thread(target=writer.write, args=(index, _orders(index * 10, index * 10 + 1)))
-        for index in range(8)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    _at_once(
+        *(partial(writer.write, index, _orders(index * 10, index * 10 + 1)) for index in range(8))
+    )
 
     writer.publish()
 
@@ -212,18 +267,6 @@ def test_postgres_create_refuses_a_table_made_while_the_job_ran(
 
     assert _ids(migrated_url) == [42]
     assert _query(migrated_url, f"SELECT * FROM {LEDGER}") == []  # noqa: S608
-
-
-def test_postgres_create_rerun_of_the_same_job_is_a_no_op(
-    migrated_url: str, tmp_path: Path
-) -> None:
-    _run(open_sink(_table_sink(), _job(migrated_url, tmp_path)), _orders(1, 2))
-
-    again = _run(open_sink(_table_sink(), _job(migrated_url, tmp_path, attempt=2)), _orders(1, 2))
-
-    assert again.endswith(".orders")
-    assert _ids(migrated_url) == [1, 2]
-    assert _staging_tables(migrated_url) == []
 
 
 def test_postgres_replace_swaps_the_whole_table_columns_included(
@@ -323,45 +366,6 @@ def test_postgres_discard_leaves_the_table_as_it_was(migrated_url: str, tmp_path
     assert _staging_tables(migrated_url) == []
 
 
-def test_postgres_prepare_drops_what_a_killed_attempt_staged(
-    migrated_url: str, tmp_path: Path
-) -> None:
-    killed = open_sink(_table_sink(), _job(migrated_url, tmp_path, attempt=1))
-    killed.prepare()
-    killed.write(0, _orders(1))
-    killed.write(1, _orders(2))  # then SIGKILL: neither publish nor discard runs
-    retry = open_sink(_table_sink(), _job(migrated_url, tmp_path, attempt=2))
-
-    retry.prepare()
-
-    (staging,) = _staging_tables(migrated_url)
-    assert staging == cast(PostgresWriter, retry).staging_table
-    assert _query(migrated_url, f"SELECT count(*) FROM {staging}") == [(0,)]  # noqa: S608
-    retry.write(0, _orders(3))
-    retry.publish()
-    assert _ids(migrated_url) == [3]
-
-
-def test_postgres_a_write_of_an_earlier_attempt_after_the_next_prepare_is_not_published(
-    migrated_url: str, tmp_path: Path
-) -> None:
-    killed = open_sink(_table_sink(), _job(migrated_url, tmp_path, attempt=1))
-    killed.prepare()
-    killed.write(0, _orders(1))  # the driver dies; Dask keeps running this attempt's tasks
-    retry = open_sink(_table_sink(), _job(migrated_url, tmp_path, attempt=2))
-    retry.prepare()
-
-    with pytest.raises(SinkError, match="no staging table"):
-        killed.write(0, _orders(1))
-    with pytest.raises(SinkError, match="no staging table"):
-        killed.write(5, _orders(9))  # a partition the retry's plan does not have
-    retry.write(0, _orders(2))
-    retry.publish()
-
-    assert _ids(migrated_url) == [2]
-    assert _staging_tables(migrated_url) == []
-
-
 def test_postgres_a_write_whose_staging_is_dropped_under_it_fails(
     migrated_url: str, tmp_path: Path
 ) -> None:
@@ -405,14 +409,7 @@ def test_postgres_tries_of_one_partition_at_once_stage_it_once(
 ) -> None:
     writer = open_sink(_table_sink(), _job(migrated_url, tmp_path))
     writer.prepare()
-    tries = [
-        threading.Thread(target=_shipped(writer).write, args=(0, _orders(*range(1000))))
-        for _ in range(6)
-    ]
-    for thread in tries:
-        thread.start()
-    for thread in tries:
-        thread.join(30)
+    _at_once(*(partial(_shipped(writer).write, 0, _orders(*range(1000))) for _ in range(6)))
 
     writer.publish()
 
@@ -486,19 +483,6 @@ def test_postgres_unreachable_database_is_a_sink_error_naming_the_table(tmp_path
 # Event store
 
 
-def _eventstore_sink() -> EventStoreSink:
-    return EventStoreSink.model_validate(
-        {"kind": "eventstore", "stream_id": "concat('customer-', customer)", "event_type": "Sold"}
-    )
-
-
-def _events(url: str) -> list[Row]:
-    return _query(
-        url, "SELECT stream_id, stream_version, event_id, event_type, data FROM events"
-        " ORDER BY global_position",
-    )  # fmt: skip
-
-
 def test_eventstore_appends_each_row_once_as_an_event_of_its_stream(
     migrated_url: str, tmp_path: Path
 ) -> None:
@@ -533,23 +517,6 @@ def test_eventstore_appends_each_row_once_as_an_event_of_its_stream(
     assert _staging_tables(migrated_url) == []
 
 
-def test_eventstore_rerun_of_the_same_job_appends_nothing_new(
-    migrated_url: str, tmp_path: Path
-) -> None:
-    _run(open_sink(_eventstore_sink(), _job(migrated_url, tmp_path)), _orders(1, 2), _orders(3))
-    before = _events(migrated_url)
-
-    again = _run(
-        open_sink(_eventstore_sink(), _job(migrated_url, tmp_path, attempt=2)),
-        _orders(1, 2),
-        _orders(3),
-    )
-
-    assert again == "eventstore:Sold in 2 streams"
-    assert _events(migrated_url) == before
-    assert len(before) == 3
-
-
 def test_eventstore_discard_appends_nothing_and_removes_staging(
     migrated_url: str, tmp_path: Path
 ) -> None:
@@ -560,42 +527,6 @@ def test_eventstore_discard_appends_nothing_and_removes_staging(
     writer.discard()
 
     assert _events(migrated_url) == []
-    assert _staging_tables(migrated_url) == []
-
-
-def test_eventstore_prepare_removes_what_a_killed_attempt_staged(
-    migrated_url: str, tmp_path: Path
-) -> None:
-    killed = open_sink(_eventstore_sink(), _job(migrated_url, tmp_path, attempt=1))
-    killed.prepare()
-    killed.write(0, _orders(1))
-    killed.write(5, _orders(9))  # a partition the retry does not have
-    retry = open_sink(_eventstore_sink(), _job(migrated_url, tmp_path, attempt=2))
-
-    retry.prepare()
-    retry.write(0, _orders(1))
-    retry.publish()
-
-    assert [row[4]["id"] for row in _events(migrated_url)] == [1]
-
-
-def test_eventstore_a_write_of_an_earlier_attempt_after_the_next_prepare_is_not_published(
-    migrated_url: str, tmp_path: Path
-) -> None:
-    killed = open_sink(_eventstore_sink(), _job(migrated_url, tmp_path, attempt=1))
-    killed.prepare()
-    killed.write(0, _orders(1))  # the driver dies; Dask keeps running this attempt's tasks
-    retry = open_sink(_eventstore_sink(), _job(migrated_url, tmp_path, attempt=2))
-    retry.prepare()
-
-    with pytest.raises(SinkError, match="no staging table"):
-        killed.write(0, _orders(1))
-    with pytest.raises(SinkError, match="no staging table"):
-        killed.write(5, _orders(9))  # a partition the retry's plan does not have
-    retry.write(0, _orders(2))
-    retry.publish()
-
-    assert [row[4]["id"] for row in _events(migrated_url)] == [2]
     assert _staging_tables(migrated_url) == []
 
 
@@ -614,7 +545,7 @@ def test_eventstore_stages_in_postgres_so_any_host_can_write(
     assert _relation_persistence(migrated_url, staging) == "u"  # UNLOGGED
     assert not any(tmp_path.iterdir())
     assert driver.publish() == "eventstore:Sold in 2 streams"
-    assert [row[4]["id"] for row in _events(migrated_url)] == [1, 2, 3]
+    assert _event_ids(migrated_url) == [1, 2, 3]
     assert _staging_tables(migrated_url) == []
 
 
@@ -628,7 +559,7 @@ def test_eventstore_publish_of_many_batches_keeps_the_job_order(
 
     writer.publish()
 
-    assert [row[4]["id"] for row in _events(migrated_url)] == list(range(15_000))
+    assert _event_ids(migrated_url) == list(range(15_000))
 
 
 def test_eventstore_publish_without_prepare_fails_and_appends_nothing(
@@ -667,3 +598,65 @@ def test_eventstore_a_row_without_a_stream_id_fails_its_partition(
 
     with pytest.raises(JobFailedError, match="row 1 of partition 0"):
         writer.write(0, rows)
+
+
+# Both sinks
+
+
+def test_rerun_of_the_same_job_publishes_nothing_new(
+    migrated_url: str, tmp_path: Path, destination: _Destination
+) -> None:
+    first = _run(
+        open_sink(destination.spec(), _job(migrated_url, tmp_path)), _orders(1, 2), _orders(3)
+    )
+    before = destination.rows(migrated_url)
+
+    again = _run(
+        open_sink(destination.spec(), _job(migrated_url, tmp_path, attempt=2)),
+        _orders(1, 2),
+        _orders(3),
+    )
+
+    assert again == first == destination.location(migrated_url)
+    assert destination.rows(migrated_url) == before
+    assert destination.ids(migrated_url) == [1, 2, 3]
+    assert _staging_tables(migrated_url) == []
+
+
+def test_prepare_drops_what_a_killed_attempt_staged(
+    migrated_url: str, tmp_path: Path, destination: _Destination
+) -> None:
+    killed = open_sink(destination.spec(), _job(migrated_url, tmp_path, attempt=1))
+    killed.prepare()
+    killed.write(0, _orders(1))
+    killed.write(5, _orders(9))  # a partition the retry does not have; then SIGKILL
+    retry = open_sink(destination.spec(), _job(migrated_url, tmp_path, attempt=2))
+
+    retry.prepare()
+
+    (staging,) = _staging_tables(migrated_url)
+    assert staging == cast(PostgresWriter | EventStoreWriter, retry).staging_table
+    assert _query(migrated_url, f"SELECT count(*) FROM {staging}") == [(0,)]  # noqa: S608
+    retry.write(0, _orders(3))
+    retry.publish()
+    assert destination.ids(migrated_url) == [3]
+
+
+def test_a_write_of_an_earlier_attempt_after_the_next_prepare_is_not_published(
+    migrated_url: str, tmp_path: Path, destination: _Destination
+) -> None:
+    killed = open_sink(destination.spec(), _job(migrated_url, tmp_path, attempt=1))
+    killed.prepare()
+    killed.write(0, _orders(1))  # the driver dies; Dask keeps running this attempt's tasks
+    retry = open_sink(destination.spec(), _job(migrated_url, tmp_path, attempt=2))
+    retry.prepare()
+
+    with pytest.raises(SinkError, match="no staging table"):
+        killed.write(0, _orders(1))
+    with pytest.raises(SinkError, match="no staging table"):
+        killed.write(5, _orders(9))  # a partition the retry's plan does not have
+    retry.write(0, _orders(2))
+    retry.publish()
+
+    assert destination.ids(migrated_url) == [2]
+    assert _staging_tables(migrated_url) == []
