@@ -25,16 +25,6 @@ FAILED = "JobFailed"
 PUBLISHING = "JobPublishing"
 CANCELLED = "JobCancelled"
 RETRIED = "JobRetried"
-EVENT_TYPES = (
-    SUBMITTED,
-    STARTED,
-    PARTITION_COMPLETED,
-    PUBLISHING,
-    SUCCEEDED,
-    FAILED,
-    CANCELLED,
-    RETRIED,
-)
 
 STREAM_PREFIX = "job-"
 _IDS = uuid.UUID("5d0f3c1e-8b7a-4e55-9a41-6f2f1b9c0a11")
