@@ -28,7 +28,7 @@ def run_job(self: Task, job_id: str) -> dict[str, Any]:
     database_url = current.required("database_url")
 
     def context(attempt: int) -> JobContext:
-        return JobContext(job_id, attempt, database_url, current.state_dir.resolve())
+        return JobContext(job_id, attempt, database_url)
 
     with PostgresEventStore(database_url) as store:
         history = JobHistory(store)

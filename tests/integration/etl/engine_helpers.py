@@ -203,9 +203,9 @@ def orders_spec(
     }
 
 
-def job_context(state: Path, database_url: str | None = None, job_id: str = "job-1") -> JobContext:
+def job_context(database_url: str | None = None, job_id: str = "job-1") -> JobContext:
     """The context of a job's first attempt."""
-    return JobContext(job_id, 1, database_url, state)
+    return JobContext(job_id, 1, database_url)
 
 
 def run_job(

@@ -112,9 +112,7 @@ def customers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def run(client: Client, document: dict[str, Any], tmp_path: Path, **context: Any) -> Run:
     """Run a spec document as a first attempt, with the test's state folder."""
-    return run_job(
-        client, document, job_context(tmp_path / "state", **context), RecordingObserver()
-    )
+    return run_job(client, document, job_context(**context), RecordingObserver())
 
 
 def parquet_frame(path: Path) -> pd.DataFrame:
@@ -557,7 +555,7 @@ def test_too_many_rejects_fail_the_job_and_leave_the_published_output_as_it_was(
     observer = RecordingObserver()
 
     with pytest.raises(JobFailedError, match=r"rows rejected .* more than the reject policy"):
-        run_job(client, second, job_context(tmp_path / "state", job_id="job-2"), observer)
+        run_job(client, second, job_context(job_id="job-2"), observer)
 
     assert snapshot(out) == published
     assert (os.readlink(out) if out.is_symlink() else None) == version

@@ -46,8 +46,8 @@ def other_schema(postgres_url: str) -> Iterator[str]:
         conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
 
 
-def _job(url: str, tmp_path: Path, job_id: str = "job-1", attempt: int = 1) -> JobContext:
-    return JobContext(job_id, attempt, url, tmp_path / "state")
+def _job(url: str, job_id: str = "job-1", attempt: int = 1) -> JobContext:
+    return JobContext(job_id, attempt, url)
 
 
 def _table_sink(table: str = "orders", mode: str = "create") -> PostgresSink:
@@ -170,7 +170,7 @@ def destination(request: pytest.FixtureRequest) -> _Destination:
 def test_postgres_publishes_each_partition_once_in_job_order(
     migrated_url: str, schema: str, tmp_path: Path
 ) -> None:
-    writer = open_sink(_table_sink(), _job(migrated_url, tmp_path))
+    writer = open_sink(_table_sink(), _job(migrated_url))
     writer.prepare()
     writer.write(2, _orders(6))
     writer.write(0, _orders(1, 2))
@@ -186,7 +186,7 @@ def test_postgres_publishes_each_partition_once_in_job_order(
 
 
 def test_postgres_partitions_written_at_once_all_land(migrated_url: str, tmp_path: Path) -> None:
-    writer = open_sink(_table_sink(), _job(migrated_url, tmp_path))
+    writer = open_sink(_table_sink(), _job(migrated_url))
     writer.prepare()
     _at_once(
         *(partial(writer.write, index, _orders(index * 10, index * 10 + 1)) for index in range(8))
@@ -215,7 +215,7 @@ def test_postgres_column_types_map_from_arrow_and_values_round_trip(
         }
     )
 
-    _run(open_sink(_table_sink(), _job(migrated_url, tmp_path)), table)
+    _run(open_sink(_table_sink(), _job(migrated_url)), table)
 
     types = _query(
         migrated_url,
@@ -238,7 +238,7 @@ def test_postgres_column_types_map_from_arrow_and_values_round_trip(
 def test_postgres_empty_partitions_still_create_the_table(
     migrated_url: str, tmp_path: Path
 ) -> None:
-    _run(open_sink(_table_sink(), _job(migrated_url, tmp_path)), _orders(), _orders())
+    _run(open_sink(_table_sink(), _job(migrated_url)), _orders(), _orders())
 
     assert _ids(migrated_url) == []
 
@@ -249,7 +249,7 @@ def test_postgres_create_refuses_an_existing_table_before_any_work(
     _query(migrated_url, "CREATE TABLE orders (id bigint)")
 
     with pytest.raises(SinkConflictError, match=r"orders exists .* mode is create") as caught:
-        open_sink(_table_sink(), _job(migrated_url, tmp_path)).prepare()
+        open_sink(_table_sink(), _job(migrated_url)).prepare()
 
     assert isinstance(caught.value, PermanentError)  # a retry would meet the table again
 
@@ -257,7 +257,7 @@ def test_postgres_create_refuses_an_existing_table_before_any_work(
 def test_postgres_create_refuses_a_table_made_while_the_job_ran(
     migrated_url: str, tmp_path: Path
 ) -> None:
-    writer = open_sink(_table_sink(), _job(migrated_url, tmp_path))
+    writer = open_sink(_table_sink(), _job(migrated_url))
     writer.prepare()
     writer.write(0, _orders(1))
     _query(migrated_url, "CREATE TABLE orders (id bigint); INSERT INTO orders VALUES (42)")
@@ -274,7 +274,7 @@ def test_postgres_replace_swaps_the_whole_table_columns_included(
 ) -> None:
     _query(migrated_url, "CREATE TABLE orders (id bigint, old text); INSERT INTO orders VALUES (1)")
 
-    _run(open_sink(_table_sink(mode="replace"), _job(migrated_url, tmp_path)), _orders(7, 8))
+    _run(open_sink(_table_sink(mode="replace"), _job(migrated_url)), _orders(7, 8))
 
     assert _query(migrated_url, "SELECT * FROM orders") == [(7, "c1"), (8, "c0")]
 
@@ -282,10 +282,10 @@ def test_postgres_replace_swaps_the_whole_table_columns_included(
 def test_postgres_replace_rerun_of_the_same_job_replaces_again(
     migrated_url: str, tmp_path: Path
 ) -> None:
-    _run(open_sink(_table_sink(mode="replace"), _job(migrated_url, tmp_path)), _orders(1))
+    _run(open_sink(_table_sink(mode="replace"), _job(migrated_url)), _orders(1))
 
     _run(
-        open_sink(_table_sink(mode="replace"), _job(migrated_url, tmp_path, attempt=2)),
+        open_sink(_table_sink(mode="replace"), _job(migrated_url, attempt=2)),
         _orders(2, 3),
     )
 
@@ -296,8 +296,8 @@ def test_postgres_replace_rerun_of_the_same_job_replaces_again(
 def test_postgres_replace_readers_see_the_old_or_the_new_table_never_an_empty_one(
     migrated_url: str, tmp_path: Path
 ) -> None:
-    _run(open_sink(_table_sink(), _job(migrated_url, tmp_path, "old")), _orders(1))
-    writer = open_sink(_table_sink(mode="replace"), _job(migrated_url, tmp_path, "new"))
+    _run(open_sink(_table_sink(), _job(migrated_url, "old")), _orders(1))
+    writer = open_sink(_table_sink(mode="replace"), _job(migrated_url, "new"))
     writer.prepare()
     writer.write(0, _orders(2, 3))
     seen: list[object] = []
@@ -322,9 +322,9 @@ def test_postgres_append_adds_rows_and_creates_a_missing_table(
     migrated_url: str, tmp_path: Path
 ) -> None:
     sink = _table_sink(mode="append")
-    _run(open_sink(sink, _job(migrated_url, tmp_path, "first")), _orders(1, 2))
+    _run(open_sink(sink, _job(migrated_url, "first")), _orders(1, 2))
 
-    _run(open_sink(sink, _job(migrated_url, tmp_path, "second")), _orders(3), _orders(4))
+    _run(open_sink(sink, _job(migrated_url, "second")), _orders(3), _orders(4))
 
     assert _ids(migrated_url) == [1, 2, 3, 4]
 
@@ -337,7 +337,7 @@ def test_postgres_append_fills_named_columns_of_an_existing_table(
         "CREATE TABLE orders (customer text, id bigint, loaded boolean DEFAULT true)",
     )
 
-    _run(open_sink(_table_sink(mode="append"), _job(migrated_url, tmp_path)), _orders(5))
+    _run(open_sink(_table_sink(mode="append"), _job(migrated_url)), _orders(5))
 
     assert _query(migrated_url, "SELECT * FROM orders") == [("c1", 5, True)]
 
@@ -346,17 +346,17 @@ def test_postgres_append_rerun_of_the_same_job_does_not_double(
     migrated_url: str, tmp_path: Path
 ) -> None:
     sink = _table_sink(mode="append")
-    _run(open_sink(sink, _job(migrated_url, tmp_path)), _orders(1, 2), _orders(3))
+    _run(open_sink(sink, _job(migrated_url)), _orders(1, 2), _orders(3))
 
-    _run(open_sink(sink, _job(migrated_url, tmp_path, attempt=2)), _orders(1, 2), _orders(3))
+    _run(open_sink(sink, _job(migrated_url, attempt=2)), _orders(1, 2), _orders(3))
 
     assert _ids(migrated_url) == [1, 2, 3]
     assert _query(migrated_url, f"SELECT job_id, rows FROM {LEDGER}") == [("job-1", 3)]  # noqa: S608
 
 
 def test_postgres_discard_leaves_the_table_as_it_was(migrated_url: str, tmp_path: Path) -> None:
-    _run(open_sink(_table_sink(), _job(migrated_url, tmp_path, "old")), _orders(1))
-    writer = open_sink(_table_sink(mode="replace"), _job(migrated_url, tmp_path, "new"))
+    _run(open_sink(_table_sink(), _job(migrated_url, "old")), _orders(1))
+    writer = open_sink(_table_sink(mode="replace"), _job(migrated_url, "new"))
     writer.prepare()
     writer.write(0, _orders(2, 3))
 
@@ -369,10 +369,10 @@ def test_postgres_discard_leaves_the_table_as_it_was(migrated_url: str, tmp_path
 def test_postgres_a_write_whose_staging_is_dropped_under_it_fails(
     migrated_url: str, tmp_path: Path
 ) -> None:
-    killed = open_sink(_table_sink(), _job(migrated_url, tmp_path, attempt=1))
+    killed = open_sink(_table_sink(), _job(migrated_url, attempt=1))
     killed.prepare()
     killed.write(0, _orders(1))
-    retry = open_sink(_table_sink(), _job(migrated_url, tmp_path, attempt=2))
+    retry = open_sink(_table_sink(), _job(migrated_url, attempt=2))
     failures: list[BaseException] = []
 
     def straggle() -> None:
@@ -407,7 +407,7 @@ def test_postgres_a_write_whose_staging_is_dropped_under_it_fails(
 def test_postgres_tries_of_one_partition_at_once_stage_it_once(
     migrated_url: str, tmp_path: Path
 ) -> None:
-    writer = open_sink(_table_sink(), _job(migrated_url, tmp_path))
+    writer = open_sink(_table_sink(), _job(migrated_url))
     writer.prepare()
     _at_once(*(partial(_shipped(writer).write, 0, _orders(*range(1000))) for _ in range(6)))
 
@@ -420,10 +420,8 @@ def test_postgres_staging_names_carry_the_attempt_within_63_bytes(
     migrated_url: str, tmp_path: Path
 ) -> None:
     name = "Orders_" + "x" * 56  # PostgreSQL's longest name: no room left for a suffix
-    first = cast(PostgresWriter, open_sink(_table_sink(name), _job(migrated_url, tmp_path)))
-    again = cast(
-        PostgresWriter, open_sink(_table_sink(name), _job(migrated_url, tmp_path, attempt=12))
-    )
+    first = cast(PostgresWriter, open_sink(_table_sink(name), _job(migrated_url)))
+    again = cast(PostgresWriter, open_sink(_table_sink(name), _job(migrated_url, attempt=12)))
 
     assert len(first.staging_table.encode()) <= 63
     assert len(again.staging_table.encode()) <= 63
@@ -440,7 +438,7 @@ def test_postgres_staging_names_carry_the_attempt_within_63_bytes(
 def test_postgres_a_straggling_write_after_publish_fails_and_leaves_no_table(
     migrated_url: str, tmp_path: Path
 ) -> None:
-    writer = open_sink(_table_sink(), _job(migrated_url, tmp_path))
+    writer = open_sink(_table_sink(), _job(migrated_url))
     _run(writer, _orders(1))
 
     with pytest.raises(SinkError, match="no staging table"):
@@ -452,7 +450,7 @@ def test_postgres_a_straggling_write_after_publish_fails_and_leaves_no_table(
 def test_postgres_publish_with_no_partition_written_fails_and_creates_nothing(
     migrated_url: str, tmp_path: Path
 ) -> None:
-    writer = open_sink(_table_sink(), _job(migrated_url, tmp_path))
+    writer = open_sink(_table_sink(), _job(migrated_url))
     writer.prepare()
 
     with pytest.raises(SinkError, match="nothing was staged"):
@@ -466,7 +464,7 @@ def test_postgres_schema_qualified_and_mixed_case_names_are_quoted(
 ) -> None:
     name = f"{other_schema}.Orders_{'x' * 50}"
 
-    location = _run(open_sink(_table_sink(name), _job(migrated_url, tmp_path)), _orders(1))
+    location = _run(open_sink(_table_sink(name), _job(migrated_url)), _orders(1))
 
     assert location == name
     assert _query(migrated_url, f'SELECT id FROM {other_schema}."Orders_{"x" * 50}"') == [(1,)]  # noqa: S608
@@ -477,7 +475,7 @@ def test_postgres_unreachable_database_is_a_sink_error_naming_the_table(tmp_path
     url = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"
 
     with pytest.raises(SinkError, match="could not prepare table orders"):
-        open_sink(_table_sink(), _job(url, tmp_path)).prepare()
+        open_sink(_table_sink(), _job(url)).prepare()
 
 
 # Event store
@@ -494,7 +492,7 @@ def test_eventstore_appends_each_row_once_as_an_event_of_its_stream(
             "price": pa.array([2.5, float("nan")]),
         }
     )
-    writer = open_sink(_eventstore_sink(), _job(migrated_url, tmp_path))
+    writer = open_sink(_eventstore_sink(), _job(migrated_url))
     writer.prepare()
     writer.write(0, sold)
     writer.write(1, _orders(3, 4, 5))
@@ -520,7 +518,7 @@ def test_eventstore_appends_each_row_once_as_an_event_of_its_stream(
 def test_eventstore_discard_appends_nothing_and_removes_staging(
     migrated_url: str, tmp_path: Path
 ) -> None:
-    writer = open_sink(_eventstore_sink(), _job(migrated_url, tmp_path))
+    writer = open_sink(_eventstore_sink(), _job(migrated_url))
     writer.prepare()
     writer.write(0, _orders(1))
 
@@ -533,9 +531,9 @@ def test_eventstore_discard_appends_nothing_and_removes_staging(
 def test_eventstore_stages_in_postgres_so_any_host_can_write(
     migrated_url: str, tmp_path: Path
 ) -> None:
-    driver = open_sink(_eventstore_sink(), _job(migrated_url, tmp_path / "driver"))
+    driver = open_sink(_eventstore_sink(), _job(migrated_url))
     driver.prepare()
-    # Workers on other hosts get the pickled writer; their state folders are not the driver's.
+    # Workers on other hosts get the pickled writer, which names no folder of any host.
     _shipped(driver).write(0, _orders(1, 2))
     _shipped(driver).write(1, _orders(3))
 
@@ -552,7 +550,7 @@ def test_eventstore_stages_in_postgres_so_any_host_can_write(
 def test_eventstore_publish_of_many_batches_keeps_the_job_order(
     migrated_url: str, tmp_path: Path
 ) -> None:
-    writer = open_sink(_eventstore_sink(), _job(migrated_url, tmp_path))
+    writer = open_sink(_eventstore_sink(), _job(migrated_url))
     writer.prepare()
     writer.write(1, _orders(*range(12_000, 15_000)))
     writer.write(0, _orders(*range(12_000)))
@@ -566,7 +564,7 @@ def test_eventstore_publish_without_prepare_fails_and_appends_nothing(
     migrated_url: str, tmp_path: Path
 ) -> None:
     with pytest.raises(SinkError, match="no staging table"):
-        open_sink(_eventstore_sink(), _job(migrated_url, tmp_path)).publish()
+        open_sink(_eventstore_sink(), _job(migrated_url)).publish()
 
     assert _events(migrated_url) == []
 
@@ -576,7 +574,7 @@ def test_eventstore_publish_is_all_or_nothing(migrated_url: str, tmp_path: Path)
     clash = uuid.uuid5(EVENT_ID_NAMESPACE, "job-1/1/0")
     with PostgresEventStore(migrated_url) as store:
         store.append("elsewhere", [NewEvent("Other", {"x": 1}, event_id=clash)])
-    writer = open_sink(_eventstore_sink(), _job(migrated_url, tmp_path))
+    writer = open_sink(_eventstore_sink(), _job(migrated_url))
     writer.prepare()
     writer.write(0, _orders(1, 2))
     writer.write(1, _orders(3))
@@ -592,7 +590,7 @@ def test_eventstore_publish_is_all_or_nothing(migrated_url: str, tmp_path: Path)
 def test_eventstore_a_row_without_a_stream_id_fails_its_partition(
     migrated_url: str, tmp_path: Path
 ) -> None:
-    writer = open_sink(_eventstore_sink(), _job(migrated_url, tmp_path))
+    writer = open_sink(_eventstore_sink(), _job(migrated_url))
     writer.prepare()
     rows = pa.table({"id": [1, 2], "customer": pa.array(["c1", None], pa.large_string())})
 
@@ -606,13 +604,11 @@ def test_eventstore_a_row_without_a_stream_id_fails_its_partition(
 def test_rerun_of_the_same_job_publishes_nothing_new(
     migrated_url: str, tmp_path: Path, destination: _Destination
 ) -> None:
-    first = _run(
-        open_sink(destination.spec(), _job(migrated_url, tmp_path)), _orders(1, 2), _orders(3)
-    )
+    first = _run(open_sink(destination.spec(), _job(migrated_url)), _orders(1, 2), _orders(3))
     before = destination.rows(migrated_url)
 
     again = _run(
-        open_sink(destination.spec(), _job(migrated_url, tmp_path, attempt=2)),
+        open_sink(destination.spec(), _job(migrated_url, attempt=2)),
         _orders(1, 2),
         _orders(3),
     )
@@ -626,11 +622,11 @@ def test_rerun_of_the_same_job_publishes_nothing_new(
 def test_prepare_drops_what_a_killed_attempt_staged(
     migrated_url: str, tmp_path: Path, destination: _Destination
 ) -> None:
-    killed = open_sink(destination.spec(), _job(migrated_url, tmp_path, attempt=1))
+    killed = open_sink(destination.spec(), _job(migrated_url, attempt=1))
     killed.prepare()
     killed.write(0, _orders(1))
     killed.write(5, _orders(9))  # a partition the retry does not have; then SIGKILL
-    retry = open_sink(destination.spec(), _job(migrated_url, tmp_path, attempt=2))
+    retry = open_sink(destination.spec(), _job(migrated_url, attempt=2))
 
     retry.prepare()
 
@@ -645,10 +641,10 @@ def test_prepare_drops_what_a_killed_attempt_staged(
 def test_a_write_of_an_earlier_attempt_after_the_next_prepare_is_not_published(
     migrated_url: str, tmp_path: Path, destination: _Destination
 ) -> None:
-    killed = open_sink(destination.spec(), _job(migrated_url, tmp_path, attempt=1))
+    killed = open_sink(destination.spec(), _job(migrated_url, attempt=1))
     killed.prepare()
     killed.write(0, _orders(1))  # the driver dies; Dask keeps running this attempt's tasks
-    retry = open_sink(destination.spec(), _job(migrated_url, tmp_path, attempt=2))
+    retry = open_sink(destination.spec(), _job(migrated_url, attempt=2))
     retry.prepare()
 
     with pytest.raises(SinkError, match="no staging table"):

@@ -16,8 +16,8 @@ from etl.sinks import SinkWriter, open_sink
 from etl.spec import CsvSink, EventStoreSink, ParquetSink, PostgresSink, Sink
 
 
-def _job(tmp_path: Path, job_id: str = "job-1", attempt: int = 1) -> JobContext:
-    return JobContext(job_id, attempt, None, tmp_path / "state")
+def _job(job_id: str = "job-1", attempt: int = 1) -> JobContext:
+    return JobContext(job_id, attempt, None)
 
 
 def _orders(*ids: int, country: str = "FR") -> pa.Table:
@@ -70,7 +70,7 @@ def _staging_entries(tmp_path: Path, name: str) -> list[str]:
     ],
 )
 def test_every_writer_survives_pickling_whole_as_dask_ships_it(spec: Sink, tmp_path: Path) -> None:
-    job = JobContext("job-1", 1, "postgresql://u@h/db", tmp_path)
+    job = JobContext("job-1", 1, "postgresql://u@h/db")
     writer = open_sink(spec, job)
 
     assert _shipped(writer) == writer
@@ -82,7 +82,7 @@ def test_every_writer_survives_pickling_whole_as_dask_ships_it(spec: Sink, tmp_p
 def test_parquet_publishes_each_partition_once_and_a_rewrite_replaces_its_index(
     tmp_path: Path,
 ) -> None:
-    writer = open_sink(_parquet(tmp_path), _job(tmp_path))
+    writer = open_sink(_parquet(tmp_path), _job())
     writer.prepare()
     worker = _shipped(writer)
     worker.write(0, _orders(1, 2))
@@ -100,7 +100,7 @@ def test_parquet_publishes_each_partition_once_and_a_rewrite_replaces_its_index(
 def test_parquet_is_hive_partitioned_and_a_rewrite_drops_the_index_old_partition_values(
     tmp_path: Path,
 ) -> None:
-    writer = open_sink(_parquet(tmp_path, partition_by=["country", "id"]), _job(tmp_path))
+    writer = open_sink(_parquet(tmp_path, partition_by=["country", "id"]), _job())
     writer.prepare()
     writer.write(0, _orders(1, 2, country="FR"))
     writer.write(1, _orders(3, country="DE"))
@@ -117,7 +117,7 @@ def test_parquet_is_hive_partitioned_and_a_rewrite_drops_the_index_old_partition
 
 
 def test_parquet_publishes_nothing_a_killed_write_left_half_done(tmp_path: Path) -> None:
-    writer = open_sink(_parquet(tmp_path), _job(tmp_path))
+    writer = open_sink(_parquet(tmp_path), _job())
     writer.prepare()
     staging = tmp_path / ".out.tuskflow" / _staging_entries(tmp_path, "out")[0]
     (staging / ".part-000000-0.parquet.dead0000.tmp").write_bytes(b"PAR1 cut short")
@@ -129,14 +129,14 @@ def test_parquet_publishes_nothing_a_killed_write_left_half_done(tmp_path: Path)
 
 
 def test_parquet_uses_the_spec_compression(tmp_path: Path) -> None:
-    _run(open_sink(_parquet(tmp_path, compression="zstd"), _job(tmp_path)), _orders(1))
+    _run(open_sink(_parquet(tmp_path, compression="zstd"), _job()), _orders(1))
 
     (part,) = (tmp_path / "out").glob("*.parquet")
     assert pq.ParquetFile(part).metadata.row_group(0).column(0).compression == "ZSTD"
 
 
 def test_parquet_empty_partitions_still_publish_the_columns(tmp_path: Path) -> None:
-    _run(open_sink(_parquet(tmp_path), _job(tmp_path)), _orders(), _orders(7), _orders())
+    _run(open_sink(_parquet(tmp_path), _job()), _orders(), _orders(7), _orders())
 
     table = pq.read_table(tmp_path / "out")
     assert table.column_names == ["id", "country", "amount"]
@@ -146,12 +146,12 @@ def test_parquet_empty_partitions_still_publish_the_columns(tmp_path: Path) -> N
 def test_parquet_rerun_replaces_the_output_whole_keeping_the_old_version_one_publish_more(
     tmp_path: Path,
 ) -> None:
-    _run(open_sink(_parquet(tmp_path), _job(tmp_path, "job-1")), _orders(1), _orders(2))
+    _run(open_sink(_parquet(tmp_path), _job("job-1")), _orders(1), _orders(2))
     first = os.readlink(tmp_path / "out")
 
-    _run(open_sink(_parquet(tmp_path), _job(tmp_path, "job-2")), _orders(9))
+    _run(open_sink(_parquet(tmp_path), _job("job-2")), _orders(9))
     kept = _staging_entries(tmp_path, "out")
-    _run(open_sink(_parquet(tmp_path), _job(tmp_path, "job-3")), _orders(5))
+    _run(open_sink(_parquet(tmp_path), _job("job-3")), _orders(5))
 
     assert _ids(tmp_path / "out") == [5]
     # A reader still in job-1's files could finish them while job-2 was current.
@@ -164,9 +164,9 @@ def test_parquet_rerun_replaces_the_output_whole_keeping_the_old_version_one_pub
 
 
 def test_parquet_discard_leaves_the_published_output_as_it_was(tmp_path: Path) -> None:
-    _run(open_sink(_parquet(tmp_path), _job(tmp_path, "job-1")), _orders(1, 2))
+    _run(open_sink(_parquet(tmp_path), _job("job-1")), _orders(1, 2))
     published = os.readlink(tmp_path / "out")
-    failing = open_sink(_parquet(tmp_path), _job(tmp_path, "job-2"))
+    failing = open_sink(_parquet(tmp_path), _job("job-2"))
     failing.prepare()
     failing.write(0, _orders(8))
 
@@ -178,10 +178,10 @@ def test_parquet_discard_leaves_the_published_output_as_it_was(tmp_path: Path) -
 
 
 def test_parquet_prepare_removes_what_a_killed_attempt_staged(tmp_path: Path) -> None:
-    killed = open_sink(_parquet(tmp_path), _job(tmp_path, attempt=1))
+    killed = open_sink(_parquet(tmp_path), _job(attempt=1))
     killed.prepare()
     killed.write(0, _orders(1))  # then SIGKILL: neither publish nor discard runs
-    retry = open_sink(_parquet(tmp_path), _job(tmp_path, attempt=2))
+    retry = open_sink(_parquet(tmp_path), _job(attempt=2))
 
     retry.prepare()
 
@@ -194,8 +194,8 @@ def test_parquet_prepare_removes_what_a_killed_attempt_staged(tmp_path: Path) ->
 def test_parquet_retry_with_the_same_attempt_keeps_the_published_version_until_it_swaps(
     tmp_path: Path,
 ) -> None:
-    _run(open_sink(_parquet(tmp_path), _job(tmp_path)), _orders(1))
-    again = open_sink(_parquet(tmp_path), _job(tmp_path))
+    _run(open_sink(_parquet(tmp_path), _job()), _orders(1))
+    again = open_sink(_parquet(tmp_path), _job())
 
     again.prepare()
     assert _ids(tmp_path / "out") == [1]
@@ -211,7 +211,7 @@ def test_parquet_refuses_a_folder_it_did_not_write(tmp_path: Path) -> None:
     (tmp_path / "out" / "mine.txt").write_text("keep me")
 
     with pytest.raises(SinkConflictError, match="not written by tuskflow") as caught:
-        open_sink(_parquet(tmp_path), _job(tmp_path)).prepare()
+        open_sink(_parquet(tmp_path), _job()).prepare()
 
     assert isinstance(caught.value, PermanentError)  # a retry would meet the folder again
 
@@ -221,14 +221,14 @@ def test_parquet_refuses_a_folder_it_did_not_write(tmp_path: Path) -> None:
 def test_parquet_takes_over_an_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
 
-    _run(open_sink(_parquet(tmp_path), _job(tmp_path)), _orders(1))
+    _run(open_sink(_parquet(tmp_path), _job()), _orders(1))
 
     assert _ids(tmp_path / "out") == [1]
 
 
 def test_parquet_write_without_prepare_fails_clearly(tmp_path: Path) -> None:
     with pytest.raises(SinkError, match="prepare"):
-        open_sink(_parquet(tmp_path), _job(tmp_path)).write(0, _orders(1))
+        open_sink(_parquet(tmp_path), _job()).write(0, _orders(1))
 
 
 # CSV
@@ -242,7 +242,7 @@ def _csv_rows(path: Path) -> list[list[str]]:
 def test_csv_publishes_one_header_then_partitions_in_index_order_once_each(
     tmp_path: Path,
 ) -> None:
-    writer = open_sink(_csv(tmp_path), _job(tmp_path))
+    writer = open_sink(_csv(tmp_path), _job())
     writer.prepare()
     worker = _shipped(writer)
     worker.write(2, _orders(6))
@@ -262,22 +262,22 @@ def test_csv_publishes_one_header_then_partitions_in_index_order_once_each(
 def test_csv_uses_the_spec_delimiter_and_quotes_what_needs_it(tmp_path: Path) -> None:
     table = pa.table({"name": pa.array(['a;"b"', None], pa.large_string()), "n": [1, 2]})
 
-    _run(open_sink(_csv(tmp_path, delimiter=";"), _job(tmp_path)), table)
+    _run(open_sink(_csv(tmp_path, delimiter=";"), _job()), table)
 
     with (tmp_path / "out.csv").open(newline="", encoding="utf-8") as handle:
         assert list(csv.reader(handle, delimiter=";")) == [["name", "n"], ['a;"b"', "1"], ["", "2"]]
 
 
 def test_csv_empty_partitions_leave_just_the_header(tmp_path: Path) -> None:
-    _run(open_sink(_csv(tmp_path), _job(tmp_path)), _orders(), _orders())
+    _run(open_sink(_csv(tmp_path), _job()), _orders(), _orders())
 
     assert _csv_rows(tmp_path / "out.csv") == [["id", "country", "amount"]]
 
 
 def test_csv_discard_leaves_the_published_file_as_it_was(tmp_path: Path) -> None:
-    _run(open_sink(_csv(tmp_path), _job(tmp_path, "job-1")), _orders(1))
+    _run(open_sink(_csv(tmp_path), _job("job-1")), _orders(1))
     before = (tmp_path / "out.csv").read_bytes()
-    failing = open_sink(_csv(tmp_path), _job(tmp_path, "job-2"))
+    failing = open_sink(_csv(tmp_path), _job("job-2"))
     failing.prepare()
     failing.write(0, _orders(8, 9))
 
@@ -288,10 +288,10 @@ def test_csv_discard_leaves_the_published_file_as_it_was(tmp_path: Path) -> None
 
 
 def test_csv_prepare_removes_what_a_killed_attempt_staged(tmp_path: Path) -> None:
-    killed = open_sink(_csv(tmp_path), _job(tmp_path, attempt=1))
+    killed = open_sink(_csv(tmp_path), _job(attempt=1))
     killed.prepare()
     killed.write(0, _orders(1))
-    retry = open_sink(_csv(tmp_path), _job(tmp_path, attempt=2))
+    retry = open_sink(_csv(tmp_path), _job(attempt=2))
 
     retry.prepare()
 
@@ -302,9 +302,9 @@ def test_csv_prepare_removes_what_a_killed_attempt_staged(tmp_path: Path) -> Non
 
 
 def test_csv_rerun_replaces_the_file_whole(tmp_path: Path) -> None:
-    _run(open_sink(_csv(tmp_path), _job(tmp_path, "job-1")), _orders(1, 2, 3))
+    _run(open_sink(_csv(tmp_path), _job("job-1")), _orders(1, 2, 3))
 
-    _run(open_sink(_csv(tmp_path), _job(tmp_path, "job-2")), _orders(9))
+    _run(open_sink(_csv(tmp_path), _job("job-2")), _orders(9))
 
     assert [row[0] for row in _csv_rows(tmp_path / "out.csv")] == ["id", "9"]
 
@@ -312,9 +312,9 @@ def test_csv_rerun_replaces_the_file_whole(tmp_path: Path) -> None:
 def test_csv_partitions_with_other_columns_fail_and_keep_the_published_file(
     tmp_path: Path,
 ) -> None:
-    _run(open_sink(_csv(tmp_path), _job(tmp_path, "job-1")), _orders(1))
+    _run(open_sink(_csv(tmp_path), _job("job-1")), _orders(1))
     before = (tmp_path / "out.csv").read_bytes()
-    writer = open_sink(_csv(tmp_path), _job(tmp_path, "job-2"))
+    writer = open_sink(_csv(tmp_path), _job("job-2"))
     writer.prepare()
     writer.write(0, _orders(2))
     writer.write(1, _orders(3).drop_columns(["amount"]))
@@ -330,7 +330,7 @@ def test_csv_refuses_a_folder_as_its_target(tmp_path: Path) -> None:
     (tmp_path / "out.csv").mkdir()
 
     with pytest.raises(SinkConflictError, match="is a folder") as caught:
-        open_sink(_csv(tmp_path), _job(tmp_path)).prepare()
+        open_sink(_csv(tmp_path), _job()).prepare()
 
     assert isinstance(caught.value, PermanentError)
 
@@ -343,10 +343,10 @@ def test_a_write_of_an_earlier_attempt_after_the_next_prepare_fails_and_is_not_p
     kind: str, options: dict[str, object], tmp_path: Path
 ) -> None:
     sink = _parquet(tmp_path, **options) if kind == "parquet" else _csv(tmp_path, **options)
-    killed = open_sink(sink, _job(tmp_path, attempt=1))
+    killed = open_sink(sink, _job(attempt=1))
     killed.prepare()
     killed.write(0, _orders(1))  # the driver dies; Dask keeps running this attempt's tasks
-    retry = open_sink(sink, _job(tmp_path, attempt=2))
+    retry = open_sink(sink, _job(attempt=2))
     retry.prepare()
 
     with pytest.raises(SinkError, match="prepare"):
@@ -359,19 +359,19 @@ def test_a_write_of_an_earlier_attempt_after_the_next_prepare_fails_and_is_not_p
 
 
 def test_job_ids_that_share_a_prefix_do_not_clean_each_others_staging(tmp_path: Path) -> None:
-    other = open_sink(_csv(tmp_path), _job(tmp_path, "job-1-b"))
+    other = open_sink(_csv(tmp_path), _job("job-1-b"))
     other.prepare()
     other.write(0, _orders(5))
 
-    open_sink(_csv(tmp_path), _job(tmp_path, "job-1")).prepare()
+    open_sink(_csv(tmp_path), _job("job-1")).prepare()
 
     other.publish()
     assert [row[0] for row in _csv_rows(tmp_path / "out.csv")] == ["id", "5"]
 
 
 def test_job_ids_unsafe_in_file_names_stage_under_a_safe_distinct_name(tmp_path: Path) -> None:
-    slash = open_sink(_parquet(tmp_path), _job(tmp_path, "a/b"))
-    underscore = open_sink(_parquet(tmp_path), _job(tmp_path, "a_b"))
+    slash = open_sink(_parquet(tmp_path), _job("a/b"))
+    underscore = open_sink(_parquet(tmp_path), _job("a_b"))
     slash.prepare()
     underscore.prepare()
 
