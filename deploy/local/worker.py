@@ -16,6 +16,28 @@ from deploy.local import _process
 _READY_TIMEOUT_S = 90
 
 
+def worker_argv(node_name: str, concurrency: int = 1) -> list[str]:
+    """The command line of a Celery worker on the ETL queue, named ``node_name``."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "tasks",
+        "worker",
+        "-Q",
+        ETL_QUEUE,
+        "-c",
+        str(concurrency),
+        "--loglevel",
+        "INFO",
+        "-n",
+        node_name,
+        "--without-gossip",
+        "--without-mingle",
+    ]
+
+
 class EtlWorker:
     """`celery -A tasks worker -Q etl` in ``<state>/worker``, started and stopped on request."""
 
@@ -38,24 +60,7 @@ class EtlWorker:
             return False
         self.home.mkdir(parents=True, exist_ok=True)
         self.log.unlink(missing_ok=True)
-        argv = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tasks",
-            "worker",
-            "-Q",
-            ETL_QUEUE,
-            "-c",
-            str(concurrency),
-            "--loglevel",
-            "INFO",
-            "-n",
-            self.node_name,
-            "--without-gossip",
-            "--without-mingle",
-        ]
+        argv = worker_argv(self.node_name, concurrency)
         _process.launch(argv, self.log, self.pid_file, {**os.environ, **env})
         _process.wait_until(
             self._ready,

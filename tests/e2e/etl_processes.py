@@ -12,6 +12,8 @@ from pathlib import Path
 import psutil
 import redis
 
+from deploy.local.worker import worker_argv
+
 READY_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 30
 
@@ -44,24 +46,7 @@ def celery_worker(env: dict[str, str], log_path: Path) -> Iterator[subprocess.Po
     """`celery -A tasks worker -Q etl -c 1`, ready to take jobs; stopped with SIGTERM after."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "tasks",
-                "worker",
-                "-Q",
-                "etl",
-                "-c",
-                "1",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                f"etl-test-{os.getpid()}@%h",
-            ],
+            worker_argv(f"etl-test-{os.getpid()}@%h"),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
