@@ -32,17 +32,19 @@ import pyarrow.parquet as pq
 
 CHUNK_ROWS = 500_000
 PROGRESS_FROM_ROWS = 1_000_000
-COLUMNS = (
-    "order_id",
-    "order_date",
-    "region",
-    "store_id",
-    "product",
-    "category",
-    "quantity",
-    "unit_price",
-    "discount",
-)
+# Each column with the job-spec type it is read as (the sample specs name the same).
+COLUMN_TYPES = {
+    "order_id": "int",
+    "order_date": "date",
+    "region": "string",
+    "store_id": "int",
+    "product": "string",
+    "category": "string",
+    "quantity": "int",
+    "unit_price": "float",
+    "discount": "float",
+}
+COLUMNS = tuple(COLUMN_TYPES)
 REGIONS = ("North", "South", "East", "West", "Central", "Online")
 CATEGORIES = (
     "Electronics",

@@ -596,17 +596,6 @@ def test_rejects_name_each_file_of_a_glob_and_the_record_within_that_file(
 # --- the sample specs in examples/specs -------------------------------------------------------
 
 SAMPLE_ROWS = 40_000
-SALES_TYPES = {
-    "order_id": "int",
-    "order_date": "date",
-    "region": "string",
-    "store_id": "int",
-    "product": "string",
-    "category": "string",
-    "quantity": "int",
-    "unit_price": "float",
-    "discount": "float",
-}
 SAMPLE_REGIONS = ["North", "South", "East", "West", "Central", "Online"]
 
 
@@ -622,12 +611,13 @@ def read_sales_csv(path: Path, columns: list[str]) -> tuple[pd.DataFrame, list[i
 
     A record with a wrong number of fields is bad whatever columns are read.
     """
+    types = generate_sales.COLUMN_TYPES
     lines = path.read_text().splitlines()[1:]
     fields = [line.split(",") for line in lines]
-    wrong = [number for number, row in enumerate(fields, 1) if len(row) != len(SALES_TYPES)]
-    right = [number for number, row in enumerate(fields, 1) if len(row) == len(SALES_TYPES)]
-    text = pd.DataFrame([fields[n - 1] for n in right], columns=list(SALES_TYPES), index=right)
-    good, bad = convert_text(text, {name: SALES_TYPES[name] for name in columns})
+    wrong = [number for number, row in enumerate(fields, 1) if len(row) != len(types)]
+    right = [number for number, row in enumerate(fields, 1) if len(row) == len(types)]
+    text = pd.DataFrame([fields[n - 1] for n in right], columns=list(types), index=right)
+    good, bad = convert_text(text, {name: types[name] for name in columns})
     return good, sorted(wrong + bad)
 
 
