@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 JsonObject = Mapping[str, Any]
 
@@ -55,9 +55,11 @@ class RecordedEvent:
     recorded_at: datetime
 
 
-@dataclass(frozen=True)
-class Appended:
-    """Where one event of an append landed; ``duplicate`` when it was stored before."""
+class Appended(NamedTuple):
+    """Where one event of an append landed; ``duplicate`` when it was stored before.
+
+    A tuple, like Rejected: a batch append makes one per event.
+    """
 
     event_id: uuid.UUID
     global_position: int
@@ -65,8 +67,7 @@ class Appended:
     duplicate: bool = False
 
 
-@dataclass(frozen=True)
-class Rejected:
+class Rejected(NamedTuple):
     """A batch item not stored: its event_id is stored (or repeated) with other content."""
 
     event_id: uuid.UUID

@@ -4,7 +4,7 @@ import json
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from eventstore.errors import InvalidEventError
 from eventstore.records import ExpectedVersion, NewEvent, StreamState
@@ -57,17 +57,15 @@ def encode_event(
         raise InvalidEventError(f"event {event.event_id} in {stream_id!r} has no event type")
     if not isinstance(event.event_id, uuid.UUID):
         raise InvalidEventError(f"event_id must be a UUID, got {event.event_id!r}")
-    parts = [
-        _encoded(stream_id, event, "data", event.data, data_json),
-        _encoded(stream_id, event, "metadata", event.metadata, metadata_json),
-    ]
-    size = sum(_stored_size(stream_id, event, part) for part in parts)
+    data = _encoded(stream_id, event, "data", event.data, data_json)
+    metadata = _encoded(stream_id, event, "metadata", event.metadata, metadata_json)
+    size = _stored_size(stream_id, event, data) + _stored_size(stream_id, event, metadata)
     if size > max_bytes:
         raise InvalidEventError(
             f"event {event.event_id} ({event.event_type}) in {stream_id!r} is {size} bytes, "
             f"over the {max_bytes}-byte limit (TUSKFLOW_EVENT_MAX_BYTES)"
         )
-    return parts[0], parts[1]
+    return data, metadata
 
 
 def _encoded(stream_id: str, event: NewEvent, name: str, value: object, given: str | None) -> str:
@@ -122,9 +120,9 @@ def check_append(
     return checked_id, code, [encode_event(checked_id, event, max_bytes) for event in events]
 
 
-@dataclass(frozen=True)
-class PreparedEvent:
-    """An event checked for a stream, with its data and metadata already JSON text."""
+class PreparedEvent(NamedTuple):
+    """An event checked for a stream, with its data and metadata already JSON text (a tuple:
+    consumers make one per message)."""
 
     stream_id: str
     event: NewEvent

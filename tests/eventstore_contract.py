@@ -190,6 +190,21 @@ class EventStoreContract:
         assert [e.stream_version for e in store.read_stream("meter-0")] == [1, 2, 3, 4, 5]
         assert store.stream_version("meter-1") == 3
 
+    def test_batch_keeps_backslashes_tabs_and_line_breaks_exactly(self, store: EventStore) -> None:
+        awkward = "a\\b\tc\nd\re \\n"
+        items = [
+            StreamEvent(f"s{awkward}", NewEvent(f"T{awkward}", {awkward: awkward}, {"m": awkward}))
+        ]
+
+        store.append_batch(items)
+
+        [stored] = store.read_stream(f"s{awkward}")
+        assert (stored.event_type, stored.data, stored.metadata) == (
+            f"T{awkward}",
+            {awkward: awkward},
+            {"m": awkward},
+        )
+
     def test_empty_batch_writes_nothing(self, store: EventStore) -> None:
         assert store.append_batch([]).items == ()
         assert store.head() == 0

@@ -40,22 +40,44 @@ def advance_offsets(conn: Connection, group: str, advances: Sequence[OffsetAdvan
     """Compare-and-set every partition's offset; False when any was moved by someone else.
 
     Run it in the transaction that appends the events; on False, roll that transaction back:
-    this consumer no longer owns at least one of the partitions (it was fenced).
+    this consumer no longer owns at least one of the partitions (it was fenced). One statement
+    moves them all, so a batch spanning many partitions costs one round trip.
     """
-    for advance in advances:
-        if advance.expected is None:
-            row = conn.execute(
-                "INSERT INTO source_offsets (consumer_group, topic, partition, next_offset)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
-                [group, advance.topic, advance.partition, advance.next_offset],
-            ).fetchone()
-        else:
-            row = conn.execute(
-                "UPDATE source_offsets SET next_offset = %s, updated_at = statement_timestamp()"
-                " WHERE consumer_group = %s AND topic = %s AND partition = %s"
-                " AND next_offset = %s RETURNING 1",
-                [advance.next_offset, group, advance.topic, advance.partition, advance.expected],
-            ).fetchone()
-        if row is None:
-            return False
-    return True
+    if not advances:
+        return True
+    row = conn.execute(
+        _ADVANCE,
+        [
+            [a.topic for a in advances],
+            [a.partition for a in advances],
+            [a.expected for a in advances],
+            [a.next_offset for a in advances],
+            group,
+        ],
+        prepare=True,
+    ).fetchone()
+    return row is not None and row[0] == len(advances)
+
+
+# A partition with no expected offset is created (a concurrent creator wins, and this write
+# counts as fenced); the others move only from the offset they expect.
+_ADVANCE = """
+WITH wanted AS (
+    SELECT * FROM unnest(%s::text[], %s::integer[], %s::bigint[], %s::bigint[])
+        AS w(topic, partition, expected, next_offset)
+), grp AS (SELECT %s::text AS name),
+moved AS (
+    UPDATE source_offsets o SET next_offset = w.next_offset, updated_at = statement_timestamp()
+    FROM wanted w, grp
+    WHERE o.consumer_group = grp.name AND o.topic = w.topic AND o.partition = w.partition
+      AND o.next_offset = w.expected
+    RETURNING 1
+), created AS (
+    INSERT INTO source_offsets (consumer_group, topic, partition, next_offset)
+    SELECT grp.name, w.topic, w.partition, w.next_offset FROM wanted w, grp
+    WHERE w.expected IS NULL
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM moved) + (SELECT count(*) FROM created)
+"""

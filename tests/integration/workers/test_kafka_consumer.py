@@ -145,6 +145,22 @@ def test_consumer_that_lost_its_partition_cannot_move_the_offset(migrated_url: s
     assert offsets == {("t", 0): 250}
 
 
+def test_a_batch_over_many_partitions_is_fenced_when_any_one_of_them_moved(
+    migrated_url: str,
+) -> None:
+    with psycopg.connect(migrated_url) as conn:
+        assert advance_offsets(conn, "g", [OffsetAdvance("t", p, None, 10) for p in range(3)])
+        assert advance_offsets(conn, "other-group", [OffsetAdvance("t", 1, None, 99)])
+        assert advance_offsets(conn, "g", [OffsetAdvance("t", 1, 10, 40)])  # a newer owner
+        conn.commit()
+        stale_moved = advance_offsets(conn, "g", [OffsetAdvance("t", p, 10, 20) for p in range(3)])
+        conn.rollback()  # as write_batch does when it is fenced
+        offsets = load_offsets(conn, "g", [("t", p) for p in range(3)])
+
+    assert not stale_moved
+    assert offsets == {("t", 0): 10, ("t", 1): 40, ("t", 2): 10}
+
+
 def test_members_joining_and_leaving_mid_flow_lose_and_double_nothing(
     kafka_bootstrap: str, migrated_url: str
 ) -> None:
