@@ -2,14 +2,16 @@
 
 import signal
 import socket
+import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import typer
 
 from config import Settings
 from tuskflow.mapping_options import mapping_from_options
+from workers.ingest import DEFAULT_BATCH_SIZE, WRITER_SWITCH_INTERVAL_S
 from workers.kafka_consumer import KafkaIngestor, KafkaSource
 from workers.metrics import ConsumerMetrics
 from workers.redis_consumer import RedisIngestor, RedisSource
@@ -28,12 +30,24 @@ IdOption = Annotated[str, typer.Option("--id-from", help="event id from source, 
 MetricsPort = Annotated[int | None, typer.Option(help="serve Prometheus metrics on this port")]
 
 
-def stop_on_signals() -> threading.Event:
-    """A stop event set by SIGTERM or SIGINT: the batch in hand finishes, then the worker exits."""
+class Ingestor(Protocol):
+    """A consumer's loop: KafkaIngestor or RedisIngestor."""
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set."""
+
+
+def run_until_signalled(ingestor: Ingestor) -> None:
+    """Run a consumer in this process until SIGTERM or SIGINT; the batch in hand finishes.
+
+    The process's GIL switch interval is set for the consumer's batch writer thread (see
+    workers.ingest.WRITER_SWITCH_INTERVAL_S).
+    """
+    sys.setswitchinterval(WRITER_SWITCH_INTERVAL_S)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    return stop
+    ingestor.run(stop)
 
 
 def _metrics(source: str, port: int | None) -> ConsumerMetrics:
@@ -53,7 +67,7 @@ def kafka(
     stream_prefix: PrefixOption = "",
     event_type: TypeOption = "field:type",
     event_id: IdOption = "source",
-    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = DEFAULT_BATCH_SIZE,
     instance_id: Annotated[
         str | None,
         typer.Option(help="static group member id: a restart takes its partitions back at once"),
@@ -72,7 +86,7 @@ def kafka(
         batch_size=batch_size,
         instance_id=instance_id,
     )
-    KafkaIngestor(source, _metrics("kafka", metrics_port)).run(stop_on_signals())
+    run_until_signalled(KafkaIngestor(source, _metrics("kafka", metrics_port)))
 
 
 @app.command()
@@ -88,7 +102,7 @@ def redis(
     stream_prefix: PrefixOption = "",
     event_type: TypeOption = "field:type",
     event_id: IdOption = "source",
-    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = DEFAULT_BATCH_SIZE,
     max_deliveries: Annotated[int, typer.Option(min=1, help="then dead-letter the entry")] = 5,
     claim_idle_ms: Annotated[
         int, typer.Option(min=1, help="take over entries idle this long")
@@ -113,4 +127,4 @@ def redis(
         claim_idle_ms=claim_idle_ms,
         trim_every_s=trim_every_s,
     )
-    RedisIngestor(source, _metrics("redis", metrics_port)).run(stop_on_signals())
+    run_until_signalled(RedisIngestor(source, _metrics("redis", metrics_port)))

@@ -4,9 +4,11 @@ PostgreSQL is the authority on progress. On assignment the consumer starts each 
 the next offset stored in ``source_offsets``; each batch's events, dead letters and new offsets
 commit in one transaction (workers.ingest), and the offset write is a compare-and-set on the
 offset this consumer last stored, so a consumer that lost a partition cannot move it (fenced).
-Committing to Kafka afterwards only feeds lag tools. Messages of partitions revoked during a
-fetch are dropped, never written. While PostgreSQL is down the consumer keeps the batch in hand,
-pauses fetching and retries with backoff, still polling so that it stays in the group.
+Committing to Kafka afterwards only feeds lag tools. A batch is stored while the next is
+fetched and mapped; a revoke first waits for the batch in flight to commit or fail, and
+messages of partitions revoked during a fetch are dropped, never written. While PostgreSQL is
+down the consumer keeps the batches in hand, pauses fetching and retries with backoff, still
+polling so that it stays in the group.
 """
 
 import threading
@@ -15,15 +17,26 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from eventstore.postgres.offsets import OffsetAdvance, advance_offsets, load_offsets
-from workers.ingest import RETRYABLE, Backoff, BatchOutcome, FencedError, StoreSession, write_batch
-from workers.mapping import MappingSpec, SourceMessage
+from workers.ingest import (
+    DEFAULT_BATCH_SIZE,
+    RETRYABLE,
+    Backoff,
+    BatchOutcome,
+    BatchWriter,
+    FencedError,
+    MappedBatch,
+    StoreSession,
+    map_batch,
+    store_batch,
+)
+from workers.mapping import NO_HEADERS, MappingSpec, SourceMessage
 from workers.metrics import ConsumerMetrics
 
 log = structlog.get_logger(__name__)
@@ -40,7 +53,7 @@ class KafkaSource:
     mapping: MappingSpec
     database_url: str
     max_event_bytes: int
-    batch_size: int = 1000
+    batch_size: int = DEFAULT_BATCH_SIZE
     batch_timeout_s: float = 0.5
     client_id: str = "tuskflow-consumer"
     # Static membership: a restarted worker with the same id takes its partitions back at once,
@@ -63,7 +76,14 @@ def source_message(message: Message) -> SourceMessage:
 
 
 @dataclass(frozen=True)
-class _Fetched:
+class _InFlight:
+    """The batch being stored by the writer, and the offsets it moves."""
+
+    batch: list["_Fetched"]
+    advances: list[OffsetAdvance]
+
+
+class _Fetched(NamedTuple):
     """A fetched message with its partition and offset, asked of the client once."""
 
     partition: Partition
@@ -72,20 +92,23 @@ class _Fetched:
 
 
 def _source_message(message: Message, topic: str, partition: int, offset: int) -> SourceMessage:
+    key, value, fetched = message.key(), message.value(), message.headers()
+    return SourceMessage(
+        "kafka",
+        f"kafka:{topic}/{partition}/{offset}",
+        {"topic": topic, "partition": partition, "offset": offset},
+        key.encode() if isinstance(key, str) else key,
+        value.encode() if isinstance(value, str) else value,
+        _headers(fetched) if fetched else NO_HEADERS,
+    )
+
+
+def _headers(fetched: list[tuple[str, Any]] | dict[str, Any]) -> dict[str, str]:
     headers: dict[str, str] = {}
-    fetched = message.headers() or []
     for name, value in fetched.items() if isinstance(fetched, dict) else fetched:
         raw = value if isinstance(value, bytes) else str(value or "").encode()
         headers[str(name)] = raw.decode(errors="replace")
-    key, value = message.key(), message.value()
-    return SourceMessage(
-        source="kafka",
-        source_key=f"kafka:{topic}/{partition}/{offset}",
-        coordinates={"topic": topic, "partition": partition, "offset": offset},
-        key=key.encode() if isinstance(key, str) else key,
-        value=value.encode() if isinstance(value, str) else value,
-        headers=headers,
-    )
+    return headers
 
 
 class KafkaIngestor:
@@ -97,6 +120,8 @@ class KafkaIngestor:
         # Partitions this consumer owns, with the next offset it knows stored (None: none yet).
         self._owned: dict[Partition, int | None] = {}
         self._db = StoreSession(source.database_url)
+        self._writer = BatchWriter(self._db)
+        self._in_flight: _InFlight | None = None
         self._paused = False
         self.log = log.bind(consumer=f"kafka:{source.group}", topics=list(source.topics))
 
@@ -114,9 +139,14 @@ class KafkaIngestor:
             while not stop.is_set():
                 fetched = consumer.consume(self.source.batch_size, self.source.batch_timeout_s)
                 batch = self._owned_messages(fetched)
-                if batch:
-                    self._store(consumer, batch, stop)
+                # Mapped while the previous batch is being stored; written once that one is.
+                mapped = self._map(batch)
+                kept = self._finish_in_flight(consumer, batch, stop)
+                if kept:
+                    self._start(kept, mapped if len(kept) == len(batch) else self._map(kept))
+            self._finish_in_flight(consumer, [], stop)
         finally:
+            self._writer.close()
             consumer.close()
             self._db.close()
             self.log.info("consumer.stopped")
@@ -145,6 +175,7 @@ class KafkaIngestor:
         self.log.warning("kafka.error", error=str(error), fatal=error.fatal())
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._writer.settle()  # the connection is the writer's until its batch is done
         keys = [(p.topic, p.partition) for p in partitions]
         stored = self._retrying(lambda conn: load_offsets(conn, self.source.group, keys))
         for p in partitions:
@@ -156,6 +187,7 @@ class KafkaIngestor:
         self.log.info("partitions.assigned", partitions=_names(keys), stored=len(stored))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._writer.settle()  # the batch in flight commits (or fails) before the revoke ends
         keys = [(p.topic, p.partition) for p in partitions]
         for key in keys:
             self._owned.pop(key, None)
@@ -175,7 +207,42 @@ class KafkaIngestor:
                 batch.append(_Fetched((topic, partition), offset, found))
         return batch
 
+    def _map(self, batch: list[_Fetched]) -> MappedBatch:
+        messages = [f.message for f in batch]
+        return map_batch(messages, self.source.mapping, self.source.max_event_bytes)
+
+    def _start(self, batch: list[_Fetched], mapped: MappedBatch) -> None:
+        advances = self._advances(batch)
+        self._in_flight = _InFlight(batch, advances)
+        self._writer.start(mapped, partial(self._advance, advances))
+
+    def _finish_in_flight(
+        self, consumer: Consumer, in_hand: list[_Fetched], stop: threading.Event
+    ) -> list[_Fetched]:
+        """Take the outcome of the batch in flight; return what of ``in_hand`` is still to start.
+
+        Fenced: its partitions are sought back to their stored offsets, and the messages in hand
+        from them, fetched before the seek, are dropped. PostgreSQL away: it is stored here
+        with the batch in hand, in order, retrying with backoff.
+        """
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return in_hand
+        try:
+            outcome = self._writer.outcome()
+        except FencedError:
+            resynced = self._resync(consumer, in_flight.advances)
+            return [f for f in in_hand if f.partition not in resynced]
+        except RETRYABLE as exc:
+            self.metrics.retry()
+            self.log.warning("postgres.unavailable", error=str(exc).strip(), retry_in_s=0)
+            self._store(consumer, in_flight.batch + in_hand, stop)
+            return []
+        self._stored(consumer, in_flight.advances, outcome)
+        return in_hand
+
     def _store(self, consumer: Consumer, batch: list[_Fetched], stop: threading.Event) -> None:
+        """Store ``batch`` here, retrying with backoff while PostgreSQL is away."""
         backoff = Backoff()
         try:
             while True:
@@ -183,9 +250,14 @@ class KafkaIngestor:
                 if not batch:
                     return
                 advances = self._advances(batch)
-                messages = [f.message for f in batch]
                 try:
-                    outcome = self._db.run(partial(self._write, messages, advances))
+                    outcome = self._db.run(
+                        partial(
+                            store_batch,
+                            batch=self._map(batch),
+                            advance=partial(self._advance, advances),
+                        )
+                    )
                 except FencedError:
                     self._resync(consumer, advances)
                     return
@@ -218,19 +290,8 @@ class KafkaIngestor:
         """
         return self._owned_messages(consumer.consume(self.source.batch_size, wait_s))
 
-    def _write(
-        self,
-        messages: list[SourceMessage],
-        advances: list[OffsetAdvance],
-        conn: psycopg.Connection[Any],
-    ) -> BatchOutcome:
-        return write_batch(
-            conn,
-            messages,
-            self.source.mapping,
-            self.source.max_event_bytes,
-            lambda c: advance_offsets(c, self.source.group, advances),
-        )
+    def _advance(self, advances: list[OffsetAdvance], conn: psycopg.Connection[Any]) -> bool:
+        return advance_offsets(conn, self.source.group, advances)
 
     def _advances(self, batch: list[_Fetched]) -> list[OffsetAdvance]:
         last: dict[Partition, int] = defaultdict(lambda: -1)
@@ -251,9 +312,14 @@ class KafkaIngestor:
             if key in self._owned:
                 self._owned[key] = advance.next_offset
         self.metrics.batch(outcome)
-        offsets = [TopicPartition(a.topic, a.partition, a.next_offset) for a in advances]
+        # For lag tools only, and only for partitions still ours (a revoke may have come
+        # while the batch was in flight).
+        owned = [a for a in advances if (a.topic, a.partition) in self._owned]
+        if not owned:
+            return
+        offsets = [TopicPartition(a.topic, a.partition, a.next_offset) for a in owned]
         consumer.commit(offsets=offsets, asynchronous=True)
-        for advance in advances:
+        for advance in owned:
             _, high = consumer.get_watermark_offsets(
                 TopicPartition(advance.topic, advance.partition), cached=True
             )
@@ -262,7 +328,8 @@ class KafkaIngestor:
                     f"{advance.topic}/{advance.partition}", high - advance.next_offset
                 )
 
-    def _resync(self, consumer: Consumer, advances: list[OffsetAdvance]) -> None:
+    def _resync(self, consumer: Consumer, advances: list[OffsetAdvance]) -> set[Partition]:
+        """Seek the fenced partitions still ours back to their stored offsets; return them."""
         keys = [(a.topic, a.partition) for a in advances if (a.topic, a.partition) in self._owned]
         stored = self._retrying(lambda conn: load_offsets(conn, self.source.group, keys))
         self.log.warning(
@@ -274,6 +341,7 @@ class KafkaIngestor:
             consumer.seek(
                 TopicPartition(key[0], key[1], OFFSET_BEGINNING if offset is None else offset)
             )
+        return set(keys)
 
     def _pause(self, consumer: Consumer) -> None:
         if not self._paused:

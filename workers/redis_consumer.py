@@ -28,8 +28,18 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from eventstore.records import DeadLetter
-from workers.ingest import RETRYABLE, Backoff, BatchOutcome, StoreSession, write_batch
-from workers.mapping import MappingSpec, SourceMessage, dead_letter
+from workers.ingest import (
+    DEFAULT_BATCH_SIZE,
+    RETRYABLE,
+    Backoff,
+    BatchOutcome,
+    BatchWriter,
+    MappedBatch,
+    StoreSession,
+    map_batch,
+    store_batch,
+)
+from workers.mapping import NO_HEADERS, MappingSpec, SourceMessage, dead_letter
 from workers.metrics import ConsumerMetrics
 
 log = structlog.get_logger(__name__)
@@ -54,7 +64,7 @@ class RedisSource:
     mapping: MappingSpec
     database_url: str
     max_event_bytes: int
-    batch_size: int = 1000
+    batch_size: int = DEFAULT_BATCH_SIZE
     block_ms: int = 500
     claim_idle_ms: int = 30000
     claim_every_s: float = 5.0
@@ -67,18 +77,24 @@ class RedisSource:
 def source_message(source: RedisSource, entry_id: str, fields: Fields) -> SourceMessage:
     """A stream entry as the mapping sees it, named by stream and entry id."""
     payload, key = source.payload_field.encode(), source.key_field.encode()
-    headers = {
-        name.decode(errors="replace"): value.decode(errors="replace")
-        for name, value in fields.items()
-        if name not in (payload, key)
-    }
+    value, key_value = fields.get(payload), fields.get(key)
+    extra = len(fields) - (value is not None) - (key_value is not None)
+    headers = (
+        {
+            name.decode(errors="replace"): text.decode(errors="replace")
+            for name, text in fields.items()
+            if name not in (payload, key)
+        }
+        if extra
+        else NO_HEADERS
+    )
     return SourceMessage(
-        source="redis",
-        source_key=f"redis:{source.stream}/{entry_id}",
-        coordinates={"stream": source.stream, "entry_id": entry_id},
-        key=fields.get(key),
-        value=fields.get(payload),
-        headers=headers,
+        "redis",
+        f"redis:{source.stream}/{entry_id}",
+        {"stream": source.stream, "entry_id": entry_id},
+        key_value,
+        value,
+        headers,
     )
 
 
@@ -153,6 +169,14 @@ def _entries(reply: Any) -> list[Entry]:
     return [(_text(entry_id), fields or {}) for entry_id, fields in entries]
 
 
+@dataclass(frozen=True)
+class _InFlight:
+    """The batch being stored by the writer: its entry ids, acknowledged after the commit."""
+
+    entry_ids: list[str]
+    mapped: MappedBatch
+
+
 class RedisIngestor:
     """One consumer of a group; run several, each with its own stable name, to share a stream."""
 
@@ -160,6 +184,8 @@ class RedisIngestor:
         self.source = source
         self.metrics = metrics or ConsumerMetrics("redis")
         self._db = StoreSession(source.database_url)
+        self._writer = BatchWriter(self._db)
+        self._in_flight: _InFlight | None = None
         self._group_ready = False
         self._replay_due = True
         self._next_claim = 0.0
@@ -176,7 +202,12 @@ class RedisIngestor:
         try:
             while not stop.is_set():
                 self._cycle(client, stop, backoff)
+            try:
+                self._finish_in_flight(client, stop)
+            except _REDIS_DOWN as exc:
+                self.log.warning("redis.unavailable", error=str(exc), action="left pending")
         finally:
+            self._writer.close()
             client.close()
             self._db.close()
             self.log.info("consumer.stopped")
@@ -215,6 +246,7 @@ class RedisIngestor:
         if not self._group_ready:
             self._ensure_group(client)
         if self._replay_due:
+            self._finish_in_flight(client, stop)  # else the replay would read its entries
             self._replay_own(client, stop)
         now = time.monotonic()
         if now >= self._next_claim:
@@ -225,9 +257,13 @@ class RedisIngestor:
             self._trim(client)
             self._next_trim = now + self.source.trim_every_s
         if not stop.is_set():
-            entries = self._read(client, ">", block=self.source.block_ms)
+            # With a batch in flight, look without waiting: if nothing new came, settle it now.
+            block = None if self._in_flight is not None else self.source.block_ms
+            entries = self._read(client, ">", block=block)
             if entries:
                 self._process(client, entries, stop, redelivered=False)
+            else:
+                self._finish_in_flight(client, stop)
 
     def _ensure_group(self, client: redis.Redis) -> None:
         try:
@@ -291,14 +327,32 @@ class RedisIngestor:
         *,
         redelivered: bool,
     ) -> None:
-        """Store one batch in PostgreSQL and only after the commit acknowledge all its entries."""
+        """Map one batch while the previous one is stored; once that one is committed and
+        acknowledged, start storing this one."""
         deliveries = self._deliveries(client, entries) if redelivered else {}
         messages, letters = split_batch(self.source, entries, deliveries)
-        outcome = self._store(messages, letters, stop)
+        mapped = map_batch(messages, self.source.mapping, self.source.max_event_bytes, letters)
+        self._finish_in_flight(client, stop)
+        self._in_flight = _InFlight([i for i, _ in entries], mapped)
+        self._writer.start(mapped, None)
+
+    def _finish_in_flight(self, client: redis.Redis, stop: threading.Event) -> None:
+        """Take the outcome of the batch in flight (stored here, with backoff, if PostgreSQL
+        was away) and only after its commit acknowledge all its entries."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return
+        outcome: BatchOutcome | None
+        try:
+            outcome = self._writer.outcome()
+        except RETRYABLE as exc:
+            self.metrics.retry()
+            self.log.warning("postgres.unavailable", error=str(exc).strip(), retry_in_s=0)
+            outcome = self._store(in_flight.mapped, stop)
         if outcome is None:
             return  # not acknowledged: the entries stay pending and are delivered again
         self.metrics.batch(outcome)
-        client.xack(self.source.stream, self.source.group, *[i for i, _ in entries])
+        client.xack(self.source.stream, self.source.group, *in_flight.entry_ids)
 
     def _deliveries(self, client: redis.Redis, entries: list[Entry]) -> dict[str, int]:
         pending = client.xpending_range(
@@ -311,36 +365,23 @@ class RedisIngestor:
         )
         return {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
 
-    def _store(
-        self, messages: list[SourceMessage], letters: list[DeadLetter], stop: threading.Event
-    ) -> BatchOutcome | None:
+    def _store(self, batch: MappedBatch, stop: threading.Event) -> BatchOutcome | None:
         """The batch's outcome once committed; None if stopping while PostgreSQL is down."""
         backoff = Backoff()
         while True:
             try:
-                return self._db.run(partial(self._write, messages, letters))
+                return self._db.run(partial(store_batch, batch=batch, advance=None))
             except RETRYABLE as exc:
                 if stop.is_set():
                     self.log.warning(
                         "consumer.stopping_with_unstored_batch",
-                        entries=len(messages) + len(letters),
+                        entries=len(batch.events.events) + len(batch.letters),
                     )
                     return None
                 wait = backoff.next_wait()
                 self.metrics.retry()
                 self.log.warning("postgres.unavailable", error=str(exc).strip(), retry_in_s=wait)
                 stop.wait(wait)
-
-    def _write(
-        self, messages: list[SourceMessage], letters: list[DeadLetter], conn: Connection
-    ) -> BatchOutcome:
-        return write_batch(
-            conn,
-            messages,
-            self.source.mapping,
-            self.source.max_event_bytes,
-            extra_letters=letters,
-        )
 
     def _report_lag(self, client: redis.Redis) -> None:
         pending = int(client.xpending(self.source.stream, self.source.group)["pending"])

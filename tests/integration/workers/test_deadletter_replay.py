@@ -7,7 +7,7 @@ import psycopg
 from eventstore.postgres.deadletters import list_dead_letters, record_dead_letters
 from eventstore.records import DeadLetter
 from workers.deadletter_replay import replay_dead_letters
-from workers.ingest import write_batch
+from workers.ingest import map_batch, store_batch
 from workers.mapping import MappingSpec, SourceMessage, map_message
 
 
@@ -99,7 +99,7 @@ def test_event_postgres_refuses_becomes_a_dead_letter_and_the_rest_are_stored(
             _message(3, {"type": "Measured", "value": 3}),
         ]
 
-        outcome = write_batch(conn, messages, MappingSpec(), 4096)
+        outcome = store_batch(conn, map_batch(messages, MappingSpec(), 4096), advance=None)
 
         stored = conn.execute("SELECT data->>'value' FROM events ORDER BY 1").fetchall()
         [letter] = list_dead_letters(conn)

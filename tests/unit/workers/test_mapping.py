@@ -10,7 +10,13 @@ from pydantic import ValidationError
 from config.errors import ConfigError
 from eventstore.records import DeadLetter
 from eventstore.validation import PreparedEvent
-from workers.mapping import EVENT_ID_NAMESPACE, MappingSpec, SourceMessage, map_message
+from workers.mapping import (
+    EVENT_ID_NAMESPACE,
+    MappingSpec,
+    SourceMessage,
+    map_message,
+    stable_id,
+)
 
 
 def _message(value: object, key: bytes | None = b"meter-7", **headers: str) -> SourceMessage:
@@ -29,6 +35,13 @@ def _event(spec: MappingSpec, message: SourceMessage) -> PreparedEvent:
     mapped = map_message(spec, message, 4096)
     assert isinstance(mapped, PreparedEvent), mapped
     return mapped
+
+
+@pytest.mark.parametrize(
+    "name", ["kafka:readings/2/41", "producer:order-17", "redis:s/1-0", "", "ключ-✓", "x" * 300]
+)
+def test_stable_id_is_the_uuid5_of_the_name_in_the_event_id_namespace(name: str) -> None:
+    assert stable_id(name) == uuid.uuid5(EVENT_ID_NAMESPACE, name)
 
 
 def test_default_mapping_takes_stream_from_key_type_from_field_id_from_coordinates() -> None:
