@@ -20,7 +20,11 @@ measures side by side and prints medians and ratios (it never asserts a time):
      group join) is shown apart; completion is polled every POLL_S on ``source_offsets``
      (Kafka) or ``streams`` (Redis), a few rows each. Its peak RSS is VmHWM just before SIGTERM;
    - the ceiling: a raw COPY of the very rows the worker stores (the backlog read back and
-     mapped by workers.mapping off the clock) into a bare table, in 1,000-row transactions;
+     mapped by workers.mapping off the clock) into a bare table, in transactions of the
+     worker's batch size (workers.ingest.DEFAULT_BATCH_SIZE);
+   - for scale, not a target: the same COPY into the event store's own events table, with its
+     unique indexes and triggers (a fresh store), which is the most any writer of these events
+     could do, before the streams table, offsets and source;
    - the naive consumer many teams write first, in this process: one INSERT and one COMMIT per
      message (Kafka offsets auto-committed; one XACK per Redis entry), for NAIVE_SECONDS from
      its first message;
@@ -30,7 +34,8 @@ measures side by side and prints medians and ratios (it never asserts a time):
 For each source that misses a target, its worker's loop (KafkaIngestor or RedisIngestor,
 built as the CLI builds it) then runs in a thread of this process under cProfile on a
 50,000-message backlog, and its top functions by own time are printed, with own time summed
-by area (source client, psycopg, JSON, mapping, ...).
+by area (source client, psycopg, JSON, mapping, ...). Only the ingestor's thread (fetch, map)
+is profiled, not its batch writer's thread.
 
 Everything lives in schema tf_consumers_bench (dropped first and at the end) and in topics and
 streams named bench-consumers-*, deleted with their consumer groups at the end. A full run
@@ -78,6 +83,7 @@ from psycopg import sql
 
 from eventstore import migrate
 from eventstore.validation import DEFAULT_MAX_EVENT_BYTES, PreparedEvent
+from workers.ingest import DEFAULT_BATCH_SIZE
 from workers.kafka_consumer import KafkaIngestor, KafkaSource, coordinates
 from workers.kafka_consumer import source_message as kafka_message
 from workers.mapping import EVENT_ID_NAMESPACE, MappingSpec, SourceMessage, map_message
@@ -96,7 +102,7 @@ LARGE_BACKLOG = 400_000
 KEYS = 1000
 PARTITIONS = 6
 ROUNDS = 3
-COPY_BATCH = 1000
+COPY_BATCH = DEFAULT_BATCH_SIZE
 NAIVE_SECONDS = 6.0
 NAIVE_READ = 100  # entries per XREADGROUP of the naive Redis consumer
 XADD_PIPELINE = 1000
@@ -123,6 +129,9 @@ _RAW_DDL = sql.SQL(
 _RAW_COPY = sql.SQL(
     "COPY {} (stream_id, stream_version, event_id, event_type, data, metadata) FROM STDIN"
 ).format(sql.Identifier(RAW_TABLE))
+_EVENTS_COPY = sql.SQL(
+    "COPY events (stream_id, stream_version, event_id, event_type, data, metadata) FROM STDIN"
+)
 _NAIVE_DDL = sql.SQL(
     "CREATE TABLE {} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
     " stream_id text NOT NULL, event_id uuid NOT NULL UNIQUE, event_type text NOT NULL,"
@@ -735,16 +744,31 @@ def raw_copy(url: str, rows: Sequence[RawRow]) -> Rate:
     transaction, JSON as text; only the COPYs are timed."""
     with psycopg.connect(url, autocommit=True) as conn:
         recreate(conn, RAW_TABLE, _RAW_DDL)
+    return copy_rows(url, rows, _RAW_COPY, RAW_TABLE)
+
+
+def events_copy(env: Services, rows: Sequence[RawRow]) -> Rate:
+    """The same COPY into the events table of a fresh event store."""
+    fresh_schema(env)
+    return copy_rows(env.url, rows, _EVENTS_COPY, "events")
+
+
+def copy_rows(
+    url: str, rows: Sequence[RawRow], statement: sql.SQL | sql.Composed, table: str
+) -> Rate:
+    """COPY ``rows`` with ``statement``, COPY_BATCH rows a transaction; only the COPYs are
+    timed, and ``table`` must hold them all after."""
+    with psycopg.connect(url, autocommit=True) as conn:
         started = time.perf_counter()
         for first in range(0, len(rows), COPY_BATCH):
-            with conn.transaction(), conn.cursor() as cur, cur.copy(_RAW_COPY) as copy:
+            with conn.transaction(), conn.cursor() as cur, cur.copy(statement) as copy:
                 for row in rows[first : first + COPY_BATCH]:
                     copy.write_row(row)
         took = time.perf_counter() - started
-        counted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(RAW_TABLE)))
+        counted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
         found = counted.fetchone()
     if not found or found[0] != len(rows):
-        fail(f"raw COPY stored {found[0] if found else 0:,} rows of {len(rows):,}")
+        fail(f"COPY into {table} stored {found[0] if found else 0:,} rows of {len(rows):,}")
     return Rate(len(rows), took)
 
 
@@ -817,31 +841,35 @@ def spread_text(values: Sequence[float], text: Callable[[float], str] = rate_tex
 # --- the phases ------------------------------------------------------------------------------
 
 
-SIDES = ("ours", "raw", "naive")
+SIDES = ("ours", "raw", "events", "naive")
 
 
 @dataclass(frozen=True)
 class Round:
-    """One round on one backlog: ours end to end, the raw COPY ceiling, the naive consumer."""
+    """One round on one backlog: ours end to end, the raw COPY ceiling, the same COPY into the
+    events table, the naive consumer."""
 
     ours: OursRun
     raw: Rate
+    events: Rate
     naive: Rate
 
 
 def one_round(env: Services, source: Source, round_no: int) -> Round:
-    """A fresh backlog, read back and mapped off the clock; then the three sides on it, in an
+    """A fresh backlog, read back and mapped off the clock; then the four sides on it, in an
     order rotating with the round."""
     target = source.preload(BACKLOG)
     rows = raw_rows(source.prepared(target, BACKLOG))
     shift = round_no % len(SIDES)
     ours: OursRun | None = None
-    raw = naive = Rate(0, 0.0)
+    raw = events = naive = Rate(0, 0.0)
     for side in SIDES[shift:] + SIDES[:shift]:
         if side == "ours":
             ours = run_ours(env, source, target, BACKLOG)
         elif side == "raw":
             raw = raw_copy(env.url, rows)
+        elif side == "events":
+            events = events_copy(env, rows)
         else:
             naive = source.naive(env.url, target, NAIVE_SECONDS)
     source.discard(target)
@@ -849,10 +877,10 @@ def one_round(env: Services, source: Source, round_no: int) -> Round:
     progress(
         f"      round {round_no + 1}/{ROUNDS}: ours {rate_text(ours.drain.per_s)} over the drain"
         f" (first batch after {ours.first_s:.1f} s, peak RSS {mb_text(ours.peak_rss_mb)}),"
-        f" raw COPY {rate_text(raw.per_s)}, naive {rate_text(naive.per_s)}"
-        f" ({naive.count:,} in {naive.seconds:.1f} s)"
+        f" raw COPY {rate_text(raw.per_s)}, into events {rate_text(events.per_s)},"
+        f" naive {rate_text(naive.per_s)} ({naive.count:,} in {naive.seconds:.1f} s)"
     )
-    return Round(ours, raw, naive)
+    return Round(ours, raw, events, naive)
 
 
 def bench_source(env: Services, source: Source, phase: int) -> list[Row]:
@@ -877,6 +905,7 @@ def bench_source(env: Services, source: Source, phase: int) -> list[Row]:
 def _source_rows(name: str, rounds: Sequence[Round], large: OursRun) -> list[Row]:
     ours = [r.ours.drain.per_s for r in rounds]
     raw = [r.raw.per_s for r in rounds]
+    into_events = [r.events.per_s for r in rounds]
     naive = [r.naive.per_s for r in rounds]
     peaks = [r.ours.peak_rss_mb for r in rounds]
     worker = f"tuskflow consume {name}"
@@ -891,12 +920,17 @@ def _source_rows(name: str, rounds: Sequence[Round], large: OursRun) -> list[Row
         f"      {'  CPU while draining':<38} worker {worker_cpu} of a core,"
         f" its PostgreSQL backend {backend_cpu}"
     )
-    print(f"      {'raw COPY, 1,000-row transactions':<38} {spread_text(raw)}")
+    print(f"      {f'raw COPY, {COPY_BATCH:,}-row transactions':<38} {spread_text(raw)}")
+    print(f"      {'  the same into the events table':<38} {spread_text(into_events)}")
     print(f"      {'naive, INSERT + COMMIT per message':<38} {spread_text(naive)}")
     ours_rate, raw_rate, naive_rate = median(ours), median(raw), median(naive)
+    events_rate = median(into_events)
     small_peak = median(peaks)
     growth = large.peak_rss_mb / small_peak
-    print(f"      ours/raw {ours_rate / raw_rate:.2f}   ours/naive {ours_rate / naive_rate:.1f}")
+    print(
+        f"      ours/raw {ours_rate / raw_rate:.2f}   ours/naive {ours_rate / naive_rate:.1f}"
+        f"   (COPY into events)/raw {events_rate / raw_rate:.2f}"
+    )
     print(
         f"      peak RSS: {spread_text(peaks, mb_text)} at {BACKLOG:,};"
         f" {mb_text(large.peak_rss_mb)} at {LARGE_BACKLOG:,} ({growth:.2f}x); that drain"
@@ -926,6 +960,14 @@ def _source_rows(name: str, rounds: Sequence[Round], large: OursRun) -> list[Row
             growth,
             f"<= {MEMORY_TARGET:.2f}",
             growth <= MEMORY_TARGET,
+        ),
+        Row(
+            f"{name} end to end vs COPY into events",
+            rate_text(ours_rate),
+            rate_text(events_rate),
+            ours_rate / events_rate,
+            "-",
+            None,
         ),
         Row(
             f"{name} spawn to all stored vs raw COPY",
@@ -1026,7 +1068,10 @@ def print_profile(profiler: cProfile.Profile) -> None:
     profiler.create_stats()
     stats = profiler.stats
     total = sum(float(entry[2]) for entry in stats.values())
-    print(f"      {total:.2f} s profiled in the ingestor's thread")
+    print(
+        f"      {total:.2f} s profiled in the ingestor's thread (fetch, map, wait for the batch"
+        " writer; the writer's own thread, which stores each batch, is not profiled)"
+    )
     print(f"      top {PROFILE_TOP} by own time:")
     ranked = sorted(stats.items(), key=lambda item: float(item[1][2]), reverse=True)
     for label, (_, calls, own, cumulative, _) in ranked[:PROFILE_TOP]:
