@@ -2,7 +2,6 @@
 
 import signal
 import socket
-import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Protocol
@@ -11,9 +10,10 @@ import typer
 
 from config import Settings
 from tuskflow.mapping_options import mapping_from_options
-from workers.ingest import DEFAULT_BATCH_SIZE, WRITER_SWITCH_INTERVAL_S
+from workers.ingest import DEFAULT_BATCH_SIZE
 from workers.kafka_consumer import KafkaIngestor, KafkaSource
 from workers.metrics import ConsumerMetrics
+from workers.process import tune_for_consuming
 from workers.redis_consumer import RedisIngestor, RedisSource
 
 app = typer.Typer(help="Consume a source into the event store until SIGTERM.", no_args_is_help=True)
@@ -38,12 +38,9 @@ class Ingestor(Protocol):
 
 
 def run_until_signalled(ingestor: Ingestor) -> None:
-    """Run a consumer in this process until SIGTERM or SIGINT; the batch in hand finishes.
-
-    The process's GIL switch interval is set for the consumer's batch writer thread (see
-    workers.ingest.WRITER_SWITCH_INTERVAL_S).
-    """
-    sys.setswitchinterval(WRITER_SWITCH_INTERVAL_S)
+    """Run a consumer in this process, tuned for it (workers.process), until SIGTERM or SIGINT;
+    the batch in hand finishes."""
+    tune_for_consuming()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -37,10 +37,6 @@ log = structlog.get_logger(__name__)
 # per event: fewer round trips, and each stream's row is bumped once per batch, not once per
 # 1,000 events. bench/bench_consumers.py measured 5,000 against 1,000: 10-15% more events/s.
 DEFAULT_BATCH_SIZE = 5000
-# The batch writer thread wakes several times a batch from waiting on PostgreSQL, and each time
-# needs the GIL back from the thread mapping the next batch. At Python's default 5 ms switch
-# interval that wait alone made the writer the bottleneck; a consumer process sets this instead.
-WRITER_SWITCH_INTERVAL_S = 0.001
 
 
 class FencedError(Exception):
@@ -120,7 +116,8 @@ class BatchWriter:
 
     At most one batch is in flight. The consumer waits for it before it uses the connection
     itself, before it starts the next batch (batches commit in order), and before partitions
-    change hands (nothing of a revoked partition is written after the revoke).
+    change hands (nothing of a revoked partition is written after the revoke). A consumer
+    process shortens the GIL switch interval for it (workers.process).
     """
 
     def __init__(self, session: "StoreSession") -> None:
