@@ -16,6 +16,7 @@ class EventCounts:
 
     name = "event_counts"
     table = "projection_event_counts"
+    category: str | None = None
 
     def setup(self, conn: Connection) -> None:
         """Create the read model table."""

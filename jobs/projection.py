@@ -47,6 +47,7 @@ class JobsProjection:
 
     name = "jobs"
     table = "projection_jobs"
+    category: str | None = lifecycle.STREAM_PREFIX
 
     def setup(self, conn: Connection) -> None:
         """Create the read model table."""
@@ -61,7 +62,7 @@ class JobsProjection:
         with conn.cursor() as cursor:
             for event in events:
                 statement = _STATEMENTS.get(event.event_type)
-                if statement is None or not event.stream_id.startswith(lifecycle.STREAM_PREFIX):
+                if statement is None:
                     continue
                 params = {
                     "rows_in": 0,

@@ -26,9 +26,14 @@ log = structlog.get_logger(__name__)
 
 
 class Projection(Protocol):
-    """A read model built from events."""
+    """A read model built from events: of every stream, or of one category (a stream-id prefix).
+
+    A projection of a category reads only its streams' events, and its checkpoint still moves
+    past the other events, so it keeps up cheaply in a store that mostly holds others.
+    """
 
     name: str
+    category: str | None
 
     def setup(self, conn: Connection) -> None:
         """Create the read model's tables if they are missing."""
@@ -50,16 +55,28 @@ class ProjectionRunner:
         self.checkpoint_name = f"projection:{projection.name}"
 
     def step(self, conn: Connection) -> int:
-        """One transaction: lock the checkpoint, apply the next page, move the checkpoint."""
+        """One transaction: lock the checkpoint, apply the next page, move the checkpoint.
+
+        For a category, the page is read up to the head as it was when the step began, and a
+        page that is not full moves the checkpoint to that head: every position up to it is
+        settled (positions are handed out in commit order), so no later event can land behind.
+        """
+        category = self.projection.category
         with conn.transaction():
             position = self._lock_checkpoint(conn)
-            events = queries.read_all(conn, position, limit=self.batch_size)
+            head = queries.head(conn) if category is not None else None
+            events = queries.read_all(
+                conn, position, limit=self.batch_size, category=category, until=head
+            )
             if events:
                 self.projection.apply(conn, events)
+            full = len(events) == self.batch_size
+            moved_to = events[-1].global_position if events and (full or head is None) else head
+            if moved_to is not None and moved_to > position:
                 conn.execute(
                     "UPDATE checkpoints SET position = %s, updated_at = statement_timestamp()"
                     " WHERE name = %s",
-                    [events[-1].global_position, self.checkpoint_name],
+                    [moved_to, self.checkpoint_name],
                 )
         return len(events)
 

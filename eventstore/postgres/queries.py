@@ -57,9 +57,12 @@ def read_all(
     limit: int = 1000,
     event_types: Sequence[str] | None = None,
     category: str | None = None,
+    until: int | None = None,
 ) -> list[RecordedEvent]:
-    """Events after global position ``after``, in global (commit) order."""
+    """Events after global position ``after`` (and up to ``until``), in global (commit) order."""
     conditions = [sql.SQL("global_position > %(after)s")]
+    if until is not None:
+        conditions.append(sql.SQL("global_position <= %(until)s"))
     if event_types is not None:
         conditions.append(sql.SQL("event_type = ANY(%(types)s)"))
     if category is not None:
@@ -71,6 +74,7 @@ def read_all(
         "after": after,
         "types": list(event_types) if event_types is not None else None,
         "category": category,
+        "until": until,
         "limit": limit,
     }
     # Built positionally from plain tuples: several times cheaper than a keyword row factory.

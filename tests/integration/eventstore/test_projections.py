@@ -103,3 +103,38 @@ def _wait_for(condition: Any, timeout_s: float = 30) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+class _JobCounts(EventCounts):
+    """EventCounts over the job-* streams only."""
+
+    name = "job_counts"
+    category = "job-"
+
+
+def _checkpoint(url: str, name: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT position FROM checkpoints WHERE name = %s", [name]).fetchone()
+    return int(row[0]) if row else -1
+
+
+def test_a_category_projection_reads_its_streams_only_and_its_checkpoint_passes_the_rest(
+    migrated_url: str,
+) -> None:
+    with PostgresEventStore(migrated_url) as store:
+        store.append("job-1", [NewEvent("Started", {})])
+        _fill(migrated_url, 1500)  # events of other streams, before and after
+        store.append("job-1", [NewEvent("Finished", {})])
+        _fill(migrated_url, 1500)
+        head = store.head()
+        runner = ProjectionRunner(migrated_url, _JobCounts(), batch_size=100)
+
+        applied = runner.catch_up()
+        at_head = _checkpoint(migrated_url, "projection:job_counts")
+        store.append("job-2", [NewEvent("Started", {})])
+        applied_later = runner.catch_up()
+
+    assert applied == 2
+    assert at_head == head
+    assert applied_later == 1
+    assert _counts(migrated_url) == {"Started": 2, "Finished": 1}
