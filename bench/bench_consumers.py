@@ -19,9 +19,10 @@ measures side by side and prints medians and ratios (it never asserts a time):
      and the last stored batch by their recorded_at, so the start-up (interpreter, imports,
      group join) is shown apart; completion is polled every POLL_S on ``source_offsets``
      (Kafka) or ``streams`` (Redis), a few rows each. Its peak RSS is VmHWM just before SIGTERM;
-   - the ceiling: a raw COPY of the very rows the worker stores (the backlog read back and
-     mapped by workers.mapping off the clock) into a bare table, in transactions of the
-     worker's batch size (workers.ingest.DEFAULT_BATCH_SIZE);
+   - the ceiling: a raw COPY of the very rows the worker stores (the backlog read back, mapped
+     by workers.mapping and formatted as COPY text off the clock) into a bare table, in
+     transactions of the worker's batch size (workers.ingest.DEFAULT_BATCH_SIZE), each written
+     in one block;
    - for scale, not a target: the same COPY into the event store's own events table, with its
      unique indexes and triggers (a fresh store), which is the most any writer of these events
      could do, before the streams table, offsets and source;
@@ -83,6 +84,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from psycopg import sql
 
 from eventstore import migrate
+from eventstore.postgres.append import encode_batch
 from eventstore.validation import DEFAULT_MAX_EVENT_BYTES, PreparedEvent
 from workers.ingest import DEFAULT_BATCH_SIZE
 from workers.kafka_consumer import KafkaIngestor, KafkaSource, coordinates
@@ -725,23 +727,20 @@ def drain_span(url: str, count: int, log: Path | None = None) -> Rate:
     return Rate(count - int(row[2]), float(row[3]))
 
 
-# The rows the worker stores, numbered per stream: (stream, version, id, type, data, metadata).
-RawRow = tuple[str, int, uuid.UUID, str, str, str]
-
-
-def raw_rows(prepared: Sequence[PreparedEvent]) -> list[RawRow]:
-    """Number the mapped events per stream, in the order read back."""
+def copy_lines(prepared: Sequence[PreparedEvent]) -> list[str]:
+    """The rows the worker stores as lines of COPY text, numbered per stream in the order read
+    back: formatted by the store's own encoder, off the clock, so the ceiling times only the
+    COPYs."""
+    encoded = encode_batch(prepared)
     versions: dict[str, int] = {}
-    rows = []
-    for p in prepared:
-        version = versions[p.stream_id] = versions.get(p.stream_id, 0) + 1
-        rows.append(
-            (p.stream_id, version, p.event.event_id, p.event.event_type, p.data, p.metadata)
-        )
-    return rows
+    lines = []
+    for event, head, tail in zip(prepared, encoded.heads, encoded.tails, strict=True):
+        version = versions[event.stream_id] = versions.get(event.stream_id, 0) + 1
+        lines.append(f"{head}\t{version}\t{tail}")
+    return lines
 
 
-def raw_copy(url: str, rows: Sequence[RawRow]) -> Rate:
+def raw_copy(url: str, rows: Sequence[str]) -> Rate:
     """COPY the rows into a bare table (no index, constraint or trigger), COPY_BATCH rows a
     transaction, JSON as text; only the COPYs are timed."""
     with psycopg.connect(url, autocommit=True) as conn:
@@ -749,23 +748,24 @@ def raw_copy(url: str, rows: Sequence[RawRow]) -> Rate:
     return copy_rows(url, rows, _RAW_COPY, RAW_TABLE)
 
 
-def events_copy(env: Services, rows: Sequence[RawRow]) -> Rate:
+def events_copy(env: Services, rows: Sequence[str]) -> Rate:
     """The same COPY into the events table of a fresh event store."""
     fresh_schema(env)
     return copy_rows(env.url, rows, _EVENTS_COPY, "events")
 
 
-def copy_rows(
-    url: str, rows: Sequence[RawRow], statement: sql.SQL | sql.Composed, table: str
-) -> Rate:
-    """COPY ``rows`` with ``statement``, COPY_BATCH rows a transaction; only the COPYs are
-    timed, and ``table`` must hold them all after."""
+def copy_rows(url: str, rows: Sequence[str], statement: sql.SQL | sql.Composed, table: str) -> Rate:
+    """COPY ``rows`` (lines of COPY text) with ``statement``, COPY_BATCH rows a transaction, each
+    batch written in one block as the worker writes it; only the COPYs are timed, and
+    ``table`` must hold them all after."""
+    blocks = [
+        "".join(rows[first : first + COPY_BATCH]) for first in range(0, len(rows), COPY_BATCH)
+    ]
     with psycopg.connect(url, autocommit=True) as conn:
         started = time.perf_counter()
-        for first in range(0, len(rows), COPY_BATCH):
+        for block in blocks:
             with conn.transaction(), conn.cursor() as cur, cur.copy(statement) as copy:
-                for row in rows[first : first + COPY_BATCH]:
-                    copy.write_row(row)
+                copy.write(block)
         took = time.perf_counter() - started
         counted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)))
         found = counted.fetchone()
@@ -861,7 +861,7 @@ def one_round(env: Services, source: Source, round_no: int) -> Round:
     """A fresh backlog, read back and mapped off the clock; then the four sides on it, in an
     order rotating with the round."""
     target = source.preload(BACKLOG)
-    rows = raw_rows(source.prepared(target, BACKLOG))
+    rows = copy_lines(source.prepared(target, BACKLOG))
     shift = round_no % len(SIDES)
     ours: OursRun | None = None
     raw = events = naive = Rate(0, 0.0)
