@@ -47,7 +47,7 @@ class JobsProjection:
 
     name = "jobs"
     table = "projection_jobs"
-    category: str | None = lifecycle.STREAM_PREFIX
+    category = lifecycle.STREAM_PREFIX
 
     def setup(self, conn: Connection) -> None:
         """Create the read model table."""

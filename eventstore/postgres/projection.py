@@ -33,7 +33,10 @@ class Projection(Protocol):
     """
 
     name: str
-    category: str | None
+
+    @property
+    def category(self) -> str | None:
+        """The stream-id prefix of the streams it reads; None for every stream."""
 
     def setup(self, conn: Connection) -> None:
         """Create the read model's tables if they are missing."""
