@@ -239,6 +239,10 @@ class Consumers:
                 pytest.fail(f"{what} not reached in {timeout_s:.0f} s{state()}")
             self.expect_running(0.25)
 
+    def logged(self, process: subprocess.Popen[bytes], name: str) -> bool:
+        """Whether ``process`` has logged a line named ``name``."""
+        return _logged(self.logs[process.pid], name) > 0
+
     def events(self, name: str) -> int:
         """How many lines named ``name`` the consumers logged, all processes together."""
         return sum(_logged(log, name) for log in self.logs.values())
@@ -497,6 +501,15 @@ def drain_and_stop(
         DRAIN_TIMEOUT_S,
         f"{sent} events stored",
         lambda: f" (stored: {stored_now(url, topic)}){consumers.tail(last)}",
+    )
+    # The store may be full before the last consumer got going (its predecessor's final batch
+    # committed just before the kill): a SIGTERM during its start-up, before it handles the
+    # signal, is not the clean stop this checks.
+    consumers.wait_until(
+        lambda: consumers.logged(last, "consumer.started"),
+        DRAIN_TIMEOUT_S,
+        "the last consumer started",
+        lambda: consumers.tail(last),
     )
     exit_code = consumers.stop(last)
     return Outcome(tally(url, topic, group, sent), exit_code, consumers.tail(last))
