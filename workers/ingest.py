@@ -86,26 +86,33 @@ def map_batch(
 
 
 def store_batch(conn: Connection, batch: MappedBatch, advance: Advance | None) -> BatchOutcome:
-    """Store a mapped batch in one transaction; raise FencedError if ``advance`` fails."""
+    """Store a mapped batch in one transaction; raise FencedError if ``advance`` fails.
+
+    The source's progress moves first, so a fenced batch writes nothing, and the events go in
+    last: the commit-order lock their insert takes is then held only from the COPY to the
+    commit, which is what other writers of the store wait for.
+    """
     started = time.perf_counter()
-    letters = list(batch.letters)
     with conn.transaction():
+        if advance is not None and not advance(conn):
+            raise FencedError("source offsets were moved by another consumer")
+        record_dead_letters(conn, batch.letters)
         try:
             result = append_encoded(conn, batch.events)
         except _REFUSED as exc:
             # Validation should have caught it; never let one event stop the line.
             log.warning("batch.refused", error=str(exc), action="store events one by one")
             result = _append_one_by_one(conn, batch.events.events)
-        for source, item in zip(batch.sources, result.items, strict=True):
-            if isinstance(item, Rejected):
-                letters.append(dead_letter(source, item.reason))
-        record_dead_letters(conn, letters)
-        if advance is not None and not advance(conn):
-            raise FencedError("source offsets were moved by another consumer")
+        refused = [
+            dead_letter(source, item.reason)
+            for source, item in zip(batch.sources, result.items, strict=True)
+            if isinstance(item, Rejected)
+        ]
+        record_dead_letters(conn, refused)
     return BatchOutcome(
         new=len(result.new),
         duplicates=len(result.duplicates),
-        dead=len(letters),
+        dead=len(batch.letters) + len(refused),
         seconds=time.perf_counter() - started,
     )
 
