@@ -92,6 +92,14 @@ class Settings(BaseSettings):
     event_max_bytes: Annotated[
         int, Field(ge=256, description="the largest event (data + metadata, bytes) to store")
     ] = 1024 * 1024
+    job_lease_s: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="seconds a running ETL attempt's worker may stay silent before "
+            "another worker takes the job over",
+        ),
+    ] = 30.0
     local_postgres_port: Annotated[
         Port, Field(description="a TCP port for the local PostgreSQL")
     ] = 55432

@@ -7,6 +7,7 @@ ended (succeeded, failed or cancelled) is not run again.
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pyarrow as pa
 import structlog
@@ -20,6 +21,7 @@ from etl.rejects import store_rejects
 from etl.spec import parse_spec
 from jobs.history import JobHistory, JobStateError
 from jobs.job import Job
+from jobs.lease import AttemptLease
 
 log = structlog.get_logger(__name__)
 
@@ -59,12 +61,20 @@ class HistoryObserver:
         self.history.publishing(self.job_id, self.attempt)
 
 
+@dataclass(frozen=True)
+class Runner:
+    """Who runs an attempt: the Celery worker's name, the task's id, and the lease time."""
+
+    worker: str
+    task_id: str
+    lease_s: float
+
+
 def run_attempt(
     history: JobHistory,
     job_id: str,
     *,
-    worker: str,
-    task_id: str,
+    runner: Runner,
     client: Client,
     context: Callable[[int], JobContext],
     final: bool,
@@ -73,7 +83,8 @@ def run_attempt(
 
     A failure is recorded as this attempt's JobFailed and raised, except an outage
     (RetryableError) while ``final`` is false: the caller tries again later, as a new attempt.
-    A cancel is raised as JobCancelledError and recorded by whoever cancelled.
+    A cancel is raised as JobCancelledError and recorded by whoever cancelled. The attempt holds
+    the job's lease (jobs.lease) until how it ended is recorded.
     """
     job = history.load(job_id)
     if not job.exists:
@@ -81,22 +92,24 @@ def run_attempt(
     if job.finished:
         log.info("job already ended; not run again", status=job.status)
         return None
-    opened = _open_attempt(history, job, worker, task_id)
+    opened = _open_attempt(history, job, runner.worker, runner.task_id)
     if opened is None:
         return None
     plan, attempt = opened
     job_context = context(attempt)
     structlog.contextvars.bind_contextvars(attempt=attempt)
-    observer = HistoryObserver(history, job_id, attempt, job_context.database_url or "")
-    try:
-        result = run_plan(plan, job_context, client, observer)
-    except (JobCancelledError, JobStateError):
-        raise
-    except Exception as exc:
-        if final or not isinstance(exc, RetryableError):
-            history.failed(job_id, attempt, _describe(exc))
-        raise
-    history.succeeded(job_id, attempt, result.as_json())
+    database_url = job_context.database_url or ""
+    observer = HistoryObserver(history, job_id, attempt, database_url)
+    with AttemptLease(database_url, job_id, attempt, runner.worker, runner.lease_s):
+        try:
+            result = run_plan(plan, job_context, client, observer)
+        except (JobCancelledError, JobStateError):
+            raise
+        except Exception as exc:
+            if final or not isinstance(exc, RetryableError):
+                history.failed(job_id, attempt, _describe(exc))
+            raise
+        history.succeeded(job_id, attempt, result.as_json())
     return result
 
 

@@ -38,7 +38,7 @@ class _ConfigFromSettings(Mapping[str, Any]):
         return len(self._values)
 
 
-app = Celery("tuskflow", include=["tasks.etl_jobs", "tasks.dask_owner"])
+app = Celery("tuskflow", include=["tasks.etl_jobs", "tasks.dask_owner", "tasks.lease_reaper"])
 app.config_from_object(_ConfigFromSettings())
 
 

@@ -11,7 +11,7 @@ from etl.context import JobContext
 from etl.errors import JobCancelledError
 from eventstore.postgres.store import PostgresEventStore
 from jobs.history import JobHistory, JobStateError
-from jobs.runner import run_attempt
+from jobs.runner import Runner, run_attempt
 from tasks.app import app, settings
 from tasks.dask_owner import dask_client
 
@@ -36,8 +36,9 @@ def run_job(self: Task, job_id: str) -> dict[str, Any]:
             result = run_attempt(
                 history,
                 job_id,
-                worker=self.request.hostname or "",
-                task_id=self.request.id or "",
+                runner=Runner(
+                    self.request.hostname or "", self.request.id or "", current.job_lease_s
+                ),
                 client=dask_client(),
                 context=context,
                 final=self.request.retries >= MAX_RETRIES,

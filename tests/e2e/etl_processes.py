@@ -70,6 +70,14 @@ def pool_child(worker: subprocess.Popen[bytes]) -> psutil.Process:
     return children[0]
 
 
+def kill_whole(worker: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the worker's main process and every process under it at once, as a lost host."""
+    main = psutil.Process(worker.pid)
+    for process in [main, *main.children(recursive=True)]:
+        process.kill()
+    worker.wait(timeout=10)
+
+
 def run_producer(env: dict[str, str], code: str, cwd: Path) -> str:
     """Run a producer script (Python source) in its own process; its stdout."""
     done = subprocess.run(

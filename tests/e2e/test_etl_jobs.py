@@ -25,6 +25,7 @@ from jobs.job import stream_of
 from tests.e2e.etl_processes import (
     celery_worker,
     etl_env,
+    kill_whole,
     pool_child,
     private_redis_db,
     run_producer,
@@ -33,6 +34,8 @@ from tests.e2e.etl_processes import (
 # A Redis database per test process: two runs of this file at once would take each other's jobs.
 REDIS_DB = 1 + os.getpid() % 15
 JOB_TIMEOUT_S = 180
+# Short, so that a job lost with its worker is taken over within seconds.
+LEASE_S = 3
 
 PRODUCER = """
 import json, sys
@@ -206,6 +209,44 @@ def test_worker_killed_mid_job_the_job_is_redelivered_and_its_output_holds_each_
             " FROM sales_rows"
         ).fetchone() or (0, 0, 0, 0)
     assert (count, distinct, low, high) == (rows, rows, 1, rows)
+
+
+def test_a_job_whose_whole_worker_died_is_taken_over_by_another_worker_within_the_lease(
+    migrated_url: str, redis_db: str, dask_cluster: LocalDaskCluster, tmp_path: Path
+) -> None:
+    rows = 400_000
+    write_sales(tmp_path / "sales.csv", rows, bad_rows=[])
+    spec(
+        tmp_path,
+        {
+            "name": "sales to a table",
+            "source": {"format": "csv", "path": "sales.csv", "partition_mb": 1},
+            "sink": {"kind": "postgres", "table": "sales_rows", "mode": "replace"},
+        },
+    )
+    env = etl_env(migrated_url, redis_db, tmp_path / "state", dask=dask_cluster.address)
+    env["TUSKFLOW_JOB_LEASE_S"] = str(LEASE_S)
+
+    with celery_worker(env, tmp_path / "first.log") as first:
+        job_id = submit(env, tmp_path)
+        wait_for(migrated_url, job_id, "PartitionCompleted")
+        kill_whole(first)
+        killed_at = time.monotonic()
+    # Without the lease, the broker would hand the task out again only after its visibility
+    # timeout, six hours.
+    with celery_worker(env, tmp_path / "second.log"):
+        events = wait_for(migrated_url, job_id, "JobSucceeded", timeout_s=LEASE_S * 2 + 60)
+        print(f"job done {time.monotonic() - killed_at:.1f} s after its worker was killed")
+
+    starts = [data["attempt"] for kind, data in events if kind == "JobStarted"]
+    assert starts == [1, 2]
+    assert events[-1][1]["attempt"] == 2
+    assert "job.taken_over" in (tmp_path / "second.log").read_text()
+    with psycopg.connect(migrated_url) as conn:
+        count, distinct = conn.execute(
+            "SELECT count(*), count(DISTINCT order_id) FROM sales_rows"
+        ).fetchone() or (0, 0)
+    assert (count, distinct) == (rows, rows)
 
 
 def test_a_job_cancelled_while_it_runs_stops_and_publishes_nothing(
