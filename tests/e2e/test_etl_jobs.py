@@ -174,13 +174,12 @@ def test_job_submitted_from_a_producer_process_completes_with_pandas_results_and
     assert all("quantity" in reason and "lots" in reason for _, _, reason in rejects)
 
 
-def test_worker_killed_mid_job_the_job_is_redelivered_and_its_output_holds_each_row_once(
-    migrated_url: str, redis_db: str, dask_cluster: LocalDaskCluster, tmp_path: Path
-) -> None:
-    rows = 400_000
-    write_sales(tmp_path / "sales.csv", rows, bad_rows=[])
+def sales_to_table_job(folder: Path, rows: int = 400_000) -> int:
+    """A CSV of ``rows`` sales and a spec loading it into the table sales_rows, in partitions
+    small enough that its worker can be killed after the first; the row count."""
+    write_sales(folder / "sales.csv", rows, bad_rows=[])
     spec(
-        tmp_path,
+        folder,
         {
             "name": "sales to a table",
             "source": {"format": "csv", "path": "sales.csv", "partition_mb": 1},
@@ -188,6 +187,23 @@ def test_worker_killed_mid_job_the_job_is_redelivered_and_its_output_holds_each_
             "sink": {"kind": "postgres", "table": "sales_rows", "mode": "replace"},
         },
     )
+    return rows
+
+
+def order_ids_stored(url: str) -> tuple[int, int, int, int]:
+    """Rows in sales_rows, distinct order ids among them, the lowest and the highest."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*), count(DISTINCT order_id), min(order_id), max(order_id)"
+            " FROM sales_rows"
+        ).fetchone()
+    return (row[0], row[1], row[2], row[3]) if row else (0, 0, 0, 0)
+
+
+def test_worker_killed_mid_job_the_job_is_redelivered_and_its_output_holds_each_row_once(
+    migrated_url: str, redis_db: str, dask_cluster: LocalDaskCluster, tmp_path: Path
+) -> None:
+    rows = sales_to_table_job(tmp_path)
     env = etl_env(migrated_url, redis_db, tmp_path / "state", dask=dask_cluster.address)
 
     with celery_worker(env, tmp_path / "worker.log") as worker:
@@ -203,27 +219,13 @@ def test_worker_killed_mid_job_the_job_is_redelivered_and_its_output_holds_each_
     planned = events[1][1]["partitions"]
     assert isinstance(planned, int)
     assert len(done_in_first) < planned, "the kill came after the job ended"
-    with psycopg.connect(migrated_url) as conn:
-        count, distinct, low, high = conn.execute(
-            "SELECT count(*), count(DISTINCT order_id), min(order_id), max(order_id)"
-            " FROM sales_rows"
-        ).fetchone() or (0, 0, 0, 0)
-    assert (count, distinct, low, high) == (rows, rows, 1, rows)
+    assert order_ids_stored(migrated_url) == (rows, rows, 1, rows)
 
 
 def test_a_job_whose_whole_worker_died_is_taken_over_by_another_worker_within_the_lease(
     migrated_url: str, redis_db: str, dask_cluster: LocalDaskCluster, tmp_path: Path
 ) -> None:
-    rows = 400_000
-    write_sales(tmp_path / "sales.csv", rows, bad_rows=[])
-    spec(
-        tmp_path,
-        {
-            "name": "sales to a table",
-            "source": {"format": "csv", "path": "sales.csv", "partition_mb": 1},
-            "sink": {"kind": "postgres", "table": "sales_rows", "mode": "replace"},
-        },
-    )
+    rows = sales_to_table_job(tmp_path)
     env = etl_env(migrated_url, redis_db, tmp_path / "state", dask=dask_cluster.address)
     env["TUSKFLOW_JOB_LEASE_S"] = str(LEASE_S)
 
@@ -242,11 +244,7 @@ def test_a_job_whose_whole_worker_died_is_taken_over_by_another_worker_within_th
     assert starts == [1, 2]
     assert events[-1][1]["attempt"] == 2
     assert "job.taken_over" in (tmp_path / "second.log").read_text()
-    with psycopg.connect(migrated_url) as conn:
-        count, distinct = conn.execute(
-            "SELECT count(*), count(DISTINCT order_id) FROM sales_rows"
-        ).fetchone() or (0, 0)
-    assert (count, distinct) == (rows, rows)
+    assert order_ids_stored(migrated_url) == (rows, rows, 1, rows)
 
 
 def test_a_job_cancelled_while_it_runs_stops_and_publishes_nothing(
