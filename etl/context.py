@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from config.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class JobContext:
@@ -10,3 +12,9 @@ class JobContext:
     job_id: str
     attempt: int
     database_url: str | None
+
+    def required_database(self, user: str) -> str:
+        """The database URL, or a ConfigError saying that ``user`` (a sink) needs one."""
+        if self.database_url is None:
+            raise ConfigError(f"{user} needs a database: set TUSKFLOW_DATABASE_URL")
+        return self.database_url

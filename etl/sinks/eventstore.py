@@ -23,7 +23,6 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from config.errors import ConfigError
 from etl import expressions
 from etl.context import JobContext
 from etl.errors import JobFailedError, SinkConflictError, SinkError
@@ -69,12 +68,8 @@ class EventStoreWriter:
     @classmethod
     def of(cls, spec: EventStoreSink, job: JobContext) -> "EventStoreWriter":
         """The writer for a spec's sink and a job."""
-        if job.database_url is None:
-            raise ConfigError(
-                f"the eventstore sink of {spec.event_type} events needs a database: set "
-                "TUSKFLOW_DATABASE_URL"
-            )
-        return cls(job.database_url, spec.stream_id, spec.event_type, job.job_id, job.attempt)
+        database_url = job.required_database(f"the eventstore sink of {spec.event_type} events")
+        return cls(database_url, spec.stream_id, spec.event_type, job.job_id, job.attempt)
 
     @property
     def target(self) -> str:

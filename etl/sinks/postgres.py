@@ -25,7 +25,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from psycopg import sql
 
-from config.errors import ConfigError
 from etl.context import JobContext
 from etl.errors import SinkConflictError, SinkError
 from etl.sinks._staging import new_nonce
@@ -92,13 +91,9 @@ class PostgresWriter:
     @classmethod
     def of(cls, spec: PostgresSink, job: JobContext) -> "PostgresWriter":
         """The writer for a spec's sink and a job."""
-        if job.database_url is None:
-            raise ConfigError(
-                f"the postgres sink of table {spec.table} needs a database: set "
-                "TUSKFLOW_DATABASE_URL"
-            )
+        database_url = job.required_database(f"the postgres sink of table {spec.table}")
         schema, _, table = spec.table.rpartition(".")
-        return cls(job.database_url, schema or None, table, spec.mode, job.job_id, job.attempt)
+        return cls(database_url, schema or None, table, spec.mode, job.job_id, job.attempt)
 
     @property
     def staging_table(self) -> str:
