@@ -17,6 +17,16 @@ _TOKEN_MAX = 40
 _TEMPORARY = ".tmp"
 
 
+def staging_prefix(job_id: str) -> str:
+    """The start of every staging name of a job's: its token and a dot (see remove_debris)."""
+    return f"{job_token(job_id)}."
+
+
+def attempt_dir(target: Path, prefix: str, attempt: int, nonce: str) -> Path:
+    """An attempt's staging folder beside ``target``: its job's prefix, attempt and nonce."""
+    return versions_dir(target) / f"{prefix}{attempt}.{nonce}"
+
+
 def job_token(job_id: str) -> str:
     """The job id as a file-name fragment: itself when safe, else a readable part and a hash."""
     readable = _UNSAFE.sub("_", job_id)[:_TOKEN_MAX]

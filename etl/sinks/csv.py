@@ -16,14 +16,15 @@ import pyarrow.csv as pa_csv
 from etl.context import JobContext
 from etl.errors import SinkConflictError, SinkError
 from etl.sinks._staging import (
+    attempt_dir,
     fsync_path,
     io_errors,
-    job_token,
     new_nonce,
     output_path,
     remove_debris,
     remove_if_empty,
     remove_path,
+    staging_prefix,
     versions_dir,
     write_replacing,
 )
@@ -49,14 +50,14 @@ class CsvWriter:
         return cls(
             target=output_path(spec.path),
             delimiter=spec.delimiter,
-            job_prefix=f"{job_token(job.job_id)}.",
+            job_prefix=staging_prefix(job.job_id),
             attempt=job.attempt,
         )
 
     @property
     def staging(self) -> Path:
         """This attempt's staging folder."""
-        return versions_dir(self.target) / f"{self.job_prefix}{self.attempt}.{self.nonce}"
+        return attempt_dir(self.target, self.job_prefix, self.attempt, self.nonce)
 
     def prepare(self) -> None:
         """Refuse a folder as the target, remove this job's earlier staging, create this one."""

@@ -16,16 +16,17 @@ import pyarrow.parquet as pq
 from etl.context import JobContext
 from etl.errors import SinkConflictError, SinkError
 from etl.sinks._staging import (
+    attempt_dir,
     fsync_path,
     fsync_tree,
     io_errors,
-    job_token,
     link_target,
     new_nonce,
     output_path,
     remove_debris,
     remove_if_empty,
     remove_path,
+    staging_prefix,
     tidy_version,
     versions_dir,
     write_replacing,
@@ -51,14 +52,14 @@ class ParquetWriter:
             target=output_path(spec.path),
             partition_by=tuple(spec.partition_by),
             compression=spec.compression,
-            job_prefix=f"{job_token(job.job_id)}.",
+            job_prefix=staging_prefix(job.job_id),
             attempt=job.attempt,
         )
 
     @property
     def staging(self) -> Path:
         """This attempt's version folder: staging until publish, the output after."""
-        return versions_dir(self.target) / f"{self.job_prefix}{self.attempt}.{self.nonce}"
+        return attempt_dir(self.target, self.job_prefix, self.attempt, self.nonce)
 
     def prepare(self) -> None:
         """Refuse a foreign folder, remove this job's earlier staging, create this attempt's."""
