@@ -58,17 +58,17 @@ def reap(database_url: str, lease_s: float) -> list[str]:
     refuses, the leases stay for the next round.
     """
     taken: list[str] = []
-    with (
-        psycopg.connect(database_url) as conn,
-        conn.transaction(),
-        PostgresEventStore(database_url, pool_size=1) as store,
-    ):
-        history = JobHistory(store)
-        for job_id, attempt, worker in take_expired(conn, lease_s):
-            job = history.load(job_id)
-            if job.status != "running" or job.attempt != attempt:
-                continue  # it ended, or a newer attempt runs
-            app.send_task(RUN_JOB_TASK, args=[job_id], queue=ETL_QUEUE)
-            log.warning("job.taken_over", job_id=job_id, attempt=attempt, lost_worker=worker)
-            taken.append(job_id)
+    with psycopg.connect(database_url) as conn, conn.transaction():
+        expired = take_expired(conn, lease_s)
+        if not expired:
+            return taken  # the usual round: no job history to read
+        with PostgresEventStore(database_url, pool_size=1) as store:
+            history = JobHistory(store)
+            for job_id, attempt, worker in expired:
+                job = history.load(job_id)
+                if job.status != "running" or job.attempt != attempt:
+                    continue  # it ended, or a newer attempt runs
+                app.send_task(RUN_JOB_TASK, args=[job_id], queue=ETL_QUEUE)
+                log.warning("job.taken_over", job_id=job_id, attempt=attempt, lost_worker=worker)
+                taken.append(job_id)
     return taken
