@@ -9,7 +9,6 @@ A mapping names where each part comes from, in a form that fits a flag or a YAML
 The event id is stable for the same source message, so a re-delivered message is stored once.
 """
 
-import hashlib
 import json
 import uuid
 from collections.abc import Mapping
@@ -24,15 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from config.errors import ConfigError
 from eventstore import InvalidEventError, NewEvent
+from eventstore.ids import stable_ids
 from eventstore.records import DeadLetter
 from eventstore.validation import PreparedEvent, prepare
 
 # Event ids derived from source coordinates or producer ids live in this UUIDv5 namespace.
 EVENT_ID_NAMESPACE = uuid.UUID("5b0b6a4e-4f1e-4d43-9d1e-7475736b666c")
-_NAMESPACE_HASH = hashlib.sha1(EVENT_ID_NAMESPACE.bytes, usedforsecurity=False)
-# UUIDv5 layout: the version nibble is 5, the variant bits are RFC 4122's.
-_V5_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
-_V5_SET = (0x5000 << 64) | (0x8000 << 48)
+# uuid.uuid5(EVENT_ID_NAMESPACE, name), the namespace hashed once.
+stable_id = stable_ids(EVENT_ID_NAMESPACE)
 # Most messages carry no headers: they share this one empty, read-only mapping.
 NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
@@ -193,14 +191,6 @@ def _event_id(spec: MappingSpec, message: SourceMessage, payload: dict[str, Any]
         return uuid.UUID(supplied)
     except ValueError:
         return stable_id(f"producer:{supplied}")
-
-
-def stable_id(name: str) -> uuid.UUID:
-    """uuid.uuid5(EVENT_ID_NAMESPACE, name), at half its cost: the namespace is hashed once."""
-    digest = _NAMESPACE_HASH.copy()
-    digest.update(name.encode())
-    value = int.from_bytes(digest.digest()[:16], "big")
-    return uuid.UUID(int=(value & _V5_CLEAR) | _V5_SET)
 
 
 def _metadata(message: SourceMessage) -> dict[str, Any]:

@@ -36,12 +36,14 @@ from etl.sinks._tables import (
 )
 from etl.spec import EventStoreSink
 from eventstore.errors import InvalidEventError
+from eventstore.ids import stable_ids
 from eventstore.postgres.append import append_prepared
 from eventstore.postgres.connection import configure
 from eventstore.records import NewEvent
 from eventstore.validation import DEFAULT_MAX_EVENT_BYTES, PreparedEvent, prepare
 
 EVENT_ID_NAMESPACE = uuid.UUID("a0825e3d-bbd1-4ba1-98f4-58e2d40bc18a")
+_row_event_id = stable_ids(EVENT_ID_NAMESPACE)
 PRODUCER = "tuskflow-etl"
 STAGING_PREFIX = "tuskflow_etl_events"
 # Compact and strict (no NaN), as the store encodes; non-JSON values (Decimal) become text.
@@ -190,7 +192,7 @@ class EventStoreWriter:
             )
 
     def _event_id(self, index: int, row: int) -> uuid.UUID:
-        return uuid.uuid5(EVENT_ID_NAMESPACE, f"{self.job_id}/{index}/{row}")
+        return _row_event_id(f"{self.job_id}/{index}/{row}")
 
     def _prepared(
         self, index: int, row: int, stream: str | None, data: dict[str, Any], text: str
