@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from config.errors import ServiceError
+from config.errors import ConfigError, ServiceError
+from config.settings import env_var
 
 LOOPBACK = "127.0.0.1"
 
@@ -107,6 +108,22 @@ def ensure_port_free(port: int, service: str, variable: str) -> None:
         raise ServiceError(
             f"{service}: port {port} on {LOOPBACK} is already in use by another process; "
             f"stop that process or set {variable} to a free port"
+        )
+
+
+# What a service's own configuration cannot carry in a path: PostgreSQL's quoted settings (')
+# and directory lists (,), Kafka's log.dirs (,), class path (:) and properties files (\).
+_UNSAFE_IN_PATH = frozenset(",:'\"\\\n")
+
+
+def ensure_usable_home(home: Path, service: str) -> None:
+    """Refuse a state folder that ``service``'s configuration could not name correctly."""
+    unsafe = sorted(set(str(home)) & _UNSAFE_IN_PATH)
+    if unsafe:
+        shown = " ".join(repr(char) for char in unsafe)
+        raise ConfigError(
+            f"{service}: the state folder {str(home)!r} holds {shown}, which the service's "
+            f"configuration cannot carry; set {env_var('state_dir')} to a path without them"
         )
 
 

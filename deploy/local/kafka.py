@@ -97,6 +97,51 @@ def server_properties(data_dir: Path, port: int, controller_port: int) -> str:
     )
 
 
+def new_cluster_id() -> str:
+    """A random cluster id as Kafka's own tool makes one: a UUID in URL-safe base64, 22 chars.
+
+    Like Kafka's ``Uuid.randomUuid``, it never begins with ``-``, so a person who copies it
+    onto a command line is not taken for an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def storage_format_argv(java: Path, lib: Path, config: Path, cluster_id: str) -> list[str]:
+    """The command line that formats a single-node KRaft storage for ``cluster_id``.
+
+    Values are joined to their options (``--cluster-id=<id>``): the tool's argument parser
+    reads a separate value that begins with ``-`` as an option and refuses it.
+    """
+    return [
+        str(java),
+        "-cp",
+        f"{lib}/*",
+        "kafka.tools.StorageTool",
+        "format",
+        "--standalone",
+        f"--cluster-id={cluster_id}",
+        f"--config={config}",
+    ]
+
+
+def format_storage(java: Path, lib: Path, config: Path, data: Path, cluster_id: str) -> None:
+    """Format ``data`` (the ``log.dirs`` of ``config``) as a new cluster called ``cluster_id``."""
+    result = subprocess.run(
+        storage_format_argv(java, lib, config, cluster_id),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ServiceError(
+            f"kafka: formatting the storage in {data} failed:\n"
+            f"{(result.stdout + result.stderr)[-3000:]}"
+        )
+
+
 def log4j_properties(log_file: Path) -> str:
     """Log4j 2 configuration sending the broker's log to one file."""
     return "\n".join(
@@ -148,8 +193,9 @@ class KafkaService:
         _process.ensure_port_free(
             self.controller_port, self.name, env_var("local_kafka_controller_port")
         )
+        _process.ensure_usable_home(self.home, self.name)
         self.home.mkdir(parents=True, exist_ok=True)
-        self._resolve_jars()
+        self.resolve_jars()
         self._write_config()
         self._format_storage(java)
         _process.launch(
@@ -190,7 +236,8 @@ class KafkaService:
                 return f"Apache Kafka {found['version']} (KRaft)"
         return "Apache Kafka (version unknown)"
 
-    def _resolve_jars(self) -> None:
+    def resolve_jars(self) -> None:
+        """Copy the broker jars into lib/ from Maven, unless they match the pom already."""
         pom_hash = hashlib.sha256(POM.read_bytes()).hexdigest()
         marker = self.lib / ".pom-sha256"
         if marker.exists() and marker.read_text() == pom_hash:
@@ -236,29 +283,7 @@ class KafkaService:
                 return
             log.warning("kafka.reformatting", reason="ports changed", ports=ports)
             shutil.rmtree(self.data)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        result = subprocess.run(
-            [
-                str(java),
-                "-cp",
-                f"{self.lib}/*",
-                "kafka.tools.StorageTool",
-                "format",
-                "--standalone",
-                "-t",
-                cluster_id,
-                "-c",
-                str(self.config),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise ServiceError(
-                f"kafka: formatting the storage in {self.data} failed:\n"
-                f"{(result.stdout + result.stderr)[-3000:]}"
-            )
+        format_storage(java, self.lib, self.config, self.data, new_cluster_id())
         formatted_for.write_text(ports)
 
     def _wait_ready(self) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from config.errors import ServiceError, ToolMissingError
+from config.errors import ConfigError, ServiceError, ToolMissingError
 from config.settings import env_var
 from deploy.local import _process
 from deploy.local.service import ServiceStatus
@@ -22,6 +22,8 @@ SUPERUSER = "postgres"
 # PostgreSQL refuses to run as root; as root we run it as this system user.
 SERVICE_USER = "tuskflow"
 _CONF_FILE = "tuskflow.conf"
+# Linux's sun_path holds 108 bytes with the terminating NUL; the server's socket lives in home.
+_SOCKET_PATH_MAX = 107
 
 
 def server_bin_dir() -> Path:
@@ -65,6 +67,7 @@ class PostgresService:
             self._wait_ready()
             return False
         _process.ensure_port_free(self.port, self.name, env_var("local_postgres_port"))
+        self._ensure_usable_home()
         user = self._prepare_home()
         if not (self.data / "PG_VERSION").exists():
             self._initdb(user)
@@ -90,6 +93,15 @@ class PostgresService:
         if pid is None:
             return ServiceStatus(self.name, "stopped", address)
         return ServiceStatus(self.name, "running", self.url, server_version(self.url), pid)
+
+    def _ensure_usable_home(self) -> None:
+        _process.ensure_usable_home(self.home, self.name)
+        socket = self.home / f".s.PGSQL.{self.port}"
+        if len(os.fsencode(socket)) > _SOCKET_PATH_MAX:
+            raise ConfigError(
+                f"postgres: its socket path {socket} is longer than the {_SOCKET_PATH_MAX} "
+                f"bytes a Unix socket may have; set {env_var('state_dir')} to a shorter path"
+            )
 
     def _prepare_home(self) -> str | None:
         user = self._run_as()

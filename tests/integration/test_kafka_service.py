@@ -3,10 +3,14 @@
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from config import load_settings
+from deploy.local.kafka import KafkaService, find_java, format_storage, server_properties
 
 MESSAGES = 1000
 PARTITIONS = 3
@@ -93,3 +97,32 @@ def test_group_resumes_from_committed_offsets_after_restart(
     values = sorted(int(m.value() or b"-1") for m in processed + rest)
     assert values == list(range(MESSAGES))
     assert extra == []
+
+
+@pytest.fixture(scope="module")
+def kafka_service(kafka_bootstrap: str) -> KafkaService:
+    """The local broker's service, its jars resolved (also when the broker is external)."""
+    settings = load_settings()
+    service = KafkaService(
+        settings.state_dir, settings.local_kafka_port, settings.local_kafka_controller_port
+    )
+    service.home.mkdir(parents=True, exist_ok=True)
+    service.resolve_jars()
+    return service
+
+
+def test_storage_formats_with_a_cluster_id_that_begins_with_a_dash(
+    kafka_service: KafkaService, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    config = tmp_path / "server.properties"
+    config.write_text(server_properties(data, 1, 2))
+
+    format_storage(find_java(), kafka_service.lib, config, data, "-dashFirstClusterIdAA")
+
+    meta = dict(
+        line.split("=", 1)
+        for line in (data / "meta.properties").read_text().splitlines()
+        if "=" in line
+    )
+    assert meta["cluster.id"] == "-dashFirstClusterIdAA"

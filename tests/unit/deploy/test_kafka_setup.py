@@ -1,10 +1,17 @@
-"""The pure parts of the local Kafka: Java version parsing, broker configuration, advice."""
+"""The pure parts of the local Kafka: Java version parsing, configuration, ids, advice."""
 
+import base64
 from pathlib import Path
 
 import pytest
 
-from deploy.local.kafka import java_major, missing_tools_message, server_properties
+from deploy.local.kafka import (
+    java_major,
+    missing_tools_message,
+    new_cluster_id,
+    server_properties,
+    storage_format_argv,
+)
 
 
 @pytest.mark.parametrize(
@@ -44,3 +51,21 @@ def test_missing_tool_advice_names_both_ways_out() -> None:
     assert "Install Java 17+ and Maven" in message
     assert "TUSKFLOW_KAFKA_BOOTSTRAP" in message
     assert "\n" not in message
+
+
+def test_cluster_ids_are_uuids_that_never_begin_with_a_dash() -> None:
+    # One base64 id in 64 begins with "-"; 5,000 draws would meet about 78 of them.
+    ids = [new_cluster_id() for _ in range(5000)]
+
+    assert not [cluster_id for cluster_id in ids if cluster_id.startswith("-")]
+    assert {len(base64.urlsafe_b64decode(cluster_id + "==")) for cluster_id in ids} == {16}
+    assert len(set(ids)) == len(ids)
+
+
+def test_storage_format_joins_each_value_to_its_option() -> None:
+    argv = storage_format_argv(
+        Path("/jdk/bin/java"), Path("/state/kafka/lib"), Path("/state/server.properties"), "-x"
+    )
+
+    assert argv[-2:] == ["--cluster-id=-x", "--config=/state/server.properties"]
+    assert "-t" not in argv

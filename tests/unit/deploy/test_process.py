@@ -5,7 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deploy.local._process import pid_alive, pid_from_file
+import pytest
+
+from config.errors import ConfigError
+from deploy.local._process import ensure_usable_home, pid_alive, pid_from_file
 
 
 def test_pid_file_of_a_live_process_is_found_only_with_matching_markers(tmp_path: Path) -> None:
@@ -40,3 +43,17 @@ def test_exited_child_not_yet_reaped_counts_as_gone() -> None:
 
     assert not pid_alive(child.pid)
     child.poll()  # tell Popen its child is gone
+
+
+@pytest.mark.parametrize("path", ["/srv/a,b", "/srv/a:b", "/srv/it's", '/srv/"q"', "/srv/a\\b"])
+def test_state_folder_a_service_config_cannot_carry_is_refused_naming_the_setting(
+    path: str,
+) -> None:
+    with pytest.raises(ConfigError, match="TUSKFLOW_STATE_DIR") as refused:
+        ensure_usable_home(Path(path), "kafka")
+
+    assert str(refused.value).startswith(f"kafka: the state folder {path!r} holds")
+
+
+def test_state_folder_with_spaces_and_a_leading_dash_is_accepted() -> None:
+    ensure_usable_home(Path("/srv/my state/-dash folder"), "postgres")
