@@ -5,7 +5,7 @@ The processes are what a deployment runs:
 
     dask scheduler --host 127.0.0.1 --port P
     dask worker tcp://127.0.0.1:P --nthreads 1          (one per worker)
-    celery -A tasks worker -Q etl --concurrency 1       (TUSKFLOW_DASK_SCHEDULER=tcp://127.0.0.1:P)
+    celery -A tuskflow.tasks worker -Q etl --concurrency 1       (TUSKFLOW_DASK_SCHEDULER=tcp://127.0.0.1:P)
 
 with the services' addresses the caller gives (``local_services_env`` reads those of
 ``tuskflow local env``). They are started before any
@@ -61,7 +61,7 @@ class TuskflowApi:
 def tuskflow_api() -> TuskflowApi:
     """``scheduler.submit`` and ``scheduler.wait``, or NotReadyError saying why not."""
     try:
-        import scheduler  # noqa: PLC0415  (late: the references run without tuskflow's stack)
+        from tuskflow import scheduler  # noqa: PLC0415  (late: the references run without tuskflow's stack)
     except ImportError as exc:
         raise NotReadyError(f"the scheduler package does not import ({exc})") from None
     return TuskflowApi(scheduler.submit, scheduler.wait)
@@ -83,8 +83,14 @@ def submit_and_wait(api: TuskflowApi, spec: Mapping[str, Any], timeout_s: float)
 
 def etl_queue() -> str:
     """The queue ETL jobs are sent to, which the Celery worker must consume."""
-    module = importlib.import_module("config.celery")
+    module = importlib.import_module("tuskflow.config.celery")
     return str(getattr(module, "ETL_QUEUE", DEFAULT_ETL_QUEUE))
+
+
+def celery_app_module() -> str:
+    """The module that ``celery -A`` loads for tuskflow's app."""
+    module = importlib.import_module("tuskflow.config.celery")
+    return str(module.CELERY_APP_MODULE)
 
 
 def local_services_env() -> dict[str, str]:
@@ -145,7 +151,7 @@ def running_cluster(workers: int, env: dict[str, str], log_dir: Path) -> Iterato
         _wait_workers(address, workers)
         celery = spawn(
             "celery-worker",
-            [str(BIN / "celery"), "-A", "tasks", "worker", "--hostname", CELERY_NAME],
+            [str(BIN / "celery"), "-A", celery_app_module(), "worker", "--hostname", CELERY_NAME],
             *("--queues", etl_queue()),
             *CELERY_POOL,
             "--without-gossip",
@@ -209,7 +215,15 @@ def _wait_workers(address: str, count: int) -> None:
 
 def _wait_celery(process: subprocess.Popen[bytes], env: dict[str, str], log: Path) -> None:
     """Ping the Celery worker until it answers."""
-    ping = [str(BIN / "celery"), "-A", "tasks", "inspect", "ping", "--timeout", str(PING_TIMEOUT_S)]
+    ping = [
+        str(BIN / "celery"),
+        "-A",
+        celery_app_module(),
+        "inspect",
+        "ping",
+        "--timeout",
+        str(PING_TIMEOUT_S),
+    ]
     destination = ["--destination", CELERY_NAME.replace("%h", socket.gethostname())]
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:

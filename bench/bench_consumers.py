@@ -83,16 +83,16 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, Topic
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from psycopg import sql
 
-from eventstore import migrate
-from eventstore.postgres.append import encode_batch
-from eventstore.validation import DEFAULT_MAX_EVENT_BYTES, PreparedEvent
-from workers.ingest import DEFAULT_BATCH_SIZE
-from workers.kafka_consumer import KafkaIngestor, KafkaSource, coordinates
-from workers.kafka_consumer import source_message as kafka_message
-from workers.mapping import EVENT_ID_NAMESPACE, MappingSpec, SourceMessage, map_message
-from workers.process import tune_for_consuming
-from workers.redis_consumer import RedisIngestor, RedisSource
-from workers.redis_consumer import source_message as redis_message
+from tuskflow.eventstore import migrate
+from tuskflow.eventstore.postgres.append import encode_batch
+from tuskflow.eventstore.validation import DEFAULT_MAX_EVENT_BYTES, PreparedEvent
+from tuskflow.workers.ingest import DEFAULT_BATCH_SIZE
+from tuskflow.workers.kafka_consumer import KafkaIngestor, KafkaSource, coordinates
+from tuskflow.workers.kafka_consumer import source_message as kafka_message
+from tuskflow.workers.mapping import EVENT_ID_NAMESPACE, MappingSpec, SourceMessage, map_message
+from tuskflow.workers.process import tune_for_consuming
+from tuskflow.workers.redis_consumer import RedisIngestor, RedisSource
+from tuskflow.workers.redis_consumer import source_message as redis_message
 
 SCHEMA = "tf_consumers_bench"
 PREFIX = "bench-consumers"

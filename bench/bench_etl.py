@@ -18,9 +18,9 @@ group by region and category into the sum of revenue and the row count, write Pa
   exit, imports and the Dask cluster's start included; the seconds it spent importing,
   starting and running the job are shown apart.
 - tuskflow (``_tuskflow_cluster``): a Dask scheduler, two ``dask worker --nthreads 1`` and a
-  ``celery -A tasks worker`` are started off the clock, and one untimed warm-up job lets them
-  import the engine, as a running deployment has; wall time is from ``submit`` to the end of
-  ``wait``. Then again with one Dask worker, for the scaling ratio.
+  ``celery -A tuskflow.tasks worker`` are started off the clock, and one untimed warm-up job
+  lets them import the engine, as a running deployment has; wall time is from ``submit`` to
+  the end of ``wait``. Then again with one Dask worker, for the scaling ratio.
 
 Peak memory is the largest sum of the PSS (see TreeSampler) of every process of the tree (the
 reference's process and its children; for tuskflow the scheduler, the workers and the Celery
@@ -70,8 +70,8 @@ from _tuskflow_cluster import (
 )
 from psycopg import sql
 
-from etl.spec import parse_spec
-from eventstore import migrate
+from tuskflow.etl.spec import parse_spec
+from tuskflow.eventstore import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "examples" / "generate_sales.py"

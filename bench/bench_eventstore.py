@@ -69,7 +69,7 @@ from _report import (
 )
 from psycopg import sql
 
-from eventstore import (
+from tuskflow.eventstore import (
     NO_STREAM,
     Aggregate,
     AggregateRepository,

@@ -27,10 +27,10 @@ import structlog
 from _report import Row, drop_schema, median, print_summary, progress, with_search_path
 from psycopg import sql
 
-from eventstore import NewEvent, PostgresEventStore, StreamEvent, migrate
-from eventstore.postgres.projection import ProjectionRunner
-from eventstore.projections import EventCounts
-from eventstore.records import RecordedEvent
+from tuskflow.eventstore import NewEvent, PostgresEventStore, StreamEvent, migrate
+from tuskflow.eventstore.postgres.projection import ProjectionRunner
+from tuskflow.eventstore.projections import EventCounts
+from tuskflow.eventstore.records import RecordedEvent
 
 SCHEMA = "tf_projections_bench"
 EVENTS = 1_000_000

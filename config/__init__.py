@@ -1,6 +1,6 @@
 """Configuration: one Settings object, logging set-up, and the Celery config derived from them."""
 
-from config.errors import (
+from tuskflow.config.errors import (
     ConfigError,
     PermanentError,
     RetryableError,
@@ -8,8 +8,8 @@ from config.errors import (
     ToolMissingError,
     TuskflowError,
 )
-from config.logging import configure_logging
-from config.settings import Settings, load_settings
+from tuskflow.config.logging import configure_logging
+from tuskflow.config.settings import Settings, load_settings
 
 __all__ = [
     "ConfigError",

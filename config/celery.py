@@ -2,11 +2,14 @@
 
 from typing import Any
 
-from config.settings import Settings
+from tuskflow.config.settings import Settings
 
 # Seconds a message stays reserved by a worker before Redis hands it to another; longer than
 # any ETL job so that late acknowledgement never runs a healthy job twice.
 VISIBILITY_TIMEOUT_S = 6 * 3600
+
+# The module `celery -A` loads: the Celery app lives in tuskflow.tasks.
+CELERY_APP_MODULE = "tuskflow.tasks"
 
 # Queue and task names, named once: producers route by them, workers consume them.
 ETL_QUEUE = "etl"

@@ -13,7 +13,7 @@ from typing import TextIO
 import structlog
 from structlog.typing import Processor
 
-from config.settings import Settings
+from tuskflow.config.settings import Settings
 
 
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from config.errors import ConfigError
+from tuskflow.config.errors import ConfigError
 
 ENV_PREFIX = "TUSKFLOW_"
 

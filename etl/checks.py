@@ -12,8 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.spec import AcceptedValues, Check, NotNull, Range, Regex, RowCount, Unique
-from etl.transforms import reject_rows, show
+from tuskflow.etl.spec import AcceptedValues, Check, NotNull, Range, Regex, RowCount, Unique
+from tuskflow.etl.transforms import reject_rows, show
 
 RowCheck = NotNull | Range | AcceptedValues | Regex
 

@@ -14,7 +14,7 @@ from typing import Self
 import structlog
 from distributed import Client
 
-from config.errors import ServiceError
+from tuskflow.config.errors import ServiceError
 
 log = structlog.get_logger(__name__)
 

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from config.errors import ConfigError
+from tuskflow.config.errors import ConfigError
 
 
 @dataclass(frozen=True)

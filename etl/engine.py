@@ -24,10 +24,10 @@ import pyarrow as pa
 import structlog
 from distributed import Client, Future, as_completed
 
-from etl import checks, sources, transforms
-from etl.context import JobContext
-from etl.errors import JobCancelledError, JobFailedError, SpecError
-from etl.partitions import (
+from tuskflow.etl import checks, sources, transforms
+from tuskflow.etl.context import JobContext
+from tuskflow.etl.errors import JobCancelledError, JobFailedError, SpecError
+from tuskflow.etl.partitions import (
     Piece,
     PieceSummary,
     concat_pieces,
@@ -35,12 +35,12 @@ from etl.partitions import (
     encode_rows,
     split_by_key,
 )
-from etl.pruning import needed_columns
-from etl.sinks import SinkWriter, open_sink
-from etl.sources import Partition
-from etl.spec import Aggregate, Dedupe, JobSpec, Join, Sort, SourceSpec
-from etl.types import TypeName
-from etl.validate import check_spec
+from tuskflow.etl.pruning import needed_columns
+from tuskflow.etl.sinks import SinkWriter, open_sink
+from tuskflow.etl.sources import Partition
+from tuskflow.etl.spec import Aggregate, Dedupe, JobSpec, Join, Sort, SourceSpec
+from tuskflow.etl.types import TypeName
+from tuskflow.etl.validate import check_spec
 
 log = structlog.get_logger(__name__)
 

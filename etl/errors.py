@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from config.errors import PermanentError, RetryableError
+from tuskflow.config.errors import PermanentError, RetryableError
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.sources import HIDDEN_COLUMNS, REJECT_SCHEMA, Partition
+from tuskflow.etl.sources import HIDDEN_COLUMNS, REJECT_SCHEMA, Partition
 
 _ROW = "_tf_row"
 _SHIFT = 32

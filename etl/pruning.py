@@ -10,8 +10,8 @@ never uses does not reject its row.
 
 from collections.abc import Callable, Collection
 
-from etl.expressions import columns, parse
-from etl.spec import (
+from tuskflow.etl.expressions import columns, parse
+from tuskflow.etl.spec import (
     Aggregate,
     Cast,
     Dedupe,
@@ -24,7 +24,7 @@ from etl.spec import (
     Sort,
     SourceSpec,
 )
-from etl.types import TypeName
+from tuskflow.etl.types import TypeName
 
 _Use = Callable[[Collection[str]], None]
 

@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from etl.errors import Problem, SpecError
-from etl.types import TypeName
+from tuskflow.etl.errors import Problem, SpecError
+from tuskflow.etl.types import TypeName
 
 SPEC_VERSION = 1
 

@@ -13,11 +13,11 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.errors import Problem, SpecError
-from etl.expressions import evaluate, parse
-from etl.sources import HIDDEN_COLUMNS, REJECT_SCHEMA
-from etl.spec import Aggregate, Cast, Derive, Filter, Rename, Select
-from etl.types import ARROW_TYPES, TypeName
+from tuskflow.etl.errors import Problem, SpecError
+from tuskflow.etl.expressions import evaluate, parse
+from tuskflow.etl.sources import HIDDEN_COLUMNS, REJECT_SCHEMA
+from tuskflow.etl.spec import Aggregate, Cast, Derive, Filter, Rename, Select
+from tuskflow.etl.types import ARROW_TYPES, TypeName
 
 RowwiseTransform = Filter | Select | Rename | Cast | Derive
 

@@ -12,10 +12,10 @@ from typing import Any, cast
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.errors import ExpressionError, Problem, SourceError, SpecError
-from etl.expressions import columns, infer_type, parse
-from etl.sources import HIDDEN_COLUMNS
-from etl.spec import (
+from tuskflow.etl.errors import ExpressionError, Problem, SourceError, SpecError
+from tuskflow.etl.expressions import columns, infer_type, parse
+from tuskflow.etl.sources import HIDDEN_COLUMNS
+from tuskflow.etl.spec import (
     AcceptedValues,
     Aggregate,
     Cast,
@@ -36,7 +36,7 @@ from etl.spec import (
     SourceSpec,
     Unique,
 )
-from etl.types import ARROW_TYPES, NUMERIC, TypeName
+from tuskflow.etl.types import ARROW_TYPES, NUMERIC, TypeName
 
 SourceSchema = Callable[[SourceSpec], dict[str, TypeName]]
 

@@ -3,17 +3,17 @@
 ``EventStore`` is the port; ``PostgresEventStore`` and ``InMemoryEventStore`` implement it.
 """
 
-from eventstore.aggregate import Aggregate, AggregateRepository
-from eventstore.errors import (
+from tuskflow.eventstore.aggregate import Aggregate, AggregateRepository
+from tuskflow.eventstore.errors import (
     DuplicateEventError,
     InvalidEventError,
     StoreIntegrityError,
     VersionConflictError,
 )
-from eventstore.memory import InMemoryEventStore
-from eventstore.postgres.migrate import migrate
-from eventstore.postgres.store import PostgresEventStore
-from eventstore.records import (
+from tuskflow.eventstore.memory import InMemoryEventStore
+from tuskflow.eventstore.postgres.migrate import migrate
+from tuskflow.eventstore.postgres.store import PostgresEventStore
+from tuskflow.eventstore.records import (
     ANY,
     NO_STREAM,
     Appended,
@@ -25,9 +25,9 @@ from eventstore.records import (
     Snapshot,
     StreamEvent,
 )
-from eventstore.store import EventStore
-from eventstore.subscription import CatchUpSubscription
-from eventstore.upcasting import Upcaster
+from tuskflow.eventstore.store import EventStore
+from tuskflow.eventstore.subscription import CatchUpSubscription
+from tuskflow.eventstore.upcasting import Upcaster
 
 __all__ = [
     "ANY",

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar, Generic, TypeVar
 
-from eventstore.records import NO_STREAM, Appended, JsonObject, NewEvent, Snapshot
-from eventstore.store import EventStore
-from eventstore.upcasting import Upcaster
+from tuskflow.eventstore.records import NO_STREAM, Appended, JsonObject, NewEvent, Snapshot
+from tuskflow.eventstore.store import EventStore
+from tuskflow.eventstore.upcasting import Upcaster
 
 _PAGE = 1000
 

@@ -1,6 +1,6 @@
 """Errors of the event store, on the project's retryable and permanent branches."""
 
-from config.errors import PermanentError, RetryableError
+from tuskflow.config.errors import PermanentError, RetryableError
 
 
 class VersionConflictError(RetryableError):

@@ -6,8 +6,8 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from eventstore.errors import DuplicateEventError, VersionConflictError
-from eventstore.records import (
+from tuskflow.eventstore.errors import DuplicateEventError, VersionConflictError
+from tuskflow.eventstore.records import (
     ANY,
     Appended,
     BatchResult,
@@ -21,7 +21,7 @@ from eventstore.records import (
     StreamEvent,
     describe_expected,
 )
-from eventstore.validation import (
+from tuskflow.eventstore.validation import (
     DEFAULT_MAX_EVENT_BYTES,
     check_append,
     check_stream_id,

@@ -5,8 +5,8 @@ from typing import Any
 
 import psycopg
 
-from eventstore.postgres.projection import Projection
-from eventstore.records import RecordedEvent
+from tuskflow.eventstore.postgres.projection import Projection
+from tuskflow.eventstore.records import RecordedEvent
 
 Connection = psycopg.Connection[Any]
 

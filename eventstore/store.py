@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from eventstore.records import (
+from tuskflow.eventstore.records import (
     ANY,
     Appended,
     BatchResult,

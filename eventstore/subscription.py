@@ -11,8 +11,8 @@ from typing import Protocol
 
 import structlog
 
-from eventstore.records import RecordedEvent
-from eventstore.store import EventStore
+from tuskflow.eventstore.records import RecordedEvent
+from tuskflow.eventstore.store import EventStore
 
 Handler = Callable[[list[RecordedEvent]], None]
 log = structlog.get_logger(__name__)

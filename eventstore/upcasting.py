@@ -8,7 +8,7 @@ in order until the event is current. Stored events never change.
 from collections.abc import Callable
 from dataclasses import replace
 
-from eventstore.records import JsonObject, RecordedEvent
+from tuskflow.eventstore.records import JsonObject, RecordedEvent
 
 SCHEMA_KEY = "schema_version"
 Step = Callable[[JsonObject], JsonObject]

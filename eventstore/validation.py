@@ -6,8 +6,8 @@ import uuid
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from eventstore.errors import InvalidEventError
-from eventstore.records import ExpectedVersion, NewEvent, StreamState
+from tuskflow.eventstore.errors import InvalidEventError
+from tuskflow.eventstore.records import ExpectedVersion, NewEvent, StreamState
 
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
 # A JSON \u0000 escape not itself escaped: PostgreSQL's jsonb cannot hold NUL.

@@ -20,7 +20,7 @@ import redis
 import typer
 from confluent_kafka import Producer
 
-from config import load_settings
+from tuskflow.config import load_settings
 
 app = typer.Typer(help=__doc__.splitlines()[0], no_args_is_help=True)
 

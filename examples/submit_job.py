@@ -9,9 +9,9 @@ worker on the ETL queue (`tuskflow local worker start`). Exits 1 unless the job 
 import sys
 from pathlib import Path
 
-import scheduler
-from config.settings import load_settings
-from tuskflow import job_view
+from tuskflow import scheduler
+from tuskflow.cli import job_view
+from tuskflow.config.settings import load_settings
 
 
 def main(spec: Path) -> int:

@@ -9,14 +9,14 @@ it recorded something records it once.
 from collections.abc import Callable
 from typing import Any
 
-from config.errors import PermanentError
-from etl.errors import JobCancelledError
-from eventstore.aggregate import AggregateRepository
-from eventstore.errors import VersionConflictError
-from eventstore.records import ANY, JsonObject, NewEvent
-from eventstore.store import EventStore
-from jobs import job as lifecycle
-from jobs.job import Job
+from tuskflow.config.errors import PermanentError
+from tuskflow.etl.errors import JobCancelledError
+from tuskflow.eventstore.aggregate import AggregateRepository
+from tuskflow.eventstore.errors import VersionConflictError
+from tuskflow.eventstore.records import ANY, JsonObject, NewEvent
+from tuskflow.eventstore.store import EventStore
+from tuskflow.jobs import job as lifecycle
+from tuskflow.jobs.job import Job
 
 _ATTEMPTS = 8
 

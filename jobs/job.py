@@ -11,8 +11,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from eventstore.aggregate import Aggregate
-from eventstore.records import JsonObject
+from tuskflow.eventstore.aggregate import Aggregate
+from tuskflow.eventstore.records import JsonObject
 
 Status = Literal["submitted", "running", "succeeded", "failed", "cancelled"]
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})

@@ -5,8 +5,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from eventstore.records import RecordedEvent
-from jobs import job as lifecycle
+from tuskflow.eventstore.records import RecordedEvent
+from tuskflow.jobs import job as lifecycle
 
 Connection = psycopg.Connection[Any]
 

@@ -13,15 +13,15 @@ import pyarrow as pa
 import structlog
 from distributed import Client
 
-from config.errors import RetryableError
-from etl.context import JobContext
-from etl.engine import JobPlan, JobResult, plan_job, run_plan
-from etl.errors import JobCancelledError, SpecError
-from etl.rejects import store_rejects
-from etl.spec import parse_spec
-from jobs.history import JobHistory, JobStateError
-from jobs.job import Job
-from jobs.lease import AttemptLease
+from tuskflow.config.errors import RetryableError
+from tuskflow.etl.context import JobContext
+from tuskflow.etl.engine import JobPlan, JobResult, plan_job, run_plan
+from tuskflow.etl.errors import JobCancelledError, SpecError
+from tuskflow.etl.rejects import store_rejects
+from tuskflow.etl.spec import parse_spec
+from tuskflow.jobs.history import JobHistory, JobStateError
+from tuskflow.jobs.job import Job
+from tuskflow.jobs.lease import AttemptLease
 
 log = structlog.get_logger(__name__)
 

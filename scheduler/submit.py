@@ -14,17 +14,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from config.celery import ETL_QUEUE, RUN_JOB_TASK
-from config.errors import ServiceError
-from etl import sources
-from etl.errors import SpecError
-from etl.spec import JobSpec, load_spec_file, parse_spec, spec_json, with_absolute_paths
-from etl.validate import check_spec
-from eventstore.postgres.notify import NotifyWaker
-from eventstore.postgres.store import PostgresEventStore
-from jobs.history import JobHistory
-from jobs.job import stream_of, summary
-from tasks.app import app, settings
+from tuskflow.config.celery import ETL_QUEUE, RUN_JOB_TASK
+from tuskflow.config.errors import ServiceError
+from tuskflow.etl import sources
+from tuskflow.etl.errors import SpecError
+from tuskflow.etl.spec import JobSpec, load_spec_file, parse_spec, spec_json, with_absolute_paths
+from tuskflow.etl.validate import check_spec
+from tuskflow.eventstore.postgres.notify import NotifyWaker
+from tuskflow.eventstore.postgres.store import PostgresEventStore
+from tuskflow.jobs.history import JobHistory
+from tuskflow.jobs.job import stream_of, summary
+from tuskflow.tasks.app import app, settings
 
 SpecInput = JobSpec | Mapping[str, Any] | str | Path
 

@@ -1,5 +1,5 @@
 """The Celery app and thin tasks that call into etl/ and eventstore/."""
 
-from tasks.app import app
+from tuskflow.tasks.app import app
 
 __all__ = ["app"]

@@ -1,4 +1,4 @@
-"""The Celery app: `celery -A tasks worker -Q etl`. Configured from Settings when first used."""
+"""The Celery app, `celery -A tuskflow.tasks worker -Q etl`; configured from Settings."""
 
 from collections.abc import Iterator, Mapping
 from functools import cached_property
@@ -7,9 +7,9 @@ from typing import Any
 from celery import Celery
 from celery.signals import setup_logging
 
-from config.celery import celery_config
-from config.logging import configure_logging
-from config.settings import Settings, load_settings
+from tuskflow.config.celery import celery_config
+from tuskflow.config.logging import configure_logging
+from tuskflow.config.settings import Settings, load_settings
 
 _settings: list[Settings] = []
 
@@ -38,7 +38,10 @@ class _ConfigFromSettings(Mapping[str, Any]):
         return len(self._values)
 
 
-app = Celery("tuskflow", include=["tasks.etl_jobs", "tasks.dask_owner", "tasks.lease_reaper"])
+app = Celery(
+    "tuskflow",
+    include=["tuskflow.tasks.etl_jobs", "tuskflow.tasks.dask_owner", "tuskflow.tasks.lease_reaper"],
+)
 app.config_from_object(_ConfigFromSettings())
 
 

@@ -11,8 +11,8 @@ from typing import Any
 from celery.signals import worker_init, worker_shutdown
 from distributed import Client
 
-from etl.cluster import LocalDaskCluster, connect
-from tasks.app import settings
+from tuskflow.etl.cluster import LocalDaskCluster, connect
+from tuskflow.tasks.app import settings
 
 _owned: list[LocalDaskCluster] = []
 _clients: dict[int, Client] = {}

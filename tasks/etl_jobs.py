@@ -5,15 +5,15 @@ from typing import Any
 import structlog
 from celery import Task
 
-from config.celery import RUN_JOB_TASK
-from config.errors import RetryableError
-from etl.context import JobContext
-from etl.errors import JobCancelledError
-from eventstore.postgres.store import PostgresEventStore
-from jobs.history import JobHistory, JobStateError
-from jobs.runner import Runner, run_attempt
-from tasks.app import app, settings
-from tasks.dask_owner import dask_client
+from tuskflow.config.celery import RUN_JOB_TASK
+from tuskflow.config.errors import RetryableError
+from tuskflow.etl.context import JobContext
+from tuskflow.etl.errors import JobCancelledError
+from tuskflow.eventstore.postgres.store import PostgresEventStore
+from tuskflow.jobs.history import JobHistory, JobStateError
+from tuskflow.jobs.runner import Runner, run_attempt
+from tuskflow.tasks.app import app, settings
+from tuskflow.tasks.dask_owner import dask_client
 
 log = structlog.get_logger(__name__)
 

@@ -13,11 +13,11 @@ import psycopg
 import structlog
 from celery.signals import worker_ready, worker_shutdown
 
-from config.celery import ETL_QUEUE, RUN_JOB_TASK
-from eventstore.postgres.store import PostgresEventStore
-from jobs.history import JobHistory
-from jobs.lease import take_expired
-from tasks.app import app, settings
+from tuskflow.config.celery import ETL_QUEUE, RUN_JOB_TASK
+from tuskflow.eventstore.postgres.store import PostgresEventStore
+from tuskflow.jobs.history import JobHistory
+from tuskflow.jobs.lease import take_expired
+from tuskflow.tasks.app import app, settings
 
 log = structlog.get_logger(__name__)
 

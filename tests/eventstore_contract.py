@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from eventstore import (
+from tuskflow.eventstore import (
     ANY,
     NO_STREAM,
     DuplicateEventError,

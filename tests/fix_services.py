@@ -14,10 +14,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from config import Settings, ToolMissingError, load_settings
-from config.settings import ServiceUrlName
-from deploy.local import LocalStack
-from eventstore.postgres.migrate import migrate
+from tuskflow.config import Settings, ToolMissingError, load_settings
+from tuskflow.config.settings import ServiceUrlName
+from tuskflow.deploy.local import LocalStack
+from tuskflow.eventstore.postgres.migrate import migrate
 
 
 def in_ci() -> bool:

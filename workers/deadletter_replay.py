@@ -5,11 +5,15 @@ from typing import Any
 
 import psycopg
 
-from eventstore.postgres.append import append_prepared
-from eventstore.postgres.deadletters import list_dead_letters, mark_replayed, record_dead_letters
-from eventstore.records import Appended, StoredDeadLetter
-from eventstore.validation import PreparedEvent
-from workers.mapping import MappingSpec, SourceMessage, dead_letter, map_message
+from tuskflow.eventstore.postgres.append import append_prepared
+from tuskflow.eventstore.postgres.deadletters import (
+    list_dead_letters,
+    mark_replayed,
+    record_dead_letters,
+)
+from tuskflow.eventstore.records import Appended, StoredDeadLetter
+from tuskflow.eventstore.validation import PreparedEvent
+from tuskflow.workers.mapping import MappingSpec, SourceMessage, dead_letter, map_message
 
 Connection = psycopg.Connection[Any]
 

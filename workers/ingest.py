@@ -21,12 +21,17 @@ from typing import Any, TypeVar
 import psycopg
 import structlog
 
-from eventstore.postgres.append import EncodedBatch, append_encoded, append_prepared, encode_batch
-from eventstore.postgres.connection import configure
-from eventstore.postgres.deadletters import record_dead_letters
-from eventstore.records import Appended, BatchResult, DeadLetter, Rejected
-from eventstore.validation import PreparedEvent
-from workers.mapping import MappingSpec, SourceMessage, dead_letter, map_message
+from tuskflow.eventstore.postgres.append import (
+    EncodedBatch,
+    append_encoded,
+    append_prepared,
+    encode_batch,
+)
+from tuskflow.eventstore.postgres.connection import configure
+from tuskflow.eventstore.postgres.deadletters import record_dead_letters
+from tuskflow.eventstore.records import Appended, BatchResult, DeadLetter, Rejected
+from tuskflow.eventstore.validation import PreparedEvent
+from tuskflow.workers.mapping import MappingSpec, SourceMessage, dead_letter, map_message
 
 Connection = psycopg.Connection[Any]
 Advance = Callable[[Connection], bool]

@@ -23,8 +23,8 @@ import psycopg
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
-from eventstore.postgres.offsets import OffsetAdvance, advance_offsets, load_offsets
-from workers.ingest import (
+from tuskflow.eventstore.postgres.offsets import OffsetAdvance, advance_offsets, load_offsets
+from tuskflow.workers.ingest import (
     DEFAULT_BATCH_SIZE,
     RETRYABLE,
     Backoff,
@@ -36,8 +36,8 @@ from workers.ingest import (
     map_batch,
     store_batch,
 )
-from workers.mapping import NO_HEADERS, MappingSpec, SourceMessage
-from workers.metrics import ConsumerMetrics
+from tuskflow.workers.mapping import NO_HEADERS, MappingSpec, SourceMessage
+from tuskflow.workers.metrics import ConsumerMetrics
 
 log = structlog.get_logger(__name__)
 Partition = tuple[str, int]

@@ -21,11 +21,11 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from config.errors import ConfigError
-from eventstore import InvalidEventError, NewEvent
-from eventstore.ids import stable_ids
-from eventstore.records import DeadLetter
-from eventstore.validation import PreparedEvent, prepare
+from tuskflow.config.errors import ConfigError
+from tuskflow.eventstore import InvalidEventError, NewEvent
+from tuskflow.eventstore.ids import stable_ids
+from tuskflow.eventstore.records import DeadLetter
+from tuskflow.eventstore.validation import PreparedEvent, prepare
 
 # Event ids derived from source coordinates or producer ids live in this UUIDv5 namespace.
 EVENT_ID_NAMESPACE = uuid.UUID("5b0b6a4e-4f1e-4d43-9d1e-7475736b666c")

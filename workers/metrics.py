@@ -5,7 +5,7 @@ import time
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from workers.ingest import BatchOutcome
+from tuskflow.workers.ingest import BatchOutcome
 
 log = structlog.get_logger(__name__)
 

@@ -27,8 +27,8 @@ import structlog
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from eventstore.records import DeadLetter
-from workers.ingest import (
+from tuskflow.eventstore.records import DeadLetter
+from tuskflow.workers.ingest import (
     DEFAULT_BATCH_SIZE,
     RETRYABLE,
     Backoff,
@@ -39,8 +39,8 @@ from workers.ingest import (
     map_batch,
     store_batch,
 )
-from workers.mapping import NO_HEADERS, MappingSpec, SourceMessage, dead_letter
-from workers.metrics import ConsumerMetrics
+from tuskflow.workers.mapping import NO_HEADERS, MappingSpec, SourceMessage, dead_letter
+from tuskflow.workers.metrics import ConsumerMetrics
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

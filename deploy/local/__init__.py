@@ -4,7 +4,7 @@ Each binds to 127.0.0.1 on a configurable port and is health-checked before `up`
 service whose TUSKFLOW_* URL is set is used as it is and never started.
 """
 
-from deploy.local.service import LocalService, ServiceStatus
-from deploy.local.stack import LocalStack
+from tuskflow.deploy.local.service import LocalService, ServiceStatus
+from tuskflow.deploy.local.stack import LocalStack
 
 __all__ = ["LocalService", "LocalStack", "ServiceStatus"]

@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from config.errors import ConfigError, ServiceError
-from config.settings import env_var
+from tuskflow.config.errors import ConfigError, ServiceError
+from tuskflow.config.settings import env_var
 
 LOOPBACK = "127.0.0.1"
 

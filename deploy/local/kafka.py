@@ -17,10 +17,10 @@ import structlog
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from config.errors import ServiceError, ToolMissingError
-from config.settings import env_var
-from deploy.local import _process
-from deploy.local.service import ServiceStatus
+from tuskflow.config.errors import ServiceError, ToolMissingError
+from tuskflow.config.settings import env_var
+from tuskflow.deploy.local import _process
+from tuskflow.deploy.local.service import ServiceStatus
 
 POM = Path(__file__).parent / "kafka" / "pom.xml"
 MIN_JAVA = 17

@@ -12,10 +12,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from config.errors import ConfigError, ServiceError, ToolMissingError
-from config.settings import env_var
-from deploy.local import _process
-from deploy.local.service import ServiceStatus
+from tuskflow.config.errors import ConfigError, ServiceError, ToolMissingError
+from tuskflow.config.settings import env_var
+from tuskflow.deploy.local import _process
+from tuskflow.deploy.local.service import ServiceStatus
 
 DATABASE = "tuskflow"
 SUPERUSER = "postgres"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import redis
 
-from config.errors import ToolMissingError
-from config.settings import env_var
-from deploy.local import _process
-from deploy.local.service import ServiceStatus
+from tuskflow.config.errors import ToolMissingError
+from tuskflow.config.settings import env_var
+from tuskflow.deploy.local import _process
+from tuskflow.deploy.local.service import ServiceStatus
 
 
 def redis_server_binary() -> Path:

@@ -4,10 +4,10 @@ import shlex
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
-from config.errors import ServiceError
-from config.settings import Settings
-from deploy.local import kafka, postgres, redis
-from deploy.local.service import LocalService, ServiceStatus
+from tuskflow.config.errors import ServiceError
+from tuskflow.config.settings import Settings
+from tuskflow.deploy.local import kafka, postgres, redis
+from tuskflow.deploy.local.service import LocalService, ServiceStatus
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from config.celery import ETL_QUEUE
-from deploy.local import _process
+from tuskflow.config.celery import CELERY_APP_MODULE, ETL_QUEUE
+from tuskflow.deploy.local import _process
 
 _READY_TIMEOUT_S = 90
 
@@ -23,7 +23,7 @@ def worker_argv(node_name: str, concurrency: int = 1) -> list[str]:
         "-m",
         "celery",
         "-A",
-        "tasks",
+        CELERY_APP_MODULE,
         "worker",
         "-Q",
         ETL_QUEUE,
@@ -39,7 +39,7 @@ def worker_argv(node_name: str, concurrency: int = 1) -> list[str]:
 
 
 class EtlWorker:
-    """`celery -A tasks worker -Q etl` in ``<state>/worker``, started and stopped on request."""
+    """`celery -A tuskflow.tasks worker -Q etl` in ``<state>/worker``, started on request."""
 
     name = "worker"
 
@@ -52,7 +52,7 @@ class EtlWorker:
 
     def pid(self) -> int | None:
         """The worker's main process, when it runs."""
-        return _process.pid_from_file(self.pid_file, "celery", "tasks", self.node_name)
+        return _process.pid_from_file(self.pid_file, "celery", CELERY_APP_MODULE, self.node_name)
 
     def start(self, env: Mapping[str, str], concurrency: int = 1) -> bool:
         """Start the worker with ``env`` and wait until it takes jobs; False if it ran already."""

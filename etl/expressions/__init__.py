@@ -6,9 +6,9 @@ be called. Evaluation follows SQL null semantics: an operation on null is null, 
 ``or`` are Kleene, ``x / 0`` and ``x % 0`` are null, ``if()`` takes a null condition as false.
 """
 
-from etl.expressions._evaluate import evaluate
-from etl.expressions._functions import FUNCTIONS, Function
-from etl.expressions._nodes import (
+from tuskflow.etl.expressions._evaluate import evaluate
+from tuskflow.etl.expressions._functions import FUNCTIONS, Function
+from tuskflow.etl.expressions._nodes import (
     Binary,
     Call,
     Column,
@@ -19,9 +19,9 @@ from etl.expressions._nodes import (
     Unary,
     Value,
 )
-from etl.expressions._parse import columns, parse
-from etl.expressions._render import render
-from etl.expressions._types import infer_type
+from tuskflow.etl.expressions._parse import columns, parse
+from tuskflow.etl.expressions._render import render
+from tuskflow.etl.expressions._types import infer_type
 
 __all__ = [
     "FUNCTIONS",

@@ -6,13 +6,22 @@ from typing import cast
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.errors import ExpressionError
-from etl.expressions._functions import FUNCTIONS, _aligned, _is_null_type
-from etl.expressions._nodes import Binary, Column, Expr, In, Literal, LiteralValue, Unary, Value
-from etl.expressions._parse import columns
-from etl.expressions._render import render
-from etl.expressions._types import _literal_type, infer_type
-from etl.types import ARROW_TYPES, TypeName, type_name_of
+from tuskflow.etl.errors import ExpressionError
+from tuskflow.etl.expressions._functions import FUNCTIONS, _aligned, _is_null_type
+from tuskflow.etl.expressions._nodes import (
+    Binary,
+    Column,
+    Expr,
+    In,
+    Literal,
+    LiteralValue,
+    Unary,
+    Value,
+)
+from tuskflow.etl.expressions._parse import columns
+from tuskflow.etl.expressions._render import render
+from tuskflow.etl.expressions._types import _literal_type, infer_type
+from tuskflow.etl.types import ARROW_TYPES, TypeName, type_name_of
 
 
 def evaluate(expr: Expr, table: pa.Table) -> pa.ChunkedArray | pa.Array:

@@ -11,10 +11,10 @@ from typing import cast
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.errors import ExpressionError
-from etl.expressions._nodes import Call, Expr, Literal, Value
-from etl.expressions._render import render
-from etl.types import NUMERIC, TypeName
+from tuskflow.etl.errors import ExpressionError
+from tuskflow.etl.expressions._nodes import Call, Expr, Literal, Value
+from tuskflow.etl.expressions._render import render
+from tuskflow.etl.types import NUMERIC, TypeName
 
 
 @dataclass(frozen=True)

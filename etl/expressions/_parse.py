@@ -4,9 +4,9 @@ import re
 from dataclasses import dataclass
 from typing import cast
 
-from etl.errors import ExpressionError
-from etl.expressions._functions import FUNCTIONS, Function
-from etl.expressions._nodes import (
+from tuskflow.etl.errors import ExpressionError
+from tuskflow.etl.expressions._functions import FUNCTIONS, Function
+from tuskflow.etl.expressions._nodes import (
     _COMPARISONS,
     _KEYWORDS,
     Binary,

@@ -3,7 +3,7 @@
 import re
 from typing import cast
 
-from etl.expressions._nodes import (
+from tuskflow.etl.expressions._nodes import (
     _COMPARISONS,
     _KEYWORDS,
     Binary,

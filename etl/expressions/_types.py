@@ -2,9 +2,9 @@
 
 from collections.abc import Mapping
 
-from etl.errors import ExpressionError
-from etl.expressions._functions import FUNCTIONS, _name, _type_error, _unify
-from etl.expressions._nodes import (
+from tuskflow.etl.errors import ExpressionError
+from tuskflow.etl.expressions._functions import FUNCTIONS, _name, _type_error, _unify
+from tuskflow.etl.expressions._nodes import (
     _COMPARISONS,
     Binary,
     Column,
@@ -14,7 +14,7 @@ from etl.expressions._nodes import (
     LiteralValue,
     Unary,
 )
-from etl.types import NUMERIC, TypeName
+from tuskflow.etl.types import NUMERIC, TypeName
 
 _VERBS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "%": "take the remainder of"}
 

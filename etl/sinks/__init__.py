@@ -17,12 +17,12 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from etl.context import JobContext
-from etl.sinks.csv import CsvWriter
-from etl.sinks.eventstore import EventStoreWriter
-from etl.sinks.parquet import ParquetWriter
-from etl.sinks.postgres import PostgresWriter
-from etl.spec import CsvSink, EventStoreSink, ParquetSink, PostgresSink
+from tuskflow.etl.context import JobContext
+from tuskflow.etl.sinks.csv import CsvWriter
+from tuskflow.etl.sinks.eventstore import EventStoreWriter
+from tuskflow.etl.sinks.parquet import ParquetWriter
+from tuskflow.etl.sinks.postgres import PostgresWriter
+from tuskflow.etl.spec import CsvSink, EventStoreSink, ParquetSink, PostgresSink
 
 __all__ = ["SinkWriter", "open_sink"]
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from etl.errors import SinkError
+from tuskflow.etl.errors import SinkError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _TOKEN_MAX = 40

@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from etl.errors import SinkError
-from etl.sinks._staging import short_hash
+from tuskflow.etl.errors import SinkError
+from tuskflow.etl.sinks._staging import short_hash
 
 Connection = psycopg.Connection[Any]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from etl.context import JobContext
-from etl.errors import SinkConflictError, SinkError
-from etl.sinks._staging import (
+from tuskflow.etl.context import JobContext
+from tuskflow.etl.errors import SinkConflictError, SinkError
+from tuskflow.etl.sinks._staging import (
     attempt_dir,
     fsync_path,
     io_errors,
@@ -28,7 +28,7 @@ from etl.sinks._staging import (
     versions_dir,
     write_replacing,
 )
-from etl.spec import CsvSink
+from tuskflow.etl.spec import CsvSink
 
 _ROWS = ".csv"
 _HEADER = ".header"

@@ -23,24 +23,24 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from etl import expressions
-from etl.context import JobContext
-from etl.errors import JobFailedError, SinkConflictError, SinkError
-from etl.sinks._staging import new_nonce
-from etl.sinks._tables import (
+from tuskflow.etl import expressions
+from tuskflow.etl.context import JobContext
+from tuskflow.etl.errors import JobFailedError, SinkConflictError, SinkError
+from tuskflow.etl.sinks._staging import new_nonce
+from tuskflow.etl.sinks._tables import (
     connected,
     drop_other_staging,
     lock,
     staging_name,
     table_exists,
 )
-from etl.spec import EventStoreSink
-from eventstore.errors import InvalidEventError
-from eventstore.ids import stable_ids
-from eventstore.postgres.append import append_prepared
-from eventstore.postgres.connection import configure
-from eventstore.records import NewEvent
-from eventstore.validation import DEFAULT_MAX_EVENT_BYTES, PreparedEvent, prepare
+from tuskflow.etl.spec import EventStoreSink
+from tuskflow.eventstore.errors import InvalidEventError
+from tuskflow.eventstore.ids import stable_ids
+from tuskflow.eventstore.postgres.append import append_prepared
+from tuskflow.eventstore.postgres.connection import configure
+from tuskflow.eventstore.records import NewEvent
+from tuskflow.eventstore.validation import DEFAULT_MAX_EVENT_BYTES, PreparedEvent, prepare
 
 EVENT_ID_NAMESPACE = uuid.UUID("a0825e3d-bbd1-4ba1-98f4-58e2d40bc18a")
 _row_event_id = stable_ids(EVENT_ID_NAMESPACE)

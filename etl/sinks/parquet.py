@@ -13,9 +13,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl.context import JobContext
-from etl.errors import SinkConflictError, SinkError
-from etl.sinks._staging import (
+from tuskflow.etl.context import JobContext
+from tuskflow.etl.errors import SinkConflictError, SinkError
+from tuskflow.etl.sinks._staging import (
     attempt_dir,
     fsync_path,
     fsync_tree,
@@ -31,7 +31,7 @@ from etl.sinks._staging import (
     versions_dir,
     write_replacing,
 )
-from etl.spec import ParquetSink
+from tuskflow.etl.spec import ParquetSink
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,18 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from psycopg import sql
 
-from etl.context import JobContext
-from etl.errors import SinkConflictError, SinkError
-from etl.sinks._staging import new_nonce
-from etl.sinks._tables import connected, drop_other_staging, lock, staging_name, table_exists
-from etl.spec import PostgresSink
-from etl.types import type_name_of
+from tuskflow.etl.context import JobContext
+from tuskflow.etl.errors import SinkConflictError, SinkError
+from tuskflow.etl.sinks._staging import new_nonce
+from tuskflow.etl.sinks._tables import (
+    connected,
+    drop_other_staging,
+    lock,
+    staging_name,
+    table_exists,
+)
+from tuskflow.etl.spec import PostgresSink
+from tuskflow.etl.types import type_name_of
 
 LEDGER = "tuskflow_etl_loads"
 PG_TYPES: dict[str, str] = {

@@ -25,10 +25,10 @@ Known limitation: splitting CSV at byte ranges assumes no line break inside a qu
 as dask.dataframe.read_csv does; such a file must be read whole (a large ``partition_mb``).
 """
 
-from etl.sources._files import list_files
-from etl.sources._model import HIDDEN_COLUMNS, REJECT_SCHEMA, Partition, ReadResult
-from etl.sources._plan import plan_partitions
-from etl.sources._readers import read_partition, read_schema
+from tuskflow.etl.sources._files import list_files
+from tuskflow.etl.sources._model import HIDDEN_COLUMNS, REJECT_SCHEMA, Partition, ReadResult
+from tuskflow.etl.sources._plan import plan_partitions
+from tuskflow.etl.sources._readers import read_partition, read_schema
 
 __all__ = [
     "HIDDEN_COLUMNS",

@@ -6,11 +6,11 @@ from typing import Any
 
 import fastavro
 
-from etl.errors import SourceError
-from etl.sources._model import Partition, ReadResult
-from etl.sources._pyrows import Record, rows_result
-from etl.spec import SourceSpec
-from etl.types import TypeName
+from tuskflow.etl.errors import SourceError
+from tuskflow.etl.sources._model import Partition, ReadResult
+from tuskflow.etl.sources._pyrows import Record, rows_result
+from tuskflow.etl.spec import SourceSpec
+from tuskflow.etl.types import TypeName
 
 _PRIMITIVES: dict[str, TypeName] = {
     "string": "string",

@@ -12,7 +12,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.types import ARROW_TYPES, TypeName
+from tuskflow.etl.types import ARROW_TYPES, TypeName
 
 _ARTICLES: dict[str, str] = {
     "string": "a string",

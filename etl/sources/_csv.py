@@ -12,9 +12,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from etl.errors import SourceError
-from etl.sources._cast import csv_column, text_kind
-from etl.sources._files import (
+from tuskflow.etl.errors import SourceError
+from tuskflow.etl.sources._cast import csv_column, text_kind
+from tuskflow.etl.sources._files import (
     CsvLines,
     compression_of,
     first_line,
@@ -26,7 +26,7 @@ from etl.sources._files import (
     to_utf8,
     undecodable,
 )
-from etl.sources._model import (
+from tuskflow.etl.sources._model import (
     Ordinals,
     Partition,
     ReadResult,
@@ -36,8 +36,8 @@ from etl.sources._model import (
     empty_result,
     result,
 )
-from etl.spec import SourceSpec
-from etl.types import ARROW_TYPES, TypeName
+from tuskflow.etl.spec import SourceSpec
+from tuskflow.etl.types import ARROW_TYPES, TypeName
 
 _HEAD_BYTES = 1 << 20
 _BLANK = re.compile(rb"[\r\n]*")  # what pyarrow reads no record from

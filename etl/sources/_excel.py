@@ -6,11 +6,11 @@ from typing import Any
 
 import openpyxl
 
-from etl.errors import SourceError
-from etl.sources._model import Partition, ReadResult, Reject
-from etl.sources._pyrows import Record, infer_kind, record_text, rows_result, sample
-from etl.spec import SourceSpec
-from etl.types import TypeName
+from tuskflow.etl.errors import SourceError
+from tuskflow.etl.sources._model import Partition, ReadResult, Reject
+from tuskflow.etl.sources._pyrows import Record, infer_kind, record_text, rows_result, sample
+from tuskflow.etl.spec import SourceSpec
+from tuskflow.etl.types import TypeName
 
 Row = Sequence[object]
 

@@ -10,8 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from etl.errors import SourceError
-from etl.spec import SourceSpec
+from tuskflow.etl.errors import SourceError
+from tuskflow.etl.spec import SourceSpec
 
 EXTENSIONS: dict[str, tuple[str, ...]] = {
     "csv": (".csv", ".tsv", ".txt"),

@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
-from etl.errors import SourceError
-from etl.sources._cast import cast_each, reason, shown
-from etl.sources._files import (
+from tuskflow.etl.errors import SourceError
+from tuskflow.etl.sources._cast import cast_each, reason, shown
+from tuskflow.etl.sources._files import (
     compression_of,
     read_head,
     read_range,
@@ -23,7 +23,7 @@ from etl.sources._files import (
     to_utf8,
     undecodable,
 )
-from etl.sources._model import (
+from tuskflow.etl.sources._model import (
     Ordinals,
     Partition,
     ReadResult,
@@ -33,9 +33,9 @@ from etl.sources._model import (
     no_columns,
     result,
 )
-from etl.sources._pyrows import infer_kind
-from etl.spec import SourceSpec
-from etl.types import ARROW_TYPES, TypeName, type_name_of
+from tuskflow.etl.sources._pyrows import infer_kind
+from tuskflow.etl.spec import SourceSpec
+from tuskflow.etl.types import ARROW_TYPES, TypeName, type_name_of
 
 _HEAD_BYTES = 1 << 20
 _BLOCK = 1 << 20

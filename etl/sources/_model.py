@@ -7,7 +7,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from etl.types import ARROW_TYPES, TypeName
+from tuskflow.etl.types import ARROW_TYPES, TypeName
 
 HIDDEN_COLUMNS: tuple[str, str] = ("_tf_file", "_tf_row")
 

@@ -2,10 +2,10 @@
 
 import os
 
-from etl.sources._files import compression_of, list_files, splits_at_newlines
-from etl.sources._model import Partition
-from etl.sources._parquet import row_groups
-from etl.spec import SourceSpec
+from tuskflow.etl.sources._files import compression_of, list_files, splits_at_newlines
+from tuskflow.etl.sources._model import Partition
+from tuskflow.etl.sources._parquet import row_groups
+from tuskflow.etl.spec import SourceSpec
 
 _MB = 1 << 20
 _SPLITTABLE = frozenset({"csv", "ndjson"})

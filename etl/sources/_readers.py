@@ -2,16 +2,16 @@
 
 from collections.abc import Callable
 
-from etl.errors import SourceError
-from etl.sources._avro import avro_columns, avro_schema, read_avro
-from etl.sources._csv import csv_columns, csv_schema, read_csv
-from etl.sources._excel import excel_columns, excel_schema, read_excel
-from etl.sources._files import list_files
-from etl.sources._json import json_schema, ndjson_schema, read_json_array, read_ndjson
-from etl.sources._model import Partition, ReadResult
-from etl.sources._parquet import parquet_columns, parquet_schema, read_parquet
-from etl.spec import SourceSpec
-from etl.types import TypeName
+from tuskflow.etl.errors import SourceError
+from tuskflow.etl.sources._avro import avro_columns, avro_schema, read_avro
+from tuskflow.etl.sources._csv import csv_columns, csv_schema, read_csv
+from tuskflow.etl.sources._excel import excel_columns, excel_schema, read_excel
+from tuskflow.etl.sources._files import list_files
+from tuskflow.etl.sources._json import json_schema, ndjson_schema, read_json_array, read_ndjson
+from tuskflow.etl.sources._model import Partition, ReadResult
+from tuskflow.etl.sources._parquet import parquet_columns, parquet_schema, read_parquet
+from tuskflow.etl.spec import SourceSpec
+from tuskflow.etl.types import TypeName
 
 Schema = dict[str, TypeName]
 Reader = Callable[[SourceSpec, Partition, Schema], ReadResult]

@@ -16,8 +16,12 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
-from eventstore.errors import DuplicateEventError, StoreIntegrityError, VersionConflictError
-from eventstore.records import (
+from tuskflow.eventstore.errors import (
+    DuplicateEventError,
+    StoreIntegrityError,
+    VersionConflictError,
+)
+from tuskflow.eventstore.records import (
     Appended,
     BatchResult,
     ExpectedVersion,
@@ -26,7 +30,7 @@ from eventstore.records import (
     StreamEvent,
     describe_expected,
 )
-from eventstore.validation import PreparedEvent, check_append, prepare
+from tuskflow.eventstore.validation import PreparedEvent, check_append, prepare
 
 Connection = psycopg.Connection[Any]
 

@@ -6,7 +6,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from eventstore.records import DeadLetter, StoredDeadLetter
+from tuskflow.eventstore.records import DeadLetter, StoredDeadLetter
 
 Connection = psycopg.Connection[Any]
 

@@ -13,7 +13,7 @@ import psycopg
 import structlog
 from psycopg import sql
 
-from config.errors import PermanentError
+from tuskflow.config.errors import PermanentError
 
 MIGRATIONS_TABLE = sql.Identifier("schema_migrations")
 _MIGRATION_LOCK = 7400130002
@@ -37,7 +37,7 @@ class Migration:
 def available() -> list[Migration]:
     """The migrations shipped with tuskflow, in order."""
     found = []
-    for entry in resources.files("eventstore.migrations").iterdir():
+    for entry in resources.files("tuskflow.eventstore.migrations").iterdir():
         if entry.name.endswith(".sql"):
             number, _, rest = entry.name.partition("_")
             found.append(Migration(int(number), rest.removesuffix(".sql"), entry.read_text()))

@@ -16,10 +16,10 @@ from typing import Any, Protocol
 import psycopg
 import structlog
 
-from eventstore.postgres import queries
-from eventstore.postgres.connection import configure
-from eventstore.postgres.notify import NotifyWaker
-from eventstore.records import RecordedEvent
+from tuskflow.eventstore.postgres import queries
+from tuskflow.eventstore.postgres.connection import configure
+from tuskflow.eventstore.postgres.notify import NotifyWaker
+from tuskflow.eventstore.records import RecordedEvent
 
 Connection = psycopg.Connection[Any]
 log = structlog.get_logger(__name__)

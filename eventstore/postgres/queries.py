@@ -8,7 +8,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from eventstore.records import RecordedEvent, Snapshot, StoreStats
+from tuskflow.eventstore.records import RecordedEvent, Snapshot, StoreStats
 
 Connection = psycopg.Connection[Any]
 

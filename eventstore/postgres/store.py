@@ -7,9 +7,9 @@ from typing import Any, Self
 
 from psycopg_pool import ConnectionPool
 
-from eventstore.postgres import append, queries
-from eventstore.postgres.connection import configure
-from eventstore.records import (
+from tuskflow.eventstore.postgres import append, queries
+from tuskflow.eventstore.postgres.connection import configure
+from tuskflow.eventstore.records import (
     ANY,
     Appended,
     BatchResult,
@@ -20,7 +20,7 @@ from eventstore.records import (
     StoreStats,
     StreamEvent,
 )
-from eventstore.validation import DEFAULT_MAX_EVENT_BYTES
+from tuskflow.eventstore.validation import DEFAULT_MAX_EVENT_BYTES
 
 
 class PostgresEventStore:

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import redis
 
-from deploy.local.worker import worker_argv
+from tuskflow.deploy.local.worker import worker_argv
 
 READY_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 30
@@ -42,12 +42,15 @@ def private_redis_db(redis_url: str, db: int) -> str:
 
 
 @contextmanager
-def celery_worker(env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`celery -A tasks worker -Q etl -c 1`, ready to take jobs; stopped with SIGTERM after."""
+def celery_worker(
+    env: dict[str, str], log_path: Path, cwd: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`celery -A tuskflow.tasks worker -Q etl -c 1` (in ``cwd``), ready; SIGTERMed after."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             worker_argv(f"etl-test-{os.getpid()}@%h"),
             env=env,
+            cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

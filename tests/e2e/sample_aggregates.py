@@ -1,7 +1,7 @@
 """An aggregate for CLI tests: `store snapshot --aggregate tests.e2e.sample_aggregates:Tally`."""
 
-from eventstore import Aggregate
-from eventstore.records import JsonObject
+from tuskflow.eventstore import Aggregate
+from tuskflow.eventstore.records import JsonObject
 
 
 class Tally(Aggregate):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import psycopg
 
-from eventstore.postgres.deadletters import record_dead_letters
-from eventstore.records import DeadLetter
-from workers.mapping import MappingSpec, SourceMessage, map_message
+from tuskflow.eventstore.postgres.deadletters import record_dead_letters
+from tuskflow.eventstore.records import DeadLetter
+from tuskflow.workers.mapping import MappingSpec, SourceMessage, map_message
 
 TUSKFLOW = Path(sys.executable).with_name("tuskflow")
 

@@ -18,10 +18,6 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from etl.cluster import LocalDaskCluster
-from eventstore.postgres.store import PostgresEventStore
-from jobs.history import JobHistory
-from jobs.job import stream_of
 from tests.e2e.etl_processes import (
     celery_worker,
     etl_env,
@@ -30,6 +26,10 @@ from tests.e2e.etl_processes import (
     private_redis_db,
     run_producer,
 )
+from tuskflow.etl.cluster import LocalDaskCluster
+from tuskflow.eventstore.postgres.store import PostgresEventStore
+from tuskflow.jobs.history import JobHistory
+from tuskflow.jobs.job import stream_of
 
 # A Redis database per test process: two runs of this file at once would take each other's jobs.
 REDIS_DB = 1 + os.getpid() % 15
@@ -39,7 +39,7 @@ LEASE_S = 3
 
 PRODUCER = """
 import json, sys
-import scheduler
+from tuskflow import scheduler
 job_id = scheduler.submit(sys.argv[1] if len(sys.argv) > 1 else "spec.yaml")
 print(json.dumps({"job_id": job_id}))
 """
@@ -172,6 +172,49 @@ def test_job_submitted_from_a_producer_process_completes_with_pandas_results_and
         ("sales.csv", 30_001),
     ]
     assert all("quantity" in reason and "lots" in reason for _, _, reason in rejects)
+
+
+SHADOWING_PRODUCER = """
+import json
+import config, tasks, jobs
+from tuskflow import scheduler
+job_id = scheduler.submit("spec.yaml")
+final = scheduler.wait(job_id, timeout_s=120)
+print(json.dumps({"own": [config.OWNER, tasks.OWNER, jobs.OWNER], "status": final["status"]}))
+"""
+
+
+def test_producer_beside_its_own_config_tasks_and_jobs_modules_runs_a_job_to_success(
+    migrated_url: str, redis_db: str, tmp_path: Path
+) -> None:
+    # Given a producer's folder holding modules named like tuskflow's parts, where the worker
+    # is started too (python -m celery puts the working folder first on sys.path)
+    for module in ("config.py", "tasks.py", "jobs/__init__.py"):
+        (tmp_path / module).parent.mkdir(exist_ok=True)
+        (tmp_path / module).write_text(f"OWNER = 'the producer ({module})'\n")
+    write_sales(tmp_path / "sales.csv", 1_000, bad_rows=[])
+    spec(
+        tmp_path,
+        {
+            "name": "shadowed names",
+            "source": {"format": "csv", "path": "sales.csv"},
+            "sink": {"kind": "parquet", "path": "out/sales"},
+        },
+    )
+    env = etl_env(migrated_url, redis_db, tmp_path / "state", dask=None)
+
+    # When it submits a job and waits for it
+    with celery_worker(env, tmp_path / "worker.log", cwd=tmp_path):
+        result = json.loads(run_producer(env, SHADOWING_PRODUCER, tmp_path))
+
+    # Then its own modules stayed its own, and tuskflow's job succeeded
+    assert result["own"] == [
+        "the producer (config.py)",
+        "the producer (tasks.py)",
+        "the producer (jobs/__init__.py)",
+    ]
+    assert result["status"] == "succeeded"
+    assert pq.read_table(tmp_path / "out" / "sales").num_rows == 1_000
 
 
 def sales_to_table_job(folder: Path, rows: int = 400_000) -> int:

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from eventstore import NewEvent, PostgresEventStore
 from tests.fix_services import with_search_path
+from tuskflow.eventstore import NewEvent, PostgresEventStore
 
 TUSKFLOW = Path(sys.executable).with_name("tuskflow")
 REPO = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from config import load_settings
-from deploy.local.kafka import KafkaService, find_java, format_storage, server_properties
+from tuskflow.config import load_settings
+from tuskflow.deploy.local.kafka import KafkaService, find_java, format_storage, server_properties
 
 MESSAGES = 1000
 PARTITIONS = 3

@@ -14,7 +14,7 @@ from tests.e2e.etl_processes import private_redis_db
 # A Redis database per test process, as the e2e tests choose theirs.
 REDIS_DB = 1 + os.getpid() % 15
 # The module, not the Celery app that the tasks package exports under the same name.
-CELERY_APP = importlib.import_module("tasks.app")
+CELERY_APP = importlib.import_module("tuskflow.tasks.app")
 
 
 @dataclass(frozen=True)

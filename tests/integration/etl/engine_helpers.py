@@ -17,9 +17,9 @@ import pandas as pd
 import pyarrow as pa
 from distributed import Client
 
-from etl.context import JobContext
-from etl.engine import JobPlan, JobResult, plan_job, run_plan
-from etl.spec import parse_spec
+from tuskflow.etl.context import JobContext
+from tuskflow.etl.engine import JobPlan, JobResult, plan_job, run_plan
+from tuskflow.etl.spec import parse_spec
 
 # The orders file's columns in file order, as the specs declare them.
 ORDER_TYPES: dict[str, str] = {

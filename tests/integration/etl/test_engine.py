@@ -21,9 +21,6 @@ import yaml
 from distributed import Client
 from psycopg import sql
 
-from etl.cluster import LocalDaskCluster, connect
-from etl.errors import JobFailedError
-from eventstore.postgres.store import PostgresEventStore
 from examples import generate_sales
 from examples.generate_sales import bad_rows, generate
 from tests.integration.etl.engine_helpers import (
@@ -44,6 +41,9 @@ from tests.integration.etl.engine_helpers import (
     run_job,
     write_orders,
 )
+from tuskflow.etl.cluster import LocalDaskCluster, connect
+from tuskflow.etl.errors import JobFailedError
+from tuskflow.eventstore.postgres.store import PostgresEventStore
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 ROWS = 40_000

@@ -6,12 +6,12 @@ import time
 
 import psycopg
 
-from config.celery import ETL_QUEUE
-from eventstore.postgres.store import PostgresEventStore
-from jobs.history import JobHistory
-from jobs.lease import AttemptLease, take_expired
-from tasks.lease_reaper import reap
 from tests.integration.etl.conftest import Services
+from tuskflow.config.celery import ETL_QUEUE
+from tuskflow.eventstore.postgres.store import PostgresEventStore
+from tuskflow.jobs.history import JobHistory
+from tuskflow.jobs.lease import AttemptLease, take_expired
+from tuskflow.tasks.lease_reaper import reap
 
 SPEC_JSON = json.dumps({"version": 1, "name": "n"})
 

@@ -16,14 +16,14 @@ import pyarrow as pa
 import pytest
 from psycopg import sql
 
-from config.errors import PermanentError
-from etl.context import JobContext
-from etl.errors import JobFailedError, SinkConflictError, SinkError
-from etl.sinks import SinkWriter, open_sink
-from etl.sinks.eventstore import EVENT_ID_NAMESPACE, EventStoreWriter
-from etl.sinks.postgres import LEDGER, PostgresWriter
-from etl.spec import EventStoreSink, PostgresSink
-from eventstore import NewEvent, PostgresEventStore
+from tuskflow.config.errors import PermanentError
+from tuskflow.etl.context import JobContext
+from tuskflow.etl.errors import JobFailedError, SinkConflictError, SinkError
+from tuskflow.etl.sinks import SinkWriter, open_sink
+from tuskflow.etl.sinks.eventstore import EVENT_ID_NAMESPACE, EventStoreWriter
+from tuskflow.etl.sinks.postgres import LEDGER, PostgresWriter
+from tuskflow.etl.spec import EventStoreSink, PostgresSink
+from tuskflow.eventstore import NewEvent, PostgresEventStore
 
 Row = tuple[Any, ...]
 

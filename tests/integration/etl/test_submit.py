@@ -13,12 +13,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from config.celery import ETL_QUEUE, RUN_JOB_TASK
-from etl.errors import SpecError
-from eventstore.postgres.store import PostgresEventStore
-from jobs.job import stream_of
-from scheduler import submit
 from tests.integration.etl.conftest import Services
+from tuskflow.config.celery import ETL_QUEUE, RUN_JOB_TASK
+from tuskflow.etl.errors import SpecError
+from tuskflow.eventstore.postgres.store import PostgresEventStore
+from tuskflow.jobs.job import stream_of
+from tuskflow.scheduler import submit
 
 
 def spec(folder: Path, **changes: Any) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from typing import Any
 
 import psycopg
 
-from eventstore import ANY, NewEvent, RecordedEvent, StreamEvent
-from eventstore.postgres import append, queries
+from tuskflow.eventstore import ANY, NewEvent, RecordedEvent, StreamEvent
+from tuskflow.eventstore.postgres import append, queries
 
 WRITERS = 8
 TRANSACTIONS_PER_WRITER = 30

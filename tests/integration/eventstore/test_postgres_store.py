@@ -4,8 +4,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from eventstore import PostgresEventStore
 from tests.eventstore_contract import EventStoreContract
+from tuskflow.eventstore import PostgresEventStore
 
 
 class TestPostgresEventStore(EventStoreContract):

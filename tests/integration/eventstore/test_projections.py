@@ -6,9 +6,9 @@ from typing import Any
 
 import psycopg
 
-from eventstore import NewEvent, PostgresEventStore, StreamEvent
-from eventstore.postgres.projection import ProjectionRunner
-from eventstore.projections import EventCounts
+from tuskflow.eventstore import NewEvent, PostgresEventStore, StreamEvent
+from tuskflow.eventstore.postgres.projection import ProjectionRunner
+from tuskflow.eventstore.projections import EventCounts
 
 EVENTS = 3000
 

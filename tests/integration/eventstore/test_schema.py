@@ -8,12 +8,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from config.errors import PermanentError
-from eventstore import NewEvent, PostgresEventStore, StreamEvent
-from eventstore.postgres import append
-from eventstore.postgres.migrate import available, migrate
-from eventstore.postgres.notify import NotifyWaker
 from tests.fix_services import with_search_path
+from tuskflow.config.errors import PermanentError
+from tuskflow.eventstore import NewEvent, PostgresEventStore, StreamEvent
+from tuskflow.eventstore.postgres import append
+from tuskflow.eventstore.postgres.migrate import available, migrate
+from tuskflow.eventstore.postgres.notify import NotifyWaker
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import psycopg
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from workers.kafka_consumer import KafkaIngestor, KafkaSource
-from workers.mapping import MappingSpec
+from tuskflow.workers.kafka_consumer import KafkaIngestor, KafkaSource
+from tuskflow.workers.mapping import MappingSpec
 
 
 def new_topic(bootstrap: str, partitions: int) -> str:

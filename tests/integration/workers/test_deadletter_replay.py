@@ -4,11 +4,11 @@ import json
 
 import psycopg
 
-from eventstore.postgres.deadletters import list_dead_letters, record_dead_letters
-from eventstore.records import DeadLetter
-from workers.deadletter_replay import replay_dead_letters
-from workers.ingest import map_batch, store_batch
-from workers.mapping import MappingSpec, SourceMessage, map_message
+from tuskflow.eventstore.postgres.deadletters import list_dead_letters, record_dead_letters
+from tuskflow.eventstore.records import DeadLetter
+from tuskflow.workers.deadletter_replay import replay_dead_letters
+from tuskflow.workers.ingest import map_batch, store_batch
+from tuskflow.workers.mapping import MappingSpec, SourceMessage, map_message
 
 
 def _message(offset: int, payload: object, key: bytes = b"meter-1") -> SourceMessage:

@@ -7,7 +7,6 @@ from typing import Any
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
-from eventstore.postgres.offsets import OffsetAdvance, advance_offsets, load_offsets
 from tests.integration.workers.kafka_helpers import (
     new_topic,
     produce,
@@ -17,6 +16,7 @@ from tests.integration.workers.kafka_helpers import (
     stored,
     wait_for,
 )
+from tuskflow.eventstore.postgres.offsets import OffsetAdvance, advance_offsets, load_offsets
 
 
 def _versions_follow_values(url: str, topic: str) -> None:

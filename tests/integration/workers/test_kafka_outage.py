@@ -33,7 +33,7 @@ from tests.integration.workers.kafka_helpers import (
     stored,
     wait_for,
 )
-from workers.kafka_consumer import KafkaIngestor
+from tuskflow.workers.kafka_consumer import KafkaIngestor
 
 MESSAGES = 40_000
 PARTITIONS = 6

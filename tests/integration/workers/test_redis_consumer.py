@@ -14,8 +14,8 @@ import psycopg
 import pytest
 import redis
 
-from workers.mapping import MappingSpec
-from workers.redis_consumer import RedisIngestor, RedisSource, client_name, safe_trim
+from tuskflow.workers.mapping import MappingSpec
+from tuskflow.workers.redis_consumer import RedisIngestor, RedisSource, client_name, safe_trim
 
 MAPPING = MappingSpec(stream="key", event_type="field:type", event_id="source")
 GROUP = "loaders"

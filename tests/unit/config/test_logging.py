@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from config import configure_logging, load_settings
+from tuskflow.config import configure_logging, load_settings
 
 
 @pytest.fixture(autouse=True)

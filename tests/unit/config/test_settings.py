@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from config import ConfigError, load_settings
-from config.celery import celery_config
+from tuskflow.config import ConfigError, load_settings
+from tuskflow.config.celery import celery_config
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.local.kafka import (
+from tuskflow.deploy.local.kafka import (
     java_major,
     missing_tools_message,
     new_cluster_id,

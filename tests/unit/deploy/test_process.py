@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from config.errors import ConfigError
-from deploy.local._process import ensure_usable_home, pid_alive, pid_from_file
+from tuskflow.config.errors import ConfigError
+from tuskflow.deploy.local._process import ensure_usable_home, pid_alive, pid_from_file
 
 
 def test_pid_file_of_a_live_process_is_found_only_with_matching_markers(tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from etl.checks import row_checks, row_count_problem, split_checks, unique_rejects
-from etl.sources import REJECT_SCHEMA
-from etl.spec import AcceptedValues, Check, NotNull, Range, Regex, RowCount, Unique
+from tuskflow.etl.checks import row_checks, row_count_problem, split_checks, unique_rejects
+from tuskflow.etl.sources import REJECT_SCHEMA
+from tuskflow.etl.spec import AcceptedValues, Check, NotNull, Range, Regex, RowCount, Unique
 
 S = pa.large_string()
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from etl.errors import ExpressionError
-from etl.expressions import (
+from tuskflow.etl.errors import ExpressionError
+from tuskflow.etl.expressions import (
     Binary,
     Call,
     Column,
@@ -23,7 +23,7 @@ from etl.expressions import (
     parse,
     render,
 )
-from etl.types import TypeName
+from tuskflow.etl.types import TypeName
 
 a, b, c = Column("a"), Column("b"), Column("c")
 one, null = Literal(1), Literal(None)

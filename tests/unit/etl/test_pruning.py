@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from etl.pruning import needed_columns
-from etl.spec import parse_spec
-from etl.types import TypeName
+from tuskflow.etl.pruning import needed_columns
+from tuskflow.etl.spec import parse_spec
+from tuskflow.etl.types import TypeName
 
 SCHEMA: dict[str, TypeName] = {
     "order_id": "int",

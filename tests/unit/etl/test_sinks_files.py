@@ -9,11 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from config.errors import PermanentError
-from etl.context import JobContext
-from etl.errors import SinkConflictError, SinkError
-from etl.sinks import SinkWriter, open_sink
-from etl.spec import CsvSink, EventStoreSink, ParquetSink, PostgresSink, Sink
+from tuskflow.config.errors import PermanentError
+from tuskflow.etl.context import JobContext
+from tuskflow.etl.errors import SinkConflictError, SinkError
+from tuskflow.etl.sinks import SinkWriter, open_sink
+from tuskflow.etl.spec import CsvSink, EventStoreSink, ParquetSink, PostgresSink, Sink
 
 
 def _job(job_id: str = "job-1", attempt: int = 1) -> JobContext:

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from etl.errors import SourceError
-from etl.sources import (
+from tuskflow.etl.errors import SourceError
+from tuskflow.etl.sources import (
     HIDDEN_COLUMNS,
     REJECT_SCHEMA,
     Partition,
@@ -24,8 +24,8 @@ from etl.sources import (
     read_partition,
     read_schema,
 )
-from etl.spec import SourceSpec
-from etl.types import ARROW_TYPES, TypeName
+from tuskflow.etl.spec import SourceSpec
+from tuskflow.etl.types import ARROW_TYPES, TypeName
 
 Schema = dict[str, TypeName]
 

@@ -9,9 +9,9 @@ import pandas as pd  # no stubs installed
 import pyarrow as pa
 import pytest
 
-from etl.errors import SpecError
-from etl.sources import REJECT_SCHEMA
-from etl.spec import (
+from tuskflow.etl.errors import SpecError
+from tuskflow.etl.sources import REJECT_SCHEMA
+from tuskflow.etl.spec import (
     Aggregate,
     Aggregation,
     Cast,
@@ -22,7 +22,7 @@ from etl.spec import (
     Select,
     Sort,
 )
-from etl.transforms import (
+from tuskflow.etl.transforms import (
     apply_rowwise,
     dedupe,
     drop_hidden,

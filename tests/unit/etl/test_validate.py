@@ -4,10 +4,10 @@ from typing import Any
 
 import pytest
 
-from etl.errors import Problem, SourceError, SpecError
-from etl.spec import JobSpec, SourceSpec, parse_spec
-from etl.types import TypeName
-from etl.validate import check_spec, output_schema
+from tuskflow.etl.errors import Problem, SourceError, SpecError
+from tuskflow.etl.spec import JobSpec, SourceSpec, parse_spec
+from tuskflow.etl.types import TypeName
+from tuskflow.etl.validate import check_spec, output_schema
 
 SCHEMAS: dict[str, dict[str, TypeName]] = {
     "sales.csv": {

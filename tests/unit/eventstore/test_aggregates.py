@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from eventstore import (
+from tuskflow.eventstore import (
     Aggregate,
     AggregateRepository,
     InMemoryEventStore,
@@ -15,7 +15,7 @@ from eventstore import (
     Upcaster,
     VersionConflictError,
 )
-from eventstore.records import JsonObject
+from tuskflow.eventstore.records import JsonObject
 
 
 class Account(Aggregate):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from eventstore import InMemoryEventStore
 from tests.eventstore_contract import EventStoreContract
+from tuskflow.eventstore import InMemoryEventStore
 
 
 class TestInMemoryEventStore(EventStoreContract):

@@ -4,8 +4,8 @@ import threading
 
 import pytest
 
-from eventstore import CatchUpSubscription, InMemoryEventStore, NewEvent, RecordedEvent
-from eventstore.subscription import PollingWaker
+from tuskflow.eventstore import CatchUpSubscription, InMemoryEventStore, NewEvent, RecordedEvent
+from tuskflow.eventstore.subscription import PollingWaker
 
 
 def _fill(store: InMemoryEventStore) -> None:

@@ -2,10 +2,10 @@
 
 import pytest
 
-from etl.errors import JobCancelledError
-from eventstore.memory import InMemoryEventStore
-from jobs.history import JobHistory, JobStateError
-from jobs.job import stream_of
+from tuskflow.etl.errors import JobCancelledError
+from tuskflow.eventstore.memory import InMemoryEventStore
+from tuskflow.jobs.history import JobHistory, JobStateError
+from tuskflow.jobs.job import stream_of
 
 
 @pytest.fixture

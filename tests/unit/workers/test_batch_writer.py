@@ -7,8 +7,8 @@ from typing import Any, TypeVar, cast
 import psycopg
 import pytest
 
-from eventstore.postgres.append import encode_batch
-from workers.ingest import BatchOutcome, BatchWriter, MappedBatch, StoreSession
+from tuskflow.eventstore.postgres.append import encode_batch
+from tuskflow.workers.ingest import BatchOutcome, BatchWriter, MappedBatch, StoreSession
 
 T = TypeVar("T")
 

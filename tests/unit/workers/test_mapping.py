@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from config.errors import ConfigError
-from eventstore.records import DeadLetter
-from eventstore.validation import PreparedEvent
-from workers.mapping import (
+from tuskflow.config.errors import ConfigError
+from tuskflow.eventstore.records import DeadLetter
+from tuskflow.eventstore.validation import PreparedEvent
+from tuskflow.workers.mapping import (
     EVENT_ID_NAMESPACE,
     MappingSpec,
     SourceMessage,

@@ -2,8 +2,8 @@
 
 import typer
 
-from config import Settings
-from eventstore.postgres.migrate import available, migrate
+from tuskflow.config import Settings
+from tuskflow.eventstore.postgres.migrate import available, migrate
 
 app = typer.Typer(help="The database schema.", no_args_is_help=True)
 

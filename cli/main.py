@@ -4,9 +4,7 @@ import sys
 
 import typer
 
-from config import Settings, TuskflowError, configure_logging, load_settings
-from config.errors import PermanentError
-from tuskflow import (
+from tuskflow.cli import (
     consume_commands,
     db_commands,
     deadletters_commands,
@@ -14,6 +12,8 @@ from tuskflow import (
     local_commands,
     store_commands,
 )
+from tuskflow.config import Settings, TuskflowError, configure_logging, load_settings
+from tuskflow.config.errors import PermanentError
 
 app = typer.Typer(
     help="tuskflow: ETL on Celery and Dask, stream ingestion into a PostgreSQL event store.",

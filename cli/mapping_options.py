@@ -4,8 +4,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from config.errors import ConfigError
-from workers.mapping import MappingSpec
+from tuskflow.config.errors import ConfigError
+from tuskflow.workers.mapping import MappingSpec
 
 
 def mapping_from_options(

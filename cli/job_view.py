@@ -6,8 +6,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-import scheduler
-from etl.rejects import load_rejects
+from tuskflow import scheduler
+from tuskflow.etl.rejects import load_rejects
 
 console = Console(soft_wrap=True)  # long history lines stay whole off a terminal too
 

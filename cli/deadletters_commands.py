@@ -6,11 +6,11 @@ from typing import Annotated
 import psycopg
 import typer
 
-from config import Settings
-from eventstore.postgres.connection import configure
-from eventstore.postgres.deadletters import list_dead_letters
-from tuskflow.mapping_options import mapping_from_options
-from workers.deadletter_replay import replay_dead_letters
+from tuskflow.cli.mapping_options import mapping_from_options
+from tuskflow.config import Settings
+from tuskflow.eventstore.postgres.connection import configure
+from tuskflow.eventstore.postgres.deadletters import list_dead_letters
+from tuskflow.workers.deadletter_replay import replay_dead_letters
 
 app = typer.Typer(help="Messages that could not become events.", no_args_is_help=True)
 

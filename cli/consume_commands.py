@@ -8,13 +8,13 @@ from typing import Annotated, Protocol
 
 import typer
 
-from config import Settings
-from tuskflow.mapping_options import mapping_from_options
-from workers.ingest import DEFAULT_BATCH_SIZE
-from workers.kafka_consumer import KafkaIngestor, KafkaSource
-from workers.metrics import ConsumerMetrics
-from workers.process import tune_for_consuming
-from workers.redis_consumer import RedisIngestor, RedisSource
+from tuskflow.cli.mapping_options import mapping_from_options
+from tuskflow.config import Settings
+from tuskflow.workers.ingest import DEFAULT_BATCH_SIZE
+from tuskflow.workers.kafka_consumer import KafkaIngestor, KafkaSource
+from tuskflow.workers.metrics import ConsumerMetrics
+from tuskflow.workers.process import tune_for_consuming
+from tuskflow.workers.redis_consumer import RedisIngestor, RedisSource
 
 app = typer.Typer(help="Consume a source into the event store until SIGTERM.", no_args_is_help=True)
 

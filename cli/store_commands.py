@@ -7,12 +7,12 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from config import Settings
-from eventstore import AggregateRepository, PostgresEventStore, RecordedEvent
-from eventstore.aggregate import Aggregate
-from eventstore.postgres.notify import NotifyWaker
-from eventstore.postgres.projection import ProjectionRunner
-from eventstore.projections import builtin_projections
+from tuskflow.config import Settings
+from tuskflow.eventstore import AggregateRepository, PostgresEventStore, RecordedEvent
+from tuskflow.eventstore.aggregate import Aggregate
+from tuskflow.eventstore.postgres.notify import NotifyWaker
+from tuskflow.eventstore.postgres.projection import ProjectionRunner
+from tuskflow.eventstore.projections import builtin_projections
 
 app = typer.Typer(help="Look into the event store.", no_args_is_help=True)
 

@@ -13,9 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from config import Settings
-from eventstore.postgres.projection import ProjectionRunner
-from jobs.projection import JobsProjection
+from tuskflow.config import Settings
+from tuskflow.eventstore.postgres.projection import ProjectionRunner
+from tuskflow.jobs.projection import JobsProjection
 
 app = typer.Typer(help="ETL jobs: their state, history and rejects.", no_args_is_help=True)
 
@@ -25,8 +25,8 @@ def submit(
     wait: Annotated[bool, typer.Option(help="show progress until the job ends")] = False,
 ) -> None:
     """Validate a job spec, record it and enqueue it; with --wait, follow it to the end."""
-    import scheduler
-    from tuskflow import job_view
+    from tuskflow import scheduler
+    from tuskflow.cli import job_view
 
     job_id = scheduler.submit(spec)
     job_view.console.print(f"submitted job [bold]{job_id}[/bold]")
@@ -90,8 +90,8 @@ def show(
     rejects: Annotated[int, typer.Option(help="show this many rejected rows")] = 10,
 ) -> None:
     """A job's state, its history from the event store, and its first rejected rows."""
-    import scheduler
-    from tuskflow import job_view
+    from tuskflow import scheduler
+    from tuskflow.cli import job_view
 
     settings: Settings = ctx.obj
     url = settings.required("database_url")
@@ -106,7 +106,7 @@ def show(
 @app.command()
 def cancel(job_id: Annotated[str, typer.Argument(help="the job's id")]) -> None:
     """Cancel a queued or running job; nothing of it is published."""
-    import scheduler
+    from tuskflow import scheduler
 
     scheduler.cancel(job_id)
     Console().print(f"job {job_id} cancelled")
@@ -118,8 +118,8 @@ def retry(
     wait: Annotated[bool, typer.Option(help="show progress until the job ends")] = False,
 ) -> None:
     """Run a failed or cancelled job again, as it was submitted."""
-    import scheduler
-    from tuskflow import job_view
+    from tuskflow import scheduler
+    from tuskflow.cli import job_view
 
     scheduler.retry(job_id)
     job_view.console.print(f"job {job_id} enqueued again")

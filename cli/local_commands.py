@@ -4,9 +4,9 @@ from typing import Annotated
 
 import typer
 
-from config import Settings
-from deploy.local import LocalStack
-from deploy.local.worker import EtlWorker
+from tuskflow.config import Settings
+from tuskflow.deploy.local import LocalStack
+from tuskflow.deploy.local.worker import EtlWorker
 
 app = typer.Typer(help="Start, stop and report the local services.", no_args_is_help=True)
 

@@ -1,0 +1,1 @@
+"""The `tuskflow` console script: one module per command group, `main` the entry point."""
