@@ -8,7 +8,7 @@ import typer
 
 from tuskflow.cli.mapping_options import mapping_from_options
 from tuskflow.config import Settings
-from tuskflow.eventstore.postgres.connection import configure
+from tuskflow.config.database import configure
 from tuskflow.eventstore.postgres.deadletters import list_dead_letters
 from tuskflow.workers.deadletter_replay import replay_dead_letters
 

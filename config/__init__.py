@@ -2,10 +2,14 @@
 
 from tuskflow.config.errors import (
     ConfigError,
+    DatabaseRefusedError,
+    DatabaseUnavailableError,
     PermanentError,
     RetryableError,
     ServiceError,
+    ServiceUnavailableError,
     ToolMissingError,
+    TransientConflictError,
     TuskflowError,
 )
 from tuskflow.config.logging import configure_logging
@@ -13,11 +17,15 @@ from tuskflow.config.settings import Settings, load_settings
 
 __all__ = [
     "ConfigError",
+    "DatabaseRefusedError",
+    "DatabaseUnavailableError",
     "PermanentError",
     "RetryableError",
     "ServiceError",
+    "ServiceUnavailableError",
     "Settings",
     "ToolMissingError",
+    "TransientConflictError",
     "TuskflowError",
     "configure_logging",
     "load_settings",

@@ -27,3 +27,19 @@ class ServiceError(RetryableError):
 
 class ToolMissingError(PermanentError):
     """A program a local service needs (Java, Maven, a server binary) is not installed."""
+
+
+class ServiceUnavailableError(RetryableError):
+    """A service (PostgreSQL, Redis, Kafka) could not be reached, or dropped the connection."""
+
+
+class DatabaseUnavailableError(ServiceUnavailableError):
+    """PostgreSQL could not be reached, shut down, or lost the connection mid-statement."""
+
+
+class TransientConflictError(RetryableError):
+    """PostgreSQL rolled a transaction back to resolve a race (serialization, deadlock)."""
+
+
+class DatabaseRefusedError(PermanentError):
+    """PostgreSQL refused the statement itself (a constraint, bad data, bad SQL)."""

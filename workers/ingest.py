@@ -21,13 +21,13 @@ from typing import Any, TypeVar
 import psycopg
 import structlog
 
+from tuskflow.config.database import configure
 from tuskflow.eventstore.postgres.append import (
     EncodedBatch,
     append_encoded,
     append_prepared,
     encode_batch,
 )
-from tuskflow.eventstore.postgres.connection import configure
 from tuskflow.eventstore.postgres.deadletters import record_dead_letters
 from tuskflow.eventstore.records import Appended, BatchResult, DeadLetter, Rejected
 from tuskflow.eventstore.validation import PreparedEvent

@@ -23,6 +23,7 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
+from tuskflow.config.database import configure
 from tuskflow.etl import expressions
 from tuskflow.etl.context import JobContext
 from tuskflow.etl.errors import JobFailedError, SinkConflictError, SinkError
@@ -38,7 +39,6 @@ from tuskflow.etl.spec import EventStoreSink
 from tuskflow.eventstore.errors import InvalidEventError
 from tuskflow.eventstore.ids import stable_ids
 from tuskflow.eventstore.postgres.append import append_prepared
-from tuskflow.eventstore.postgres.connection import configure
 from tuskflow.eventstore.records import NewEvent
 from tuskflow.eventstore.validation import DEFAULT_MAX_EVENT_BYTES, PreparedEvent, prepare
 

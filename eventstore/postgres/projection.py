@@ -16,8 +16,8 @@ from typing import Any, Protocol
 import psycopg
 import structlog
 
+from tuskflow.config.database import configure
 from tuskflow.eventstore.postgres import queries
-from tuskflow.eventstore.postgres.connection import configure
 from tuskflow.eventstore.postgres.notify import NotifyWaker
 from tuskflow.eventstore.records import RecordedEvent
 

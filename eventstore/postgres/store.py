@@ -7,8 +7,8 @@ from typing import Any, Self
 
 from psycopg_pool import ConnectionPool
 
+from tuskflow.config.database import configure
 from tuskflow.eventstore.postgres import append, queries
-from tuskflow.eventstore.postgres.connection import configure
 from tuskflow.eventstore.records import (
     ANY,
     Appended,
