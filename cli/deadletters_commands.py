@@ -3,23 +3,20 @@
 from pathlib import Path
 from typing import Annotated
 
-import psycopg
 import typer
 
 from tuskflow.cli.mapping_options import mapping_from_options
 from tuskflow.config import Settings
-from tuskflow.config.database import configure
+from tuskflow.config.database import Connection, connect
 from tuskflow.eventstore.postgres.deadletters import list_dead_letters
 from tuskflow.workers.deadletter_replay import replay_dead_letters
 
 app = typer.Typer(help="Messages that could not become events.", no_args_is_help=True)
 
 
-def _connect(ctx: typer.Context) -> psycopg.Connection[tuple[object, ...]]:
+def _connect(ctx: typer.Context) -> Connection:
     settings: Settings = ctx.obj
-    conn = psycopg.connect(settings.required("database_url"), autocommit=True)
-    configure(conn)
-    return conn
+    return connect(settings.required("database_url"), "cli")
 
 
 @app.command("list")

@@ -35,7 +35,13 @@ def follow(job_id: str) -> dict[str, Any]:
                 rejected=state["rejected"],
             )
 
-        return scheduler.wait(job_id, on_progress=show)
+        def outage(reason: str | None) -> None:
+            if reason is None:
+                progress.console.print("the database answers again; following the job")
+            else:
+                progress.console.print(f"waiting for the database ({reason}); the job goes on")
+
+        return scheduler.wait(job_id, on_progress=show, on_outage=outage)
 
 
 def print_result(state: dict[str, Any]) -> None:

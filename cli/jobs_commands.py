@@ -8,12 +8,12 @@ would otherwise pay about a second for them.
 from pathlib import Path
 from typing import Annotated
 
-import psycopg
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from tuskflow.config import Settings
+from tuskflow.config.database import connect
 from tuskflow.eventstore.postgres.projection import ProjectionRunner
 from tuskflow.jobs.projection import JobsProjection
 
@@ -48,7 +48,7 @@ def list_command(
     settings: Settings = ctx.obj
     url = settings.required("database_url")
     ProjectionRunner(url, JobsProjection()).catch_up()
-    with psycopg.connect(url) as conn:
+    with connect(url, "cli") as conn:
         rows = conn.execute(
             "SELECT job_id, name, status, attempt, partitions_done, partitions_total, rows_in,"
             " rows_out, rejected, coalesce(output, error), submitted_at FROM projection_jobs"

@@ -2,15 +2,16 @@
 
 from typing import Any
 
-import psycopg
 import pyarrow as pa
+
+from tuskflow.config.database import connect, database_errors
 
 _COLUMNS = ("source_file", "row", "reason", "record")
 
 
 def store_rejects(url: str, job_id: str, attempt: int, rejects: pa.Table) -> None:
     """Replace the attempt's rejects with these (a rerun of the attempt stores them once)."""
-    with psycopg.connect(url) as conn, conn.transaction():
+    with database_errors(url), connect(url, "etl-rejects") as conn, conn.transaction():
         conn.execute(
             "DELETE FROM etl_rejects WHERE job_id = %s AND attempt = %s", [job_id, attempt]
         )
@@ -28,7 +29,7 @@ def load_rejects(
     url: str, job_id: str, attempt: int, limit: int
 ) -> tuple[int, list[dict[str, Any]]]:
     """How many rows an attempt of the job rejected, and the first ``limit`` of them."""
-    with psycopg.connect(url) as conn:
+    with database_errors(url), connect(url, "etl-rejects") as conn:
         count = conn.execute(
             "SELECT count(*) FROM etl_rejects WHERE job_id = %s AND attempt = %s",
             [job_id, attempt],

@@ -16,6 +16,9 @@ from typing import Any
 import psycopg
 import structlog
 
+from tuskflow.config.database import connect, database_errors
+from tuskflow.config.errors import DatabaseUnavailableError
+
 Connection = psycopg.Connection[Any]
 log = structlog.get_logger(__name__)
 
@@ -51,7 +54,7 @@ class AttemptLease:
         self._thread = threading.Thread(target=self._renew, name=f"lease-{job_id}", daemon=True)
 
     def __enter__(self) -> "AttemptLease":
-        with psycopg.connect(self.database_url, autocommit=True) as conn:
+        with database_errors(self.database_url), self._connect() as conn:
             conn.execute(_HOLD, [self.job_id, self.attempt, self.worker])
         self._thread.start()
         return self
@@ -65,9 +68,9 @@ class AttemptLease:
         self._stop.set()
         self._thread.join()
         try:
-            with psycopg.connect(self.database_url, autocommit=True, connect_timeout=5) as conn:
+            with database_errors(self.database_url), self._connect() as conn:
                 conn.execute(_DROP, [self.job_id, self.attempt])
-        except psycopg.OperationalError as error:
+        except DatabaseUnavailableError as error:
             # Left to expire: a worker that finds it takes over a job that has ended, and
             # leaves it be.
             log.warning("lease.not_dropped", job_id=self.job_id, error=str(error).strip())
@@ -78,19 +81,22 @@ class AttemptLease:
             while not self._stop.wait(self.lease_s / 3):
                 try:
                     if conn is None or conn.closed:
-                        conn = psycopg.connect(
-                            self.database_url, autocommit=True, connect_timeout=5
-                        )
-                    if conn.execute(_RENEW, [self.job_id, self.attempt]).fetchone() is None:
+                        conn = self._connect()
+                    with database_errors(self.database_url):
+                        renewed = conn.execute(_RENEW, [self.job_id, self.attempt]).fetchone()
+                    if renewed is None:
                         log.warning("lease.lost", job_id=self.job_id, attempt=self.attempt)
                         return
-                except psycopg.OperationalError as error:
+                except DatabaseUnavailableError as error:
                     log.warning("lease.not_renewed", job_id=self.job_id, error=str(error).strip())
                     if conn is not None:
                         conn.close()
         finally:
             if conn is not None:
                 conn.close()
+
+    def _connect(self) -> Connection:
+        return connect(self.database_url, "etl-lease")
 
 
 def take_expired(conn: Connection, lease_s: float) -> list[tuple[str, int, str]]:

@@ -26,6 +26,9 @@ from tuskflow.jobs.lease import AttemptLease
 log = structlog.get_logger(__name__)
 
 _CANCEL_POLL_S = 0.5
+# How long the last retry of an outage waits for the store to record the job as failed.
+_RECORD_FAILURE_WITHIN_S = 120.0
+_RECORD_FAILURE_POLL_S = 1.0
 
 
 class HistoryObserver:
@@ -126,6 +129,32 @@ def _open_attempt(
         raise
     started = history.started(job.job_id, worker, task_id, partitions=len(plan.partitions))
     return None if started is None else (plan, started.attempt)
+
+
+def record_failure_when_reachable(
+    history: JobHistory, job_id: str, error: str, *, within_s: float = _RECORD_FAILURE_WITHIN_S
+) -> bool:
+    """Record the job's current attempt as failed, waiting up to ``within_s`` for the store.
+
+    For the last retry of an outage: the store that could not be reached must hear how the job
+    ended once it answers. False when it stayed away (the lease reaper then takes the job over)
+    or the job has ended meanwhile.
+    """
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            job = history.load(job_id)
+            if job.finished:
+                return False
+            history.failed(job_id, job.attempt, error)
+            return True
+        except JobStateError:
+            return False  # a newer attempt took over meanwhile: its outcome will be recorded
+        except RetryableError as exc:
+            if time.monotonic() > deadline:
+                log.error("job failure not recorded; the store stayed away", error=str(exc))
+                return False
+            time.sleep(_RECORD_FAILURE_POLL_S)
 
 
 def _describe(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tuskflow.config.celery import ETL_QUEUE, RUN_JOB_TASK
-from tuskflow.config.errors import ServiceError
+from tuskflow.config.errors import RetryableError, ServiceError
 from tuskflow.etl import sources
 from tuskflow.etl.errors import SpecError
 from tuskflow.etl.spec import JobSpec, load_spec_file, parse_spec, spec_json, with_absolute_paths
@@ -85,10 +85,16 @@ def wait(
     *,
     timeout_s: float | None = None,
     on_progress: Callable[[dict[str, Any]], object] | None = None,
+    on_outage: Callable[[str | None], object] | None = None,
 ) -> dict[str, Any]:
-    """Wait until the job ends; ``on_progress`` sees each change. TimeoutError past the bound."""
+    """Wait until the job ends; ``on_progress`` sees each change. TimeoutError past the bound.
+
+    While the database cannot be reached the job goes on without us: ``on_outage`` is told
+    why (once per outage) and then None when the database answers again, and waiting goes on.
+    """
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     last: dict[str, Any] = {}
+    outage: str | None = None
     # Woken by the store's NOTIFY on every append, so the end is seen at once; the timeout
     # makes it a poll while notifications are not coming.
     waker = NotifyWaker(settings().required("database_url"))
@@ -96,18 +102,35 @@ def wait(
     try:
         with _history() as history:
             while True:
-                job = history.load(job_id)
+                try:
+                    job = history.load(job_id)
+                except RetryableError as exc:
+                    if outage is None and on_outage is not None:
+                        on_outage(str(exc))
+                    outage = str(exc)
+                    _check_deadline(job_id, last.get("status"), deadline, timeout_s)
+                    time.sleep(_POLL_S)
+                    continue
+                if outage is not None and on_outage is not None:
+                    on_outage(None)
+                outage = None
                 current = summary(job)
                 if current != last and on_progress is not None:
                     on_progress(current)
                 last = current
                 if job.finished:
                     return current
-                if deadline is not None and time.monotonic() > deadline:
-                    raise TimeoutError(f"job {job_id} is still {job.status} after {timeout_s} s")
+                _check_deadline(job_id, job.status, deadline, timeout_s)
                 waker.wait(_POLL_S)
     finally:
         waker.close()
+
+
+def _check_deadline(
+    job_id: str, status: str | None, deadline: float | None, timeout_s: float | None
+) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise TimeoutError(f"job {job_id} is still {status} after {timeout_s} s")
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from tuskflow.etl.context import JobContext
 from tuskflow.etl.errors import JobCancelledError
 from tuskflow.eventstore.postgres.store import PostgresEventStore
 from tuskflow.jobs.history import JobHistory, JobStateError
-from tuskflow.jobs.runner import Runner, run_attempt
+from tuskflow.jobs.runner import Runner, record_failure_when_reachable, run_attempt
 from tuskflow.tasks.app import app, settings
 from tuskflow.tasks.dask_owner import dask_client
 
@@ -54,6 +54,9 @@ def run_job(self: Task, job_id: str) -> dict[str, Any]:
                 log.warning("job attempt hit an outage; retrying", error=str(exc))
                 raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
             log.error("job failed", error=str(exc))
+            record_failure_when_reachable(
+                history, job_id, f"gave up after {MAX_RETRIES} retries of an outage: {exc}"
+            )
             raise
         except Exception as exc:
             log.error("job failed", error=str(exc), error_type=type(exc).__name__)

@@ -9,11 +9,11 @@ half lease times (TUSKFLOW_JOB_LEASE_S), instead of after the broker's visibilit
 import threading
 from typing import Any
 
-import psycopg
 import structlog
 from celery.signals import worker_ready, worker_shutdown
 
 from tuskflow.config.celery import ETL_QUEUE, RUN_JOB_TASK
+from tuskflow.config.database import connect
 from tuskflow.eventstore.postgres.store import PostgresEventStore
 from tuskflow.jobs.history import JobHistory
 from tuskflow.jobs.lease import take_expired
@@ -58,7 +58,7 @@ def reap(database_url: str, lease_s: float) -> list[str]:
     refuses, the leases stay for the next round.
     """
     taken: list[str] = []
-    with psycopg.connect(database_url) as conn, conn.transaction():
+    with connect(database_url, "etl-lease-reaper", autocommit=False) as conn, conn.transaction():
         expired = take_expired(conn, lease_s)
         if not expired:
             return taken  # the usual round: no job history to read

@@ -7,6 +7,7 @@ except under CI, where a missing service is a failure.
 """
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -88,11 +89,19 @@ def with_search_path(url: str, schema: str) -> str:
     return f"{url}{separator}options=-csearch_path%3D{schema}"
 
 
+_URL_FIELDS: dict[str, ServiceUrlName] = {
+    "postgres": "database_url",
+    "redis": "redis_url",
+    "kafka": "kafka_bootstrap",
+}
+
+
 @pytest.fixture
 def restart_service(
     request: pytest.FixtureRequest,
-) -> Callable[[str], None]:
-    """Restart a local service (``postgres`` or ``kafka``) in place, as a crash test needs.
+) -> Callable[..., None]:
+    """Restart a local service (``postgres``, ``redis`` or ``kafka``) in place, as a crash test
+    needs, after ``down_s`` seconds stopped.
 
     A service given by a TUSKFLOW_* URL is not ours to restart: the test skips locally and
     fails under CI, where every service is local.
@@ -100,8 +109,8 @@ def restart_service(
     settings = load_settings()
     stack = LocalStack(settings)
 
-    def restart(name: str) -> None:
-        field: ServiceUrlName = "database_url" if name == "postgres" else "kafka_bootstrap"
+    def restart(name: str, down_s: float = 0.0) -> None:
+        field = _URL_FIELDS[name]
         if getattr(settings, field) is not None:
             message = f"{name} is external ({field.upper()} set): it cannot be restarted here"
             if in_ci():
@@ -109,6 +118,7 @@ def restart_service(
             pytest.skip(message)
         service = stack.service(name)
         service.stop()
+        time.sleep(down_s)
         service.start()
 
     request.getfixturevalue("postgres_url")

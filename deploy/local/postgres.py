@@ -12,7 +12,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from tuskflow.config.errors import ConfigError, ServiceError, ToolMissingError
+from tuskflow.config.database import connect
+from tuskflow.config.errors import (
+    ConfigError,
+    DatabaseUnavailableError,
+    ServiceError,
+    ToolMissingError,
+)
 from tuskflow.config.settings import env_var
 from tuskflow.deploy.local import _process
 from tuskflow.deploy.local.service import ServiceStatus
@@ -173,7 +179,7 @@ class PostgresService:
         )
 
     def _create_database(self) -> None:
-        with psycopg.connect(self._url(SUPERUSER), autocommit=True) as conn:
+        with connect(self._url(SUPERUSER), "local-setup") as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]
             ).fetchone()
@@ -191,18 +197,18 @@ class PostgresService:
 def server_version(url: str) -> str:
     """``PostgreSQL <version>`` of the server at ``url``, or why it could not be asked."""
     try:
-        with psycopg.connect(url, connect_timeout=3) as conn:
+        with connect(url, "local-status") as conn:
             row = conn.execute("SHOW server_version").fetchone()
-    except psycopg.Error as exc:
+    except (psycopg.Error, DatabaseUnavailableError) as exc:
         return f"unreachable: {str(exc).splitlines()[0]}"
     return f"PostgreSQL {row[0] if row else '?'}"
 
 
 def _answers(url: str) -> bool:
     try:
-        with psycopg.connect(url, connect_timeout=2) as conn:
+        with connect(url, "local-probe") as conn:
             conn.execute("SELECT 1")
-    except psycopg.OperationalError:
+    except (psycopg.OperationalError, DatabaseUnavailableError):
         return False
     return True
 

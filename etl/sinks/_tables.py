@@ -14,7 +14,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from tuskflow.etl.errors import SinkError
+from tuskflow.config.database import classify, connect
+from tuskflow.config.errors import DatabaseUnavailableError, RetryableError, TuskflowError
+from tuskflow.etl.errors import SinkConflictError, SinkError
 from tuskflow.etl.sinks._staging import short_hash
 
 Connection = psycopg.Connection[Any]
@@ -65,10 +67,24 @@ def table_exists(conn: Connection, schema: str, name: str) -> bool:
 
 @contextmanager
 def connected(database_url: str, doing: str, advice: str) -> Iterator[Connection]:
-    """A connection; a database error becomes SinkError saying what failed and what to do."""
+    """A connection in a transaction committed at the end of the block.
+
+    A database error becomes SinkError (an outage or a race: retryable) or SinkConflictError
+    (the database refused the statement: permanent), saying what failed and what to do.
+    """
     try:
-        with psycopg.connect(database_url) as conn:
+        with connect(database_url, "etl-sink", autocommit=False) as conn:
             yield conn
     except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SinkError(f"could not {doing}: {reason}; {advice}, then run the job again") from exc
+        raise _sink_error(classify(exc, database_url), doing, advice) from exc
+    except DatabaseUnavailableError as exc:
+        raise _sink_error(exc, doing, advice) from exc
+
+
+def _sink_error(
+    cause: TuskflowError | None, doing: str, advice: str
+) -> SinkError | SinkConflictError:
+    message = f"could not {doing}: {cause}; {advice}, then run the job again"
+    if isinstance(cause, RetryableError):
+        return SinkError(message)
+    return SinkConflictError(message)

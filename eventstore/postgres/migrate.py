@@ -9,10 +9,10 @@ import hashlib
 from dataclasses import dataclass
 from importlib import resources
 
-import psycopg
 import structlog
 from psycopg import sql
 
+from tuskflow.config.database import Connection, connect, database_errors
 from tuskflow.config.errors import PermanentError
 
 MIGRATIONS_TABLE = sql.Identifier("schema_migrations")
@@ -46,7 +46,7 @@ def available() -> list[Migration]:
 
 def migrate(url: str) -> list[Migration]:
     """Apply every migration not yet applied; return those applied now."""
-    with psycopg.connect(url, autocommit=True) as conn:
+    with database_errors(url), connect(url, "migrate") as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", [_MIGRATION_LOCK])
         try:
             return _apply_pending(conn)
@@ -54,7 +54,7 @@ def migrate(url: str) -> list[Migration]:
             conn.execute("SELECT pg_advisory_unlock(%s)", [_MIGRATION_LOCK])
 
 
-def _apply_pending(conn: psycopg.Connection[tuple[object, ...]]) -> list[Migration]:
+def _apply_pending(conn: Connection) -> list[Migration]:
     conn.execute(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} ("

@@ -6,6 +6,9 @@ from typing import Any
 import psycopg
 import structlog
 
+from tuskflow.config.database import connect, database_errors
+from tuskflow.config.errors import DatabaseUnavailableError
+
 NOTIFY_CHANNEL = "tuskflow_events"
 log = structlog.get_logger(__name__)
 
@@ -21,9 +24,10 @@ class NotifyWaker:
         """Block until a notification or ``timeout_s``; never raises for a lost connection."""
         try:
             conn = self._connection()
-            for _ in conn.notifies(timeout=timeout_s, stop_after=1):
-                pass
-        except psycopg.OperationalError as exc:
+            with database_errors(self.url):
+                for _ in conn.notifies(timeout=timeout_s, stop_after=1):
+                    pass
+        except DatabaseUnavailableError as exc:
             log.warning("notify.lost", error=str(exc), fallback="polling")
             self.close()
             time.sleep(timeout_s)
@@ -32,7 +36,7 @@ class NotifyWaker:
         """Start listening now, so that nothing committed from here on is missed."""
         try:
             self._connection()
-        except psycopg.OperationalError as exc:
+        except DatabaseUnavailableError as exc:
             log.warning("notify.lost", error=str(exc), fallback="polling")
 
     def close(self) -> None:
@@ -43,6 +47,7 @@ class NotifyWaker:
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.url, autocommit=True)
-            self._conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            self._conn = connect(self.url, "listener")
+            with database_errors(self.url):
+                self._conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         return self._conn

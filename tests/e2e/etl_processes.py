@@ -9,12 +9,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import psutil
+import psycopg
 import redis
+import yaml
 
 from tuskflow.deploy.local.worker import worker_argv
+from tuskflow.eventstore.postgres.store import PostgresEventStore
+from tuskflow.jobs.job import stream_of
 
 READY_TIMEOUT_S = 60
+JOB_TIMEOUT_S = 180
 STOP_TIMEOUT_S = 30
 
 
@@ -118,3 +125,76 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def write_sales(path: Path, rows: int, bad_rows: list[int]) -> pd.DataFrame:
+    """A sales CSV of ``rows`` records; the records at ``bad_rows`` hold an unparseable amount."""
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame(
+        {
+            "order_id": np.arange(1, rows + 1),
+            "region": rng.choice(["north", "south", "east", "west"], rows),
+            "category": rng.choice(["toys", "books", "food"], rows),
+            "quantity": rng.integers(-2, 20, rows),
+            "unit_price": rng.integers(100, 10_000, rows) / 100,
+        }
+    )
+    text = frame.astype(str)
+    for row in bad_rows:
+        text.loc[row - 1, "quantity"] = "lots"
+    text.to_csv(path, index=False)
+    return frame.drop(index=[row - 1 for row in bad_rows])
+
+
+def spec(tmp_path: Path, body: dict[str, object]) -> Path:
+    """A spec file in the producer's folder."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, **body}, sort_keys=False))
+    return path
+
+
+def job_events(url: str, job_id: str) -> list[tuple[str, dict[str, object]]]:
+    """The job's history: (event type, data) in order."""
+    with PostgresEventStore(url, pool_size=1) as store:
+        return [(e.event_type, dict(e.data)) for e in store.read_stream(stream_of(job_id))]
+
+
+def wait_for(
+    url: str, job_id: str, wanted: str, *, timeout_s: float = JOB_TIMEOUT_S
+) -> list[tuple[str, dict[str, object]]]:
+    """Poll the job's stream until an event of type ``wanted`` is in it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        events = job_events(url, job_id)
+        if any(kind == wanted for kind, _ in events):
+            return events
+        if any(kind == "JobFailed" for kind, _ in events):
+            raise AssertionError(f"job failed: {events[-1]}")
+        time.sleep(0.05)
+    raise AssertionError(f"no {wanted} in {timeout_s} s: {job_events(url, job_id)}")
+
+
+def sales_to_table_job(folder: Path, rows: int = 400_000) -> int:
+    """A CSV of ``rows`` sales and a spec loading it into the table sales_rows, in partitions
+    small enough that its worker can be killed after the first; the row count."""
+    write_sales(folder / "sales.csv", rows, bad_rows=[])
+    spec(
+        folder,
+        {
+            "name": "sales to a table",
+            "source": {"format": "csv", "path": "sales.csv", "partition_mb": 1},
+            "transforms": [{"op": "derive", "column": "revenue", "expr": "quantity * unit_price"}],
+            "sink": {"kind": "postgres", "table": "sales_rows", "mode": "replace"},
+        },
+    )
+    return rows
+
+
+def order_ids_stored(url: str) -> tuple[int, int, int, int]:
+    """Rows in sales_rows, distinct order ids among them, the lowest and the highest."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*), count(DISTINCT order_id), min(order_id), max(order_id)"
+            " FROM sales_rows"
+        ).fetchone()
+    return (row[0], row[1], row[2], row[3]) if row else (0, 0, 0, 0)

@@ -11,29 +11,32 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import psycopg
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from tests.e2e.etl_processes import (
+    JOB_TIMEOUT_S,
     celery_worker,
     etl_env,
+    job_events,
     kill_whole,
+    order_ids_stored,
     pool_child,
     private_redis_db,
     run_producer,
+    sales_to_table_job,
+    spec,
+    wait_for,
+    write_sales,
 )
 from tuskflow.etl.cluster import LocalDaskCluster
 from tuskflow.eventstore.postgres.store import PostgresEventStore
 from tuskflow.jobs.history import JobHistory
-from tuskflow.jobs.job import stream_of
 
 # A Redis database per test process: two runs of this file at once would take each other's jobs.
 REDIS_DB = 1 + os.getpid() % 15
-JOB_TIMEOUT_S = 180
 # Short, so that a job lost with its worker is taken over within seconds.
 LEASE_S = 3
 
@@ -45,56 +48,9 @@ print(json.dumps({"job_id": job_id}))
 """
 
 
-def write_sales(path: Path, rows: int, bad_rows: list[int]) -> pd.DataFrame:
-    """A sales CSV of ``rows`` records; the records at ``bad_rows`` hold an unparseable amount."""
-    rng = np.random.default_rng(11)
-    frame = pd.DataFrame(
-        {
-            "order_id": np.arange(1, rows + 1),
-            "region": rng.choice(["north", "south", "east", "west"], rows),
-            "category": rng.choice(["toys", "books", "food"], rows),
-            "quantity": rng.integers(-2, 20, rows),
-            "unit_price": rng.integers(100, 10_000, rows) / 100,
-        }
-    )
-    text = frame.astype(str)
-    for row in bad_rows:
-        text.loc[row - 1, "quantity"] = "lots"
-    text.to_csv(path, index=False)
-    return frame.drop(index=[row - 1 for row in bad_rows])
-
-
-def spec(tmp_path: Path, body: dict[str, object]) -> Path:
-    """A spec file in the producer's folder."""
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump({"version": 1, **body}, sort_keys=False))
-    return path
-
-
 def submit(env: dict[str, str], tmp_path: Path) -> str:
     """Submit spec.yaml from a separate producer process; the job id."""
     return str(json.loads(run_producer(env, PRODUCER, tmp_path))["job_id"])
-
-
-def job_events(url: str, job_id: str) -> list[tuple[str, dict[str, object]]]:
-    """The job's history: (event type, data) in order."""
-    with PostgresEventStore(url, pool_size=1) as store:
-        return [(e.event_type, dict(e.data)) for e in store.read_stream(stream_of(job_id))]
-
-
-def wait_for(
-    url: str, job_id: str, wanted: str, *, timeout_s: float = JOB_TIMEOUT_S
-) -> list[tuple[str, dict[str, object]]]:
-    """Poll the job's stream until an event of type ``wanted`` is in it."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        events = job_events(url, job_id)
-        if any(kind == wanted for kind, _ in events):
-            return events
-        if any(kind == "JobFailed" for kind, _ in events):
-            raise AssertionError(f"job failed: {events[-1]}")
-        time.sleep(0.05)
-    raise AssertionError(f"no {wanted} in {timeout_s} s: {job_events(url, job_id)}")
 
 
 @pytest.fixture
@@ -215,32 +171,6 @@ def test_producer_beside_its_own_config_tasks_and_jobs_modules_runs_a_job_to_suc
     ]
     assert result["status"] == "succeeded"
     assert pq.read_table(tmp_path / "out" / "sales").num_rows == 1_000
-
-
-def sales_to_table_job(folder: Path, rows: int = 400_000) -> int:
-    """A CSV of ``rows`` sales and a spec loading it into the table sales_rows, in partitions
-    small enough that its worker can be killed after the first; the row count."""
-    write_sales(folder / "sales.csv", rows, bad_rows=[])
-    spec(
-        folder,
-        {
-            "name": "sales to a table",
-            "source": {"format": "csv", "path": "sales.csv", "partition_mb": 1},
-            "transforms": [{"op": "derive", "column": "revenue", "expr": "quantity * unit_price"}],
-            "sink": {"kind": "postgres", "table": "sales_rows", "mode": "replace"},
-        },
-    )
-    return rows
-
-
-def order_ids_stored(url: str) -> tuple[int, int, int, int]:
-    """Rows in sales_rows, distinct order ids among them, the lowest and the highest."""
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT count(*), count(DISTINCT order_id), min(order_id), max(order_id)"
-            " FROM sales_rows"
-        ).fetchone()
-    return (row[0], row[1], row[2], row[3]) if row else (0, 0, 0, 0)
 
 
 def test_worker_killed_mid_job_the_job_is_redelivered_and_its_output_holds_each_row_once(
