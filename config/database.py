@@ -32,7 +32,7 @@ from tuskflow.config.errors import (
 Connection = psycopg.Connection[Any]
 CONNECT_TIMEOUT_S = 5
 # Seconds before a pool gives up waiting for a connection; a restart takes a few.
-POOL_TIMEOUT_S = 10.0
+POOL_TIMEOUT_S = 5.0
 # SQLSTATE class 40: the server rolled the transaction back (serialization failure, deadlock).
 _TRANSACTION_ROLLBACK = "40"
 _KEEPALIVES = {

@@ -100,6 +100,15 @@ class Settings(BaseSettings):
             "another worker takes the job over",
         ),
     ] = 30.0
+    job_retries: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=10,
+            description="times an ETL attempt broken by an outage (database, broker) is tried "
+            "again, after 2, 4, 8... s, before the job is recorded failed",
+        ),
+    ] = 3
     local_postgres_port: Annotated[
         Port, Field(description="a TCP port for the local PostgreSQL")
     ] = 55432

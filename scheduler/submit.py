@@ -105,15 +105,12 @@ def wait(
                 try:
                     job = history.load(job_id)
                 except RetryableError as exc:
-                    if outage is None and on_outage is not None:
-                        on_outage(str(exc))
-                    outage = str(exc)
+                    outage = _report_outage(on_outage, outage, str(exc))
                     _check_deadline(job_id, last.get("status"), deadline, timeout_s)
                     time.sleep(_POLL_S)
                     continue
                 if outage is not None and on_outage is not None:
                     on_outage(None)
-                outage = None
                 current = summary(job)
                 if current != last and on_progress is not None:
                     on_progress(current)
@@ -121,9 +118,19 @@ def wait(
                 if job.finished:
                     return current
                 _check_deadline(job_id, job.status, deadline, timeout_s)
-                waker.wait(_POLL_S)
+                lost = waker.wait(_POLL_S)
+                outage = None if lost is None else _report_outage(on_outage, None, lost)
     finally:
         waker.close()
+
+
+def _report_outage(
+    on_outage: Callable[[str | None], object] | None, known: str | None, reason: str
+) -> str:
+    """Tell ``on_outage`` of an outage it has not heard of yet; the outage now known."""
+    if known is None and on_outage is not None:
+        on_outage(reason)
+    return reason
 
 
 def _check_deadline(

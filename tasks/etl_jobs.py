@@ -17,8 +17,6 @@ from tuskflow.tasks.dask_owner import dask_client
 
 log = structlog.get_logger(__name__)
 
-MAX_RETRIES = 3
-
 
 @app.task(name=RUN_JOB_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
 def run_job(self: Task, job_id: str) -> dict[str, Any]:
@@ -41,7 +39,7 @@ def run_job(self: Task, job_id: str) -> dict[str, Any]:
                 ),
                 client=dask_client(),
                 context=context,
-                final=self.request.retries >= MAX_RETRIES,
+                final=self.request.retries >= current.job_retries,
             )
         except JobCancelledError:
             log.info("job cancelled; nothing published")
@@ -50,12 +48,14 @@ def run_job(self: Task, job_id: str) -> dict[str, Any]:
             log.warning("attempt stopped by the job's state", reason=str(exc))
             return {"job_id": job_id, "status": "superseded"}
         except RetryableError as exc:
-            if self.request.retries < MAX_RETRIES:
+            if self.request.retries < current.job_retries:
                 log.warning("job attempt hit an outage; retrying", error=str(exc))
                 raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
             log.error("job failed", error=str(exc))
             record_failure_when_reachable(
-                history, job_id, f"gave up after {MAX_RETRIES} retries of an outage: {exc}"
+                history,
+                job_id,
+                f"gave up after {_retries(current.job_retries)} of an outage: {exc}",
             )
             raise
         except Exception as exc:
@@ -64,3 +64,7 @@ def run_job(self: Task, job_id: str) -> dict[str, Any]:
     if result is None:
         return {"job_id": job_id, "status": "skipped"}
     return {"job_id": job_id, "status": "succeeded", **result.as_json()}
+
+
+def _retries(count: int) -> str:
+    return f"{count} {'retry' if count == 1 else 'retries'}"

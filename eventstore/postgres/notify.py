@@ -20,8 +20,12 @@ class NotifyWaker:
         self.url = url
         self._conn: psycopg.Connection[Any] | None = None
 
-    def wait(self, timeout_s: float) -> None:
-        """Block until a notification or ``timeout_s``; never raises for a lost connection."""
+    def wait(self, timeout_s: float) -> str | None:
+        """Block until a notification or ``timeout_s``; never raises for a lost connection.
+
+        Returns why the database cannot be heard from while it cannot (then it sleeps the whole
+        ``timeout_s``, as a poll), else None.
+        """
         try:
             conn = self._connection()
             with database_errors(self.url):
@@ -31,6 +35,8 @@ class NotifyWaker:
             log.warning("notify.lost", error=str(exc), fallback="polling")
             self.close()
             time.sleep(timeout_s)
+            return str(exc)
+        return None
 
     def listen(self) -> None:
         """Start listening now, so that nothing committed from here on is missed."""
