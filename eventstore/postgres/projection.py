@@ -1,4 +1,4 @@
-"""Projections: read models in PostgreSQL updated exactly once per event.
+"""The projection runner: read models in PostgreSQL updated exactly once per event.
 
 Each step is one transaction that locks the projection's checkpoint row (SELECT ... FOR
 UPDATE), reads the events after it, updates the read model and moves the checkpoint. The row
@@ -11,7 +11,7 @@ ends, the lock is freed and a standby takes over.
 
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 import structlog
@@ -19,33 +19,10 @@ import structlog
 from tuskflow.config.database import configure
 from tuskflow.eventstore.postgres import queries
 from tuskflow.eventstore.postgres.notify import NotifyWaker
-from tuskflow.eventstore.records import RecordedEvent
+from tuskflow.eventstore.projections import Projection
 
 Connection = psycopg.Connection[Any]
 log = structlog.get_logger(__name__)
-
-
-class Projection(Protocol):
-    """A read model built from events: of every stream, or of one category (a stream-id prefix).
-
-    A projection of a category reads only its streams' events, and its checkpoint still moves
-    past the other events, so it keeps up cheaply in a store that mostly holds others.
-    """
-
-    name: str
-
-    @property
-    def category(self) -> str | None:
-        """The stream-id prefix of the streams it reads; None for every stream."""
-
-    def setup(self, conn: Connection) -> None:
-        """Create the read model's tables if they are missing."""
-
-    def reset(self, conn: Connection) -> None:
-        """Empty the read model, for a rebuild from the first event."""
-
-    def apply(self, conn: Connection, events: list[RecordedEvent]) -> None:
-        """Fold a page of events into the read model, inside the caller's transaction."""
 
 
 class ProjectionRunner:
