@@ -43,7 +43,7 @@ class ProjectionRunner:
         """
         category = self.projection.category
         with conn.transaction():
-            position = self._lock_checkpoint(conn)
+            position = queries.lock_checkpoint(conn, self.checkpoint_name)
             head = queries.head(conn) if category is not None else None
             events = queries.read_all(
                 conn, position, limit=self.batch_size, category=category, until=head
@@ -53,11 +53,7 @@ class ProjectionRunner:
             full = len(events) == self.batch_size
             moved_to = events[-1].global_position if events and (full or head is None) else head
             if moved_to is not None and moved_to > position:
-                conn.execute(
-                    "UPDATE checkpoints SET position = %s, updated_at = statement_timestamp()"
-                    " WHERE name = %s",
-                    [moved_to, self.checkpoint_name],
-                )
+                queries.set_checkpoint(conn, self.checkpoint_name, moved_to)
         return len(events)
 
     def catch_up(self, progress: Callable[[int], object] | None = None) -> int:
@@ -77,13 +73,9 @@ class ProjectionRunner:
         with psycopg.connect(self.url, autocommit=True) as conn:
             self._setup(conn)
             with conn.transaction():
-                self._lock_checkpoint(conn)
+                queries.lock_checkpoint(conn, self.checkpoint_name)
                 self.projection.reset(conn)
-                conn.execute(
-                    "UPDATE checkpoints SET position = 0, updated_at = statement_timestamp()"
-                    " WHERE name = %s",
-                    [self.checkpoint_name],
-                )
+                queries.set_checkpoint(conn, self.checkpoint_name, 0)
         log.info("projection.reset", projection=self.projection.name)
         return self.catch_up(progress)
 
@@ -123,13 +115,3 @@ class ProjectionRunner:
                 "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"setup:{self.checkpoint_name}"]
             )
             self.projection.setup(conn)
-
-    def _lock_checkpoint(self, conn: Connection) -> int:
-        conn.execute(
-            "INSERT INTO checkpoints (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
-            [self.checkpoint_name],
-        )
-        row = conn.execute(
-            "SELECT position FROM checkpoints WHERE name = %s FOR UPDATE", [self.checkpoint_name]
-        ).fetchone()
-        return int(row[0]) if row else 0
