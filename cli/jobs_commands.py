@@ -15,7 +15,7 @@ from rich.table import Table
 from tuskflow.config import Settings
 from tuskflow.config.database import connect
 from tuskflow.eventstore.postgres.projection import ProjectionRunner
-from tuskflow.jobs.projection import JobsProjection
+from tuskflow.jobs.projection import JobsProjection, latest_jobs
 
 app = typer.Typer(help="ETL jobs: their state, history and rejects.", no_args_is_help=True)
 
@@ -49,12 +49,7 @@ def list_command(
     url = settings.required("database_url")
     ProjectionRunner(url, JobsProjection()).catch_up()
     with connect(url, "cli") as conn:
-        rows = conn.execute(
-            "SELECT job_id, name, status, attempt, partitions_done, partitions_total, rows_in,"
-            " rows_out, rejected, coalesce(output, error), submitted_at FROM projection_jobs"
-            " ORDER BY submitted_at DESC LIMIT %s",
-            [limit],
-        ).fetchall()
+        rows = latest_jobs(conn, limit)
     table = Table(
         "job",
         "name",

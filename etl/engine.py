@@ -2,9 +2,9 @@
 
 The source is split into partitions (byte ranges of a CSV, row groups of Parquet) and each
 becomes a Dask task that reads it and applies the leading row-wise transforms. When the whole
-job is row-wise (no aggregate, dedupe, join, sort or unique check) the same task also checks
+job is row-wise (no group-by, dedupe, join, sort or unique check) the same task also checks
 and stages its rows, so a worker holds one partition at a time. Otherwise the later steps run
-as Dask tasks over the partial results: aggregates in two phases, dedupe and unique checks on
+as Dask tasks over the partial results: group-bys in two phases, dedupe and unique checks on
 hash buckets of the key, joins against the second source read once and shared, sorts on the
 gathered rows.
 
@@ -38,7 +38,7 @@ from tuskflow.etl.partitions import (
 from tuskflow.etl.pruning import needed_columns
 from tuskflow.etl.sinks import SinkWriter, open_sink
 from tuskflow.etl.sources import Partition
-from tuskflow.etl.spec import Aggregate, Dedupe, JobSpec, Join, Sort, SourceSpec
+from tuskflow.etl.spec import Dedupe, GroupBy, JobSpec, Join, Sort, SourceSpec
 from tuskflow.etl.types import TypeName
 from tuskflow.etl.validate import check_spec
 
@@ -126,9 +126,9 @@ def _run(plan: JobPlan, writer: SinkWriter, client: Client, observer: Observer) 
     leading, later = _split_rowwise(spec)
     row_checks, unique_checks, count_checks = checks.split_checks(spec.checks)
     streaming = not later and not unique_checks
-    # An aggregate right after the row-wise steps runs its first phase in the reading task, so
+    # A group-by right after the row-wise steps runs its first phase in the reading task, so
     # a worker keeps a few group rows per partition instead of the partition.
-    aggregate_first = later[0] if later and isinstance(later[0], Aggregate) else None
+    group_by_first = later[0] if later and isinstance(later[0], GroupBy) else None
     read = client.map(
         _read_partition,
         plan.partitions,
@@ -137,7 +137,7 @@ def _run(plan: JobPlan, writer: SinkWriter, client: Client, observer: Observer) 
         steps=leading,
         row_checks=row_checks if streaming else [],
         writer=writer if streaming else None,
-        partial_of=aggregate_first,
+        partial_of=group_by_first,
         pure=False,
     )
     summaries = client.map(Piece.summary, read, pure=False)
@@ -148,7 +148,7 @@ def _run(plan: JobPlan, writer: SinkWriter, client: Client, observer: Observer) 
     else:
         tables = client.map(_table_of, read, pure=False)
         del read
-        tables = _run_later_steps(client, tables, later, found, aggregate_first)
+        tables = _run_later_steps(client, tables, later, found, group_by_first)
         tables = _run_checks(client, tables, row_checks, unique_checks, found.rejects)
         rows_out = sum(client.gather(client.map(_num_rows, tables, pure=False)))
     # Rows read from every source: a joined source's rejects count against its rows too.
@@ -219,10 +219,10 @@ def _read_partition(
     steps: list[Any],
     row_checks: list[Any],
     writer: SinkWriter | None,
-    partial_of: Aggregate | None = None,
+    partial_of: GroupBy | None = None,
 ) -> Piece:
     """One Dask task: read a partition, apply the row-wise steps, then stage it (streaming)
-    or aggregate it (first phase) when told to."""
+    or group it (first phase) when told to."""
     read = sources.read_partition(source, partition, schema)
     table, rejects = encode_rows(read.table, read.rejects, partition.index)
     found = [rejects]
@@ -237,7 +237,7 @@ def _read_partition(
         written = writer.write(partition.index, transforms.drop_hidden(table))
         table = table.slice(0, 0)
     if partial_of is not None:
-        table = transforms.partial_aggregate(table, partial_of)
+        table = transforms.partial_group_by(table, partial_of)
     piece = Piece(table, pa.concat_tables(found), read.records, written)
     del read
     # Hand the partition's buffers back to the system: arrow's allocator keeps freed memory
@@ -273,15 +273,15 @@ def _run_later_steps(
     tables: list[Future[Any]],
     steps: list[Any],
     found: _Found,
-    pre_aggregated: Aggregate | None,
+    pre_grouped: GroupBy | None,
 ) -> list[Future[Any]]:
     """The steps after the leading row-wise ones; what they reject is added to ``found``."""
     for position, step in enumerate(steps):
-        if isinstance(step, Aggregate):
+        if isinstance(step, GroupBy):
             partials = tables
-            if not (position == 0 and step is pre_aggregated):
-                partials = client.map(transforms.partial_aggregate, tables, agg=step, pure=False)
-            tables = [client.submit(_final_aggregate, step, *partials, pure=False)]
+            if not (position == 0 and step is pre_grouped):
+                partials = client.map(transforms.partial_group_by, tables, step=step, pure=False)
+            tables = [client.submit(_final_group_by, step, *partials, pure=False)]
         elif isinstance(step, Dedupe):
             tables = _by_key(client, tables, step.columns, partial(_dedupe, keys=step.columns))
         elif isinstance(step, Join):
@@ -345,8 +345,8 @@ def _dedupe(table: pa.Table, keys: list[str]) -> pa.Table:
     return transforms.dedupe(table, keys)
 
 
-def _final_aggregate(step: Aggregate, *partials: pa.Table) -> pa.Table:
-    return transforms.final_aggregate(pa.concat_tables(partials), step)
+def _final_group_by(step: GroupBy, *partials: pa.Table) -> pa.Table:
+    return transforms.final_group_by(pa.concat_tables(partials), step)
 
 
 def _sort(step: Sort, *tables: pa.Table) -> pa.Table:

@@ -12,11 +12,11 @@ from collections.abc import Callable, Collection
 
 from tuskflow.etl.expressions import columns, parse
 from tuskflow.etl.spec import (
-    Aggregate,
     Cast,
     Dedupe,
     Derive,
     Filter,
+    GroupBy,
     JobSpec,
     Join,
     Rename,
@@ -49,7 +49,7 @@ def needed_columns(
         if isinstance(transform, Select):
             use(transform.columns)
             break
-        if isinstance(transform, Aggregate):
+        if isinstance(transform, GroupBy):
             use(transform.by)
             use([a.column for a in transform.aggregations.values() if a.column is not None])
             break

@@ -85,7 +85,7 @@ class Dedupe(_Model):
 
 
 class Aggregation(_Model):
-    """One output column of an aggregate: ``fn`` over ``column`` (none for count)."""
+    """One output column of a group-by: ``fn`` over ``column`` (none for count)."""
 
     fn: Literal["count", "sum", "mean", "min", "max"]
     column: str | None = None
@@ -97,8 +97,11 @@ class Aggregation(_Model):
         return self
 
 
-class Aggregate(_Model):
-    """Group by ``by`` and compute ``aggregations`` (output column name -> aggregation)."""
+class GroupBy(_Model):
+    """Group by ``by`` and compute ``aggregations`` (output column name -> aggregation).
+
+    Its spec key is ``op: aggregate``; the class is not the event-sourced ``eventstore.Aggregate``.
+    """
 
     op: Literal["aggregate"]
     by: list[str] = Field(min_length=1)
@@ -123,7 +126,7 @@ class Sort(_Model):
 
 
 Transform = Annotated[
-    Filter | Select | Rename | Cast | Derive | Dedupe | Aggregate | Join | Sort,
+    Filter | Select | Rename | Cast | Derive | Dedupe | GroupBy | Join | Sort,
     Field(discriminator="op"),
 ]
 

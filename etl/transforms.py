@@ -1,7 +1,7 @@
-"""Each transform on one pyarrow Table: row-wise ones, two-phase aggregate, dedupe, join, sort.
+"""Each transform on one pyarrow Table: row-wise ones, two-phase group-by, dedupe, join, sort.
 
 Row-wise transforms keep the hidden columns (``_tf_file``, ``_tf_row``) so a reject can name
-its source; aggregate drops them. Rejects are tables of ``REJECT_SCHEMA``.
+its source; a group-by drops them. Rejects are tables of ``REJECT_SCHEMA``.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from tuskflow.etl.errors import Problem, SpecError
 from tuskflow.etl.expressions import evaluate, parse
 from tuskflow.etl.sources import HIDDEN_COLUMNS, REJECT_SCHEMA
-from tuskflow.etl.spec import Aggregate, Cast, Derive, Filter, Rename, Select
+from tuskflow.etl.spec import Cast, Derive, Filter, GroupBy, Rename, Select
 from tuskflow.etl.types import ARROW_TYPES, TypeName
 
 RowwiseTransform = Filter | Select | Rename | Cast | Derive
@@ -101,32 +101,32 @@ def _a(type_name: str) -> str:
     return f"an {type_name}" if type_name[0] in "aeiou" else f"a {type_name}"
 
 
-def partial_aggregate(table: pa.Table, agg: Aggregate) -> pa.Table:
-    """One partition's share of an aggregate: keys and partial results, to be combined later."""
-    _require(table, [*agg.by, *(a.column for a in agg.aggregations.values() if a.column)])
-    working = {key: table.column(key) for key in agg.by}
+def partial_group_by(table: pa.Table, step: GroupBy) -> pa.Table:
+    """One partition's share of a group-by: keys and partial results, to be combined later."""
+    _require(table, [*step.by, *(a.column for a in step.aggregations.values() if a.column)])
+    working = {key: table.column(key) for key in step.by}
     requests: list[tuple[str, str, pc.FunctionOptions | None]] = []
-    for i, aggregation in enumerate(agg.aggregations.values()):
+    for i, aggregation in enumerate(step.aggregations.values()):
         # Values under a working name, so output names cannot clash with keys or each other.
-        values = table.column(aggregation.column or agg.by[0])
+        values = table.column(aggregation.column or step.by[0])
         if aggregation.fn == "mean":
             values = pc.cast(values, pa.float64(), safe=False)
         working[_value(i)] = values
         requests += [(_value(i), fn, options) for fn, options, _ in _PARTS[aggregation.fn]]
-    grouped = pa.table(working).group_by(agg.by, use_threads=False).aggregate(requests)
-    return grouped.select([*agg.by, *(f"{column}_{fn}" for column, fn, _ in requests)])
+    grouped = pa.table(working).group_by(step.by, use_threads=False).aggregate(requests)
+    return grouped.select([*step.by, *(f"{column}_{fn}" for column, fn, _ in requests)])
 
 
-def final_aggregate(partials: pa.Table, agg: Aggregate) -> pa.Table:
-    """The aggregate's output from concatenated partials: keys first, then each aggregation."""
+def final_group_by(partials: pa.Table, step: GroupBy) -> pa.Table:
+    """The group-by's output from concatenated partials: keys first, then each aggregation."""
     requests = [
         (f"{_value(i)}_{fn}", final)
-        for i, aggregation in enumerate(agg.aggregations.values())
+        for i, aggregation in enumerate(step.aggregations.values())
         for fn, _, final in _PARTS[aggregation.fn]
     ]
-    grouped = partials.group_by(agg.by, use_threads=False).aggregate(requests)
-    columns = {key: grouped.column(key) for key in agg.by}
-    for i, (name, aggregation) in enumerate(agg.aggregations.items()):
+    grouped = partials.group_by(step.by, use_threads=False).aggregate(requests)
+    columns = {key: grouped.column(key) for key in step.by}
+    for i, (name, aggregation) in enumerate(step.aggregations.items()):
         parts = [
             grouped.column(f"{_value(i)}_{fn}_{final}") for fn, _, final in _PARTS[aggregation.fn]
         ]

@@ -17,12 +17,12 @@ from tuskflow.etl.expressions import columns, infer_type, parse
 from tuskflow.etl.sources import HIDDEN_COLUMNS
 from tuskflow.etl.spec import (
     AcceptedValues,
-    Aggregate,
     Cast,
     Dedupe,
     Derive,
     EventStoreSink,
     Filter,
+    GroupBy,
     JobSpec,
     Join,
     NotNull,
@@ -44,7 +44,7 @@ SourceSchema = Callable[[SourceSpec], dict[str, TypeName]]
 _HIDDEN = frozenset(HIDDEN_COLUMNS)
 # Transforms name their working columns with this prefix, so no user column may take it.
 _RESERVED_PREFIX = "_tf_"
-_AGGREGATE_TYPES: dict[str, TypeName] = {"count": "int", "mean": "float"}
+_GROUP_BY_TYPES: dict[str, TypeName] = {"count": "int", "mean": "float"}
 
 
 def check_spec(spec: JobSpec, source_schema: SourceSchema) -> list[Problem]:
@@ -201,7 +201,7 @@ def _sort(walk: _Walk, path: str, transform: Sort) -> None:
     walk.needs(f"{path}.by", transform.by)
 
 
-def _aggregate(walk: _Walk, path: str, transform: Aggregate) -> None:
+def _group_by(walk: _Walk, path: str, transform: GroupBy) -> None:
     walk.needs(f"{path}.by", transform.by)
     output = {name: walk.schema.get(name) for name in transform.by}
     for name, aggregation in transform.aggregations.items():
@@ -214,7 +214,7 @@ def _aggregate(walk: _Walk, path: str, transform: Aggregate) -> None:
             message = f"{aggregation.fn} needs a numeric column; {aggregation.column!r} is {found}"
             walk.report(f"{where}.column", message)
             found = None
-        output[name] = _AGGREGATE_TYPES.get(aggregation.fn, found)
+        output[name] = _GROUP_BY_TYPES.get(aggregation.fn, found)
     walk.schema, walk.complete = output, True
 
 
@@ -254,7 +254,7 @@ _TRANSFORMS: dict[type[Any], Callable[[_Walk, str, Any], None]] = {
     Cast: _cast,
     Derive: _derive,
     Dedupe: _dedupe,
-    Aggregate: _aggregate,
+    GroupBy: _group_by,
     Join: _join,
     Sort: _sort,
 }

@@ -1,6 +1,7 @@
 """The event store: append-only versioned streams, snapshots, subscriptions and projections.
 
 ``EventStore`` is the port; ``PostgresEventStore`` and ``InMemoryEventStore`` implement it.
+``Projection`` is the port of a read model; ``ProjectionRunner`` keeps one up to date.
 """
 
 from tuskflow.eventstore.aggregate import Aggregate, AggregateRepository
@@ -12,7 +13,9 @@ from tuskflow.eventstore.errors import (
 )
 from tuskflow.eventstore.memory import InMemoryEventStore
 from tuskflow.eventstore.postgres.migrate import migrate
+from tuskflow.eventstore.postgres.projection import ProjectionRunner
 from tuskflow.eventstore.postgres.store import PostgresEventStore
+from tuskflow.eventstore.projections import Projection
 from tuskflow.eventstore.records import (
     ANY,
     NO_STREAM,
@@ -44,6 +47,8 @@ __all__ = [
     "InvalidEventError",
     "NewEvent",
     "PostgresEventStore",
+    "Projection",
+    "ProjectionRunner",
     "RecordedEvent",
     "Rejected",
     "Snapshot",

@@ -1,14 +1,40 @@
-"""The projections tuskflow ships, by name: what `tuskflow store replay NAME` rebuilds."""
+"""Projections: the port a read model implements, and the ones tuskflow ships, by name.
+
+``ProjectionRunner`` (eventstore.postgres.projection) keeps a ``Projection`` up to date;
+``builtin_projections()`` is what `tuskflow store replay NAME` rebuilds.
+"""
 
 from collections import Counter
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 
-from tuskflow.eventstore.postgres.projection import Projection
 from tuskflow.eventstore.records import RecordedEvent
 
 Connection = psycopg.Connection[Any]
+
+
+class Projection(Protocol):
+    """A read model built from events: of every stream, or of one category (a stream-id prefix).
+
+    A projection of a category reads only its streams' events, and its checkpoint still moves
+    past the other events, so it keeps up cheaply in a store that mostly holds others.
+    """
+
+    name: str
+
+    @property
+    def category(self) -> str | None:
+        """The stream-id prefix of the streams it reads; None for every stream."""
+
+    def setup(self, conn: Connection) -> None:
+        """Create the read model's tables if they are missing."""
+
+    def reset(self, conn: Connection) -> None:
+        """Empty the read model, for a rebuild from the first event."""
+
+    def apply(self, conn: Connection, events: list[RecordedEvent]) -> None:
+        """Fold a page of events into the read model, inside the caller's transaction."""
 
 
 class EventCounts:

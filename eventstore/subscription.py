@@ -2,7 +2,8 @@
 
 Delivery is at least once: the handler runs, then the checkpoint moves. A handler that must not
 see an event twice keeps its effects and the checkpoint in one transaction: that is a
-projection (eventstore.postgres.projection).
+projection (the ``Projection`` port in eventstore.projections, run by
+eventstore.postgres.projection).
 """
 
 import threading

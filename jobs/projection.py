@@ -78,5 +78,16 @@ class JobsProjection:
                 cursor.execute(statement, {k: _param(v) for k, v in params.items()})
 
 
+def latest_jobs(conn: Connection, limit: int) -> list[tuple[Any, ...]]:
+    """The newest ``limit`` jobs, newest first: id, name, status, attempt, partitions done and
+    total, rows in and out, rejected, output or error, submitted at."""
+    return conn.execute(
+        "SELECT job_id, name, status, attempt, partitions_done, partitions_total, rows_in,"
+        " rows_out, rejected, coalesce(output, error), submitted_at FROM projection_jobs"
+        " ORDER BY submitted_at DESC LIMIT %s",
+        [limit],
+    ).fetchall()
+
+
 def _param(value: object) -> object:
     return Jsonb(value) if isinstance(value, dict | list) else value

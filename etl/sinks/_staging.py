@@ -1,4 +1,5 @@
-"""Helpers the file sinks share: staging names, debris removal, durable writes, error wording."""
+"""What the file sinks share: an attempt's staging folder and its life cycle, debris removal,
+publish by rename, durable writes, error wording."""
 
 import contextlib
 import hashlib
@@ -8,8 +9,10 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from tuskflow.etl.context import JobContext
 from tuskflow.etl.errors import SinkError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -17,14 +20,64 @@ _TOKEN_MAX = 40
 _TEMPORARY = ".tmp"
 
 
-def staging_prefix(job_id: str) -> str:
-    """The start of every staging name of a job's: its token and a dot (see remove_debris)."""
-    return f"{job_token(job_id)}."
+def new_nonce() -> str:
+    """A fresh suffix, so a repeated attempt number never writes into a published version."""
+    return uuid.uuid4().hex[:8]
 
 
-def attempt_dir(target: Path, prefix: str, attempt: int, nonce: str) -> Path:
-    """An attempt's staging folder beside ``target``: its job's prefix, attempt and nonce."""
-    return versions_dir(target) / f"{prefix}{attempt}.{nonce}"
+@dataclass(frozen=True)
+class StagingFolder:
+    """One attempt's staging folder in the versions folder beside a file sink's target.
+
+    Its name is the job's prefix (its token and a dot), the attempt and a nonce, so removing the
+    job's debris by prefix removes its other attempts' staging and never another job's. Plain
+    data, so a writer holding it pickles to the Dask workers with the same nonce.
+    """
+
+    target: Path
+    job_prefix: str
+    attempt: int
+    nonce: str = field(default_factory=new_nonce)
+
+    @classmethod
+    def of(cls, path: str, job: JobContext) -> "StagingFolder":
+        """The staging folder of a job's attempt for the spec's output path."""
+        return cls(output_path(path), f"{job_token(job.job_id)}.", job.attempt)
+
+    @property
+    def versions(self) -> Path:
+        """The hidden folder beside the target holding its staging and published versions."""
+        return versions_dir(self.target)
+
+    @property
+    def path(self) -> Path:
+        """This attempt's folder."""
+        return self.versions / f"{self.job_prefix}{self.attempt}.{self.nonce}"
+
+    def entry(self, kind: str) -> Path:
+        """A name of this attempt's in the versions folder, beside its staging folder."""
+        return self.versions / f"{self.job_prefix}{kind}.{self.nonce}"
+
+    def create(self, *keep: Path | None) -> None:
+        """Remove the job's earlier staging (all but ``keep``), then create this attempt's."""
+        remove_debris(self.versions, self.job_prefix, *keep)
+        self.path.mkdir(parents=True)
+
+    def existing(self, missing: str) -> Path:
+        """This attempt's folder; SinkError ending with ``missing`` when it is not there."""
+        if not self.path.is_dir():
+            raise SinkError(f"no staging folder {self.path}: {missing}")
+        return self.path
+
+    def remove(self) -> None:
+        """Remove this attempt's folder, and the versions folder when nothing is left in it."""
+        remove_path(self.path)
+        remove_if_empty(self.versions)
+
+    def clear(self, *keep: Path | None) -> None:
+        """Remove the job's staging (all but ``keep``), and the versions folder if left empty."""
+        remove_debris(self.versions, self.job_prefix, *keep)
+        remove_if_empty(self.versions)
 
 
 def job_token(job_id: str) -> str:
@@ -39,11 +92,6 @@ def job_token(job_id: str) -> str:
 def short_hash(text: str) -> str:
     """Twelve hex digits naming ``text``: short enough for a PostgreSQL identifier."""
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def new_nonce() -> str:
-    """A fresh suffix, so a repeated attempt number never writes into a published version."""
-    return uuid.uuid4().hex[:8]
 
 
 def output_path(path: str) -> Path:
@@ -96,6 +144,12 @@ def tidy_version(root: Path) -> None:
         # Listed afresh: os.walk's listing predates the removal of this folder's children.
         if Path(folder) != root and not any(Path(folder).iterdir()):
             Path(folder).rmdir()
+
+
+def publish_by_rename(staged: Path, target: Path) -> None:
+    """Rename ``staged`` over ``target`` at once, and flush the rename to disk."""
+    os.replace(staged, target)
+    fsync_path(target.parent)
 
 
 def write_replacing(path: Path, write: Callable[[Path], None]) -> None:

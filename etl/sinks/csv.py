@@ -7,25 +7,18 @@ partition order into a file in that folder, flushes it to disk and renames it ov
 
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from tuskflow.etl.context import JobContext
-from tuskflow.etl.errors import SinkConflictError, SinkError
+from tuskflow.etl.errors import SinkConflictError
 from tuskflow.etl.sinks._staging import (
-    attempt_dir,
-    fsync_path,
+    StagingFolder,
     io_errors,
-    new_nonce,
-    output_path,
-    remove_debris,
-    remove_if_empty,
-    remove_path,
-    staging_prefix,
-    versions_dir,
+    publish_by_rename,
     write_replacing,
 )
 from tuskflow.etl.spec import CsvSink
@@ -38,41 +31,30 @@ _HEADER = ".header"
 class CsvWriter:
     """Stages a job's partitions as headerless parts and publishes their concatenation."""
 
-    target: Path
+    staging: StagingFolder
     delimiter: str
-    job_prefix: str
-    attempt: int
-    nonce: str = field(default_factory=new_nonce)
 
     @classmethod
     def of(cls, spec: CsvSink, job: JobContext) -> "CsvWriter":
         """The writer for a spec's sink and a job."""
-        return cls(
-            target=output_path(spec.path),
-            delimiter=spec.delimiter,
-            job_prefix=staging_prefix(job.job_id),
-            attempt=job.attempt,
-        )
+        return cls(StagingFolder.of(spec.path, job), spec.delimiter)
 
     @property
-    def staging(self) -> Path:
-        """This attempt's staging folder."""
-        return attempt_dir(self.target, self.job_prefix, self.attempt, self.nonce)
+    def target(self) -> Path:
+        """The output file."""
+        return self.staging.target
 
     def prepare(self) -> None:
         """Refuse a folder as the target, remove this job's earlier staging, create this one."""
         if self.target.is_dir():
             raise SinkConflictError(f"{self.target} is a folder; a CSV sink writes one file")
         with io_errors(self.target, "prepare CSV output"):
-            remove_debris(versions_dir(self.target), self.job_prefix, None)
-            self.staging.mkdir(parents=True)
+            self.staging.create()
 
     def write(self, index: int, table: pa.Table) -> int:
         """Stage one partition's rows and header, replacing an earlier try of the same index."""
         with io_errors(self.target, f"stage partition {index} of CSV output"):
-            if not self.staging.is_dir():
-                raise SinkError(f"no staging folder {self.staging}: prepare() did not run")
-            part = self.staging / f"part-{index:06d}"
+            part = self.staging.existing("prepare() did not run") / f"part-{index:06d}"
             write_replacing(
                 part.with_suffix(_HEADER), lambda path: self._write(table.slice(0, 0), path, True)
             )
@@ -82,10 +64,9 @@ class CsvWriter:
     def publish(self) -> str:
         """Concatenate the parts under one header, flush, and rename the result over the target."""
         with io_errors(self.target, "publish CSV output"):
-            if not self.staging.is_dir():
-                raise SinkError(f"no staging folder {self.staging}: nothing to publish")
-            parts = sorted(self.staging.glob(f"part-*{_ROWS}"))
-            assembled = self.staging / "output.csv"
+            staged = self.staging.existing("nothing to publish")
+            parts = sorted(staged.glob(f"part-*{_ROWS}"))
+            assembled = staged / "output.csv"
             with assembled.open("wb") as out:
                 out.write(_common_header(self.target, parts))
                 for part in parts:
@@ -93,17 +74,14 @@ class CsvWriter:
                         shutil.copyfileobj(rows, out)
                 out.flush()
                 os.fsync(out.fileno())
-            os.replace(assembled, self.target)
-            fsync_path(self.target.parent)
-            remove_path(self.staging)
-            remove_if_empty(versions_dir(self.target))
+            publish_by_rename(assembled, self.target)
+            self.staging.remove()
         return str(self.target)
 
     def discard(self) -> None:
         """Remove this job's staging; the published file stays as it was."""
         with io_errors(self.target, "remove the staging of CSV output"):
-            remove_debris(versions_dir(self.target), self.job_prefix, None)
-            remove_if_empty(versions_dir(self.target))
+            self.staging.clear()
 
     def _write(self, table: pa.Table, path: Path, header: bool) -> None:
         options = pa_csv.WriteOptions(include_header=header, delimiter=self.delimiter)

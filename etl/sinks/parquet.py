@@ -7,28 +7,22 @@ folder tuskflow did not make is refused unless it is empty: its files are not ou
 """
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tuskflow.etl.context import JobContext
-from tuskflow.etl.errors import SinkConflictError, SinkError
+from tuskflow.etl.errors import SinkConflictError
 from tuskflow.etl.sinks._staging import (
-    attempt_dir,
-    fsync_path,
+    StagingFolder,
     fsync_tree,
     io_errors,
     link_target,
-    new_nonce,
-    output_path,
-    remove_debris,
-    remove_if_empty,
+    publish_by_rename,
     remove_path,
-    staging_prefix,
     tidy_version,
-    versions_dir,
     write_replacing,
 )
 from tuskflow.etl.spec import ParquetSink
@@ -38,51 +32,36 @@ from tuskflow.etl.spec import ParquetSink
 class ParquetWriter:
     """Stages a job's partitions as a new version of the output folder; see the module doc."""
 
-    target: Path
+    staging: StagingFolder
     partition_by: tuple[str, ...]
     compression: str
-    job_prefix: str
-    attempt: int
-    nonce: str = field(default_factory=new_nonce)
 
     @classmethod
     def of(cls, spec: ParquetSink, job: JobContext) -> "ParquetWriter":
         """The writer for a spec's sink and a job."""
-        return cls(
-            target=output_path(spec.path),
-            partition_by=tuple(spec.partition_by),
-            compression=spec.compression,
-            job_prefix=staging_prefix(job.job_id),
-            attempt=job.attempt,
-        )
+        staging = StagingFolder.of(spec.path, job)
+        return cls(staging, tuple(spec.partition_by), spec.compression)
 
     @property
-    def staging(self) -> Path:
-        """This attempt's version folder: staging until publish, the output after."""
-        return attempt_dir(self.target, self.job_prefix, self.attempt, self.nonce)
+    def target(self) -> Path:
+        """The output path: a symlink to the published version."""
+        return self.staging.target
 
     def prepare(self) -> None:
         """Refuse a foreign folder, remove this job's earlier staging, create this attempt's."""
         with io_errors(self.target, "prepare Parquet output"):
             self._check_target()
-            remove_debris(
-                versions_dir(self.target),
-                self.job_prefix,
-                link_target(self.target),
-                self._previous(),
-            )
-            self.staging.mkdir(parents=True)
+            self.staging.create(link_target(self.target), self._previous())
 
     def write(self, index: int, table: pa.Table) -> int:
         """Stage one partition, replacing what an earlier try of the same index staged."""
         with io_errors(self.target, f"stage partition {index} of Parquet output"):
-            if not self.staging.is_dir():
-                raise SinkError(f"no staging folder {self.staging}: prepare() did not run")
+            staged = self.staging.existing("prepare() did not run")
             if self.partition_by:
-                self._write_partitioned(index, table)
+                self._write_partitioned(staged, index, table)
             else:
                 write_replacing(
-                    self.staging / _basename(index, "0"),
+                    staged / _basename(index, "0"),
                     lambda path: pq.write_table(table, path, compression=self.compression),
                 )
         return int(table.num_rows)
@@ -92,25 +71,20 @@ class ParquetWriter:
         next publish, so a reader part-way through it can finish, and remove the one before."""
         with io_errors(self.target, "publish Parquet output"):
             self._check_target()
-            if not self.staging.is_dir():
-                raise SinkError(f"no staging folder {self.staging}: nothing to publish")
-            tidy_version(self.staging)
-            fsync_tree(self.staging)
+            staged = self.staging.existing("nothing to publish")
+            tidy_version(staged)
+            fsync_tree(staged)
             previous = link_target(self.target)
             self._swap()
-            if previous is not None and previous != self.staging:
+            if previous is not None and previous != staged:
                 self._retire(previous)
-            remove_debris(
-                versions_dir(self.target), self.job_prefix, self.staging, self._previous()
-            )
+            self.staging.clear(staged, self._previous())
         return str(self.target)
 
     def discard(self) -> None:
         """Remove this job's staging; the published version stays as it was."""
         with io_errors(self.target, "remove the staging of Parquet output"):
-            published = link_target(self.target)
-            remove_debris(versions_dir(self.target), self.job_prefix, published, self._previous())
-            remove_if_empty(versions_dir(self.target))
+            self.staging.clear(link_target(self.target), self._previous())
 
     def _check_target(self) -> None:
         target = self.target
@@ -123,12 +97,12 @@ class ParquetWriter:
             "path, so that no files of yours are replaced"
         )
 
-    def _write_partitioned(self, index: int, table: pa.Table) -> None:
-        for stale in self.staging.rglob(_basename(index, "*")):
+    def _write_partitioned(self, staged: Path, index: int, table: pa.Table) -> None:
+        for stale in staged.rglob(_basename(index, "*")):
             stale.unlink()
         pq.write_to_dataset(
             table,
-            self.staging,
+            staged,
             partition_cols=list(self.partition_by),
             basename_template=_basename(index, "{i}"),
             existing_data_behavior="overwrite_or_ignore",
@@ -137,30 +111,29 @@ class ParquetWriter:
 
     def _previous(self) -> Path | None:
         """The version published before the current one, kept for readers still in it."""
-        link = versions_dir(self.target) / _PREVIOUS
+        link = self.staging.versions / _PREVIOUS
         if not link.is_symlink():
             return None
-        return versions_dir(self.target) / os.readlink(link)
+        return self.staging.versions / os.readlink(link)
 
     def _retire(self, replaced: Path) -> None:
         """Keep ``replaced`` as the previous version; remove the one that was."""
         older = self._previous()
-        link = versions_dir(self.target) / f"{self.job_prefix}previous.{self.nonce}"
+        link = self.staging.entry("previous")
         link.unlink(missing_ok=True)
         link.symlink_to(replaced.name)
-        link.replace(versions_dir(self.target) / _PREVIOUS)
-        if older is not None and older not in (replaced, self.staging):
+        link.replace(self.staging.versions / _PREVIOUS)
+        if older is not None and older not in (replaced, self.staging.path):
             remove_path(older)
 
     def _swap(self) -> None:
-        link = versions_dir(self.target) / f"{self.job_prefix}link.{self.nonce}"
+        link = self.staging.entry("link")
         link.unlink(missing_ok=True)
         # Relative, so the output keeps working when its parent folder is moved.
-        link.symlink_to(Path(versions_dir(self.target).name) / self.staging.name)
+        link.symlink_to(Path(self.staging.versions.name) / self.staging.path.name)
         if self.target.is_dir() and not self.target.is_symlink():
             self.target.rmdir()  # empty, as _check_target made sure
-        link.replace(self.target)
-        fsync_path(self.target.parent)
+        publish_by_rename(link, self.target)
 
 
 # The link to the version replaced by the last publish; no job prefix starts like it.

@@ -1,4 +1,4 @@
-"""Projections: read models in PostgreSQL updated exactly once per event.
+"""The projection runner: read models in PostgreSQL updated exactly once per event.
 
 Each step is one transaction that locks the projection's checkpoint row (SELECT ... FOR
 UPDATE), reads the events after it, updates the read model and moves the checkpoint. The row
@@ -11,7 +11,7 @@ ends, the lock is freed and a standby takes over.
 
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 import structlog
@@ -19,33 +19,10 @@ import structlog
 from tuskflow.config.database import configure
 from tuskflow.eventstore.postgres import queries
 from tuskflow.eventstore.postgres.notify import NotifyWaker
-from tuskflow.eventstore.records import RecordedEvent
+from tuskflow.eventstore.projections import Projection
 
 Connection = psycopg.Connection[Any]
 log = structlog.get_logger(__name__)
-
-
-class Projection(Protocol):
-    """A read model built from events: of every stream, or of one category (a stream-id prefix).
-
-    A projection of a category reads only its streams' events, and its checkpoint still moves
-    past the other events, so it keeps up cheaply in a store that mostly holds others.
-    """
-
-    name: str
-
-    @property
-    def category(self) -> str | None:
-        """The stream-id prefix of the streams it reads; None for every stream."""
-
-    def setup(self, conn: Connection) -> None:
-        """Create the read model's tables if they are missing."""
-
-    def reset(self, conn: Connection) -> None:
-        """Empty the read model, for a rebuild from the first event."""
-
-    def apply(self, conn: Connection, events: list[RecordedEvent]) -> None:
-        """Fold a page of events into the read model, inside the caller's transaction."""
 
 
 class ProjectionRunner:
@@ -66,7 +43,7 @@ class ProjectionRunner:
         """
         category = self.projection.category
         with conn.transaction():
-            position = self._lock_checkpoint(conn)
+            position = queries.lock_checkpoint(conn, self.checkpoint_name)
             head = queries.head(conn) if category is not None else None
             events = queries.read_all(
                 conn, position, limit=self.batch_size, category=category, until=head
@@ -76,11 +53,7 @@ class ProjectionRunner:
             full = len(events) == self.batch_size
             moved_to = events[-1].global_position if events and (full or head is None) else head
             if moved_to is not None and moved_to > position:
-                conn.execute(
-                    "UPDATE checkpoints SET position = %s, updated_at = statement_timestamp()"
-                    " WHERE name = %s",
-                    [moved_to, self.checkpoint_name],
-                )
+                queries.set_checkpoint(conn, self.checkpoint_name, moved_to)
         return len(events)
 
     def catch_up(self, progress: Callable[[int], object] | None = None) -> int:
@@ -100,13 +73,9 @@ class ProjectionRunner:
         with psycopg.connect(self.url, autocommit=True) as conn:
             self._setup(conn)
             with conn.transaction():
-                self._lock_checkpoint(conn)
+                queries.lock_checkpoint(conn, self.checkpoint_name)
                 self.projection.reset(conn)
-                conn.execute(
-                    "UPDATE checkpoints SET position = 0, updated_at = statement_timestamp()"
-                    " WHERE name = %s",
-                    [self.checkpoint_name],
-                )
+                queries.set_checkpoint(conn, self.checkpoint_name, 0)
         log.info("projection.reset", projection=self.projection.name)
         return self.catch_up(progress)
 
@@ -146,13 +115,3 @@ class ProjectionRunner:
                 "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"setup:{self.checkpoint_name}"]
             )
             self.projection.setup(conn)
-
-    def _lock_checkpoint(self, conn: Connection) -> int:
-        conn.execute(
-            "INSERT INTO checkpoints (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
-            [self.checkpoint_name],
-        )
-        row = conn.execute(
-            "SELECT position FROM checkpoints WHERE name = %s FOR UPDATE", [self.checkpoint_name]
-        ).fetchone()
-        return int(row[0]) if row else 0

@@ -1,4 +1,5 @@
-"""Reads of events, and the small writes beside them: snapshots and checkpoints."""
+"""Reads of events, and the small writes beside them: snapshots and checkpoints (every
+statement on ``checkpoints``, for subscriptions and the projection runner alike)."""
 
 from collections.abc import Sequence
 from datetime import datetime
@@ -127,6 +128,23 @@ def save_checkpoint(conn: Connection, name: str, position: int) -> None:
         " SET position = greatest(c.position, excluded.position),"
         " updated_at = statement_timestamp()",
         [name, position],
+    )
+
+
+def lock_checkpoint(conn: Connection, name: str) -> int:
+    """Lock a checkpoint's row until the transaction ends, creating it at 0; its position."""
+    conn.execute("INSERT INTO checkpoints (name) VALUES (%s) ON CONFLICT (name) DO NOTHING", [name])
+    row = conn.execute(
+        "SELECT position FROM checkpoints WHERE name = %s FOR UPDATE", [name]
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def set_checkpoint(conn: Connection, name: str, position: int) -> None:
+    """Set a checkpoint, backwards too (a rebuild's reset); the caller holds its row lock."""
+    conn.execute(
+        "UPDATE checkpoints SET position = %s, updated_at = statement_timestamp() WHERE name = %s",
+        [position, name],
     )
 
 

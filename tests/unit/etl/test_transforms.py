@@ -1,4 +1,4 @@
-"""Transforms on one Table: row-wise with rejects, two-phase aggregate, dedupe, join, sort."""
+"""Transforms on one Table: row-wise with rejects, two-phase group-by, dedupe, join, sort."""
 
 import json
 import random
@@ -12,12 +12,12 @@ import pytest
 from tuskflow.etl.errors import SpecError
 from tuskflow.etl.sources import REJECT_SCHEMA
 from tuskflow.etl.spec import (
-    Aggregate,
     Aggregation,
     Cast,
     Dedupe,
     Derive,
     Filter,
+    GroupBy,
     Rename,
     Select,
     Sort,
@@ -26,10 +26,10 @@ from tuskflow.etl.transforms import (
     apply_rowwise,
     dedupe,
     drop_hidden,
-    final_aggregate,
+    final_group_by,
     is_rowwise,
     join,
-    partial_aggregate,
+    partial_group_by,
     sort,
 )
 
@@ -48,8 +48,8 @@ def strings(*values: str | None) -> pa.Array:
     return pa.array(values, S)
 
 
-def agg(by: list[str], **aggregations: tuple[str, str | None]) -> Aggregate:
-    return Aggregate(
+def group_by(by: list[str], **aggregations: tuple[str, str | None]) -> GroupBy:
+    return GroupBy(
         op="aggregate",
         by=by,
         aggregations={
@@ -70,7 +70,7 @@ def test_only_filter_select_rename_cast_derive_are_rowwise() -> None:
     assert is_rowwise(Derive(op="derive", column="b", expr="a"))
     assert not is_rowwise(Dedupe(op="dedupe"))
     assert not is_rowwise(Sort(op="sort", by=["a"]))
-    assert not is_rowwise(agg(["a"], n=("count", None)))
+    assert not is_rowwise(group_by(["a"], n=("count", None)))
 
 
 def test_filter_keeps_true_rows_and_drops_null_ones_without_rejecting() -> None:
@@ -225,15 +225,15 @@ def test_cast_between_types_arrow_cannot_convert_is_a_spec_error() -> None:
         apply_rowwise(data, Cast(op="cast", columns={"d": "int"}))
 
 
-# --- aggregate -----------------------------------------------------------------------------
+# --- group-by ------------------------------------------------------------------------------
 
 
-def test_aggregate_by_hand_names_columns_keys_first_and_drops_hidden() -> None:
+def test_group_by_by_hand_names_columns_keys_first_and_drops_hidden() -> None:
     data = table(
         region=strings("n", "s", "n", "n"),
         amount=[10, 5, None, 4],
     )
-    spec = agg(
+    spec = group_by(
         ["region"],
         orders=("count", None),
         total=("sum", "amount"),
@@ -242,7 +242,7 @@ def test_aggregate_by_hand_names_columns_keys_first_and_drops_hidden() -> None:
         high=("max", "amount"),
     )
 
-    out = final_aggregate(partial_aggregate(data, spec), spec)
+    out = final_group_by(partial_group_by(data, spec), spec)
 
     assert out.column_names == ["region", "orders", "total", "avg", "low", "high"]
     assert sorted(out.to_pylist(), key=lambda row: row["region"]) == [
@@ -251,14 +251,14 @@ def test_aggregate_by_hand_names_columns_keys_first_and_drops_hidden() -> None:
     ]
 
 
-def test_aggregate_result_types_follow_the_functions() -> None:
+def test_group_by_result_types_follow_the_functions() -> None:
     data = table(
         k=strings("a", "a"),
         n=[1, 2],
         d=pa.array([date(2024, 5, 1), date(2023, 1, 1)]),
         s=strings("pear", "apple"),
     )
-    spec = agg(
+    spec = group_by(
         ["k"],
         c=("count", None),
         total=("sum", "n"),
@@ -267,7 +267,7 @@ def test_aggregate_result_types_follow_the_functions() -> None:
         last=("max", "s"),
     )
 
-    out = final_aggregate(partial_aggregate(data, spec), spec)
+    out = final_group_by(partial_group_by(data, spec), spec)
 
     assert [out.schema.field(name).type for name in out.column_names] == [
         S,
@@ -282,20 +282,20 @@ def test_aggregate_result_types_follow_the_functions() -> None:
     ]
 
 
-def test_aggregate_of_only_nulls_is_null_but_their_rows_are_counted() -> None:
+def test_group_by_of_only_nulls_is_null_but_their_rows_are_counted() -> None:
     data = table(k=strings("a", "a"), v=pa.array([None, None], pa.float64()))
-    spec = agg(["k"], n=("count", None), s=("sum", "v"), m=("mean", "v"), lo=("min", "v"))
+    spec = group_by(["k"], n=("count", None), s=("sum", "v"), m=("mean", "v"), lo=("min", "v"))
 
-    out = final_aggregate(partial_aggregate(data, spec), spec)
+    out = final_group_by(partial_group_by(data, spec), spec)
 
     assert out.to_pylist() == [{"k": "a", "n": 2, "s": None, "m": None, "lo": None}]
 
 
-def test_aggregate_groups_null_keys_together_and_allows_the_same_column_twice() -> None:
+def test_group_by_groups_null_keys_together_and_allows_the_same_column_twice() -> None:
     data = table(k=strings(None, "a", None), v=[1, 2, 3])
-    spec = agg(["k"], v_sum=("sum", "v"), k_count=("count", None), again=("sum", "v"))
+    spec = group_by(["k"], v_sum=("sum", "v"), k_count=("count", None), again=("sum", "v"))
 
-    out = final_aggregate(partial_aggregate(data, spec), spec)
+    out = final_group_by(partial_group_by(data, spec), spec)
 
     rows = sorted(out.to_pylist(), key=lambda row: str(row["k"]))
     assert rows == [
@@ -336,7 +336,7 @@ def test_partial_then_final_over_three_partitions_equals_pandas_groupby_of_all()
         pa.concat_tables([parts[2], only_nulls]),
     ]
     parts.append(_random_partition(4, 0))
-    spec = agg(
+    spec = group_by(
         ["region", "shop"],
         n=("count", None),
         qty_sum=("sum", "qty"),
@@ -344,9 +344,9 @@ def test_partial_then_final_over_three_partitions_equals_pandas_groupby_of_all()
         qty_min=("min", "qty"),
         price_max=("max", "price"),
     )
-    partials = pa.concat_tables([partial_aggregate(part, spec) for part in parts])
+    partials = pa.concat_tables([partial_group_by(part, spec) for part in parts])
 
-    out = final_aggregate(partials, spec).to_pandas()
+    out = final_group_by(partials, spec).to_pandas()
 
     frame = pa.concat_tables(parts).to_pandas()
     grouped = frame.groupby(["region", "shop"], dropna=False)
