@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import structlog
 
-from tuskflow.config.database import configure
+from tuskflow.config.database import connect, database_errors
 from tuskflow.eventstore.postgres import queries
 from tuskflow.eventstore.postgres.notify import NotifyWaker
 from tuskflow.eventstore.projections import Projection
@@ -59,8 +59,7 @@ class ProjectionRunner:
     def catch_up(self, progress: Callable[[int], object] | None = None) -> int:
         """Apply every committed event; return how many. ``progress(n)`` after each page."""
         total = 0
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            configure(conn)
+        with database_errors(self.url), connect(self.url, "projection") as conn:
             self._setup(conn)
             while applied := self.step(conn):
                 total += applied
@@ -70,7 +69,7 @@ class ProjectionRunner:
 
     def rebuild(self, progress: Callable[[int], object] | None = None) -> int:
         """Empty the read model and apply every event again from the first."""
-        with psycopg.connect(self.url, autocommit=True) as conn:
+        with database_errors(self.url), connect(self.url, "projection") as conn:
             self._setup(conn)
             with conn.transaction():
                 queries.lock_checkpoint(conn, self.checkpoint_name)
@@ -82,8 +81,7 @@ class ProjectionRunner:
     def run(self, stop: threading.Event, *, poll_interval_s: float = 1.0) -> None:
         """Stand by until this process holds the projection's lock, then keep it up to date."""
         waker = NotifyWaker(self.url)
-        with psycopg.connect(self.url, autocommit=True) as session:
-            configure(session)
+        with database_errors(self.url), connect(self.url, "projection") as session:
             try:
                 while not stop.is_set():
                     if self._lead(session):
