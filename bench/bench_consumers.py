@@ -84,7 +84,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from psycopg import sql
 
 from tuskflow.eventstore import migrate
-from tuskflow.eventstore.postgres.append import encode_batch
+from tuskflow.eventstore.postgres._append import encode_batch
 from tuskflow.eventstore.validation import DEFAULT_MAX_EVENT_BYTES, PreparedEvent
 from tuskflow.workers.ingest import DEFAULT_BATCH_SIZE
 from tuskflow.workers.kafka_consumer import KafkaIngestor, KafkaSource, coordinates

@@ -1,8 +1,9 @@
 """Writing events on a connection: one stream with an expected version, or a staged batch.
 
-These functions take the caller's connection, so a consumer can append a batch and store its
-source offsets and dead letters in the same transaction: they never commit a transaction they
-did not begin (see _atomic). On an autocommit connection a single append is one round trip.
+Private to the PostgreSQL adapter (PostgresEventStore). These functions take the caller's
+connection, so that a batch's events, source offsets and dead letters share one transaction:
+they never commit a transaction they did not begin (see _atomic). On an autocommit connection a
+single append is one round trip.
 """
 
 import uuid
@@ -16,6 +17,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
+from tuskflow.eventstore.batch_store import PreparedBatch, origins_for
 from tuskflow.eventstore.errors import (
     DuplicateEventError,
     StoreIntegrityError,
@@ -25,6 +27,7 @@ from tuskflow.eventstore.records import (
     Appended,
     BatchResult,
     ExpectedVersion,
+    LetterOrigin,
     NewEvent,
     Rejected,
     StreamEvent,
@@ -132,20 +135,21 @@ def append_prepared(conn: Connection, prepared: Sequence[PreparedEvent]) -> Batc
 
 
 @dataclass(frozen=True)
-class EncodedBatch:
+class EncodedBatch(PreparedBatch):
     """Events as COPY text, but for their stream versions, and where each event_id first occurs.
 
     Built without the database, so that a consumer builds the next batch while this one is
     written.
     """
 
-    events: Sequence[PreparedEvent]
     heads: list[str]  # each row's first field: the stream id
     tails: list[str]  # each row after the version: event_id, type, data, metadata, newline
     first_seen: dict[uuid.UUID, int]
 
 
-def encode_batch(prepared: Sequence[PreparedEvent]) -> EncodedBatch:
+def encode_batch(
+    prepared: Sequence[PreparedEvent], origins: Sequence[LetterOrigin | None] | None = None
+) -> EncodedBatch:
     """The COPY text of every event of a batch; append_encoded writes it."""
     heads: list[str] = []
     tails: list[str] = []
@@ -157,7 +161,7 @@ def encode_batch(prepared: Sequence[PreparedEvent]) -> EncodedBatch:
             f"{event.event_id.hex}\t{_copy_text(event.event_type)}\t{_copy_text(data)}\t"
             f"{_copy_text(metadata)}\n"
         )
-    return EncodedBatch(prepared, heads, tails, first_seen)
+    return EncodedBatch(prepared, origins_for(prepared, origins), heads, tails, first_seen)
 
 
 def append_encoded(conn: Connection, batch: EncodedBatch) -> BatchResult:
