@@ -1,12 +1,17 @@
 """The event store: append-only versioned streams, snapshots, subscriptions and projections.
 
-``EventStore`` is the port; ``PostgresEventStore`` and ``InMemoryEventStore`` implement it.
+``EventStore`` is the port, and ``BatchStore`` the batch-writing port beside it (a consumer's
+events, dead letters and source progress in one transaction); ``PostgresEventStore`` and
+``InMemoryEventStore`` implement both.
 """
 
 from tuskflow.eventstore.aggregate import Aggregate, AggregateRepository
+from tuskflow.eventstore.batch_store import BatchStore, PreparedBatch
 from tuskflow.eventstore.errors import (
     DuplicateEventError,
+    FencedError,
     InvalidEventError,
+    RejectedEventsError,
     StoreIntegrityError,
     VersionConflictError,
 )
@@ -18,11 +23,15 @@ from tuskflow.eventstore.records import (
     NO_STREAM,
     Appended,
     BatchResult,
+    BatchWritten,
     ExpectedVersion,
+    LetterOrigin,
     NewEvent,
+    OffsetAdvance,
     RecordedEvent,
     Rejected,
     Snapshot,
+    SourceProgress,
     StreamEvent,
 )
 from tuskflow.eventstore.store import EventStore
@@ -36,17 +45,25 @@ __all__ = [
     "AggregateRepository",
     "Appended",
     "BatchResult",
+    "BatchStore",
+    "BatchWritten",
     "CatchUpSubscription",
     "DuplicateEventError",
     "EventStore",
     "ExpectedVersion",
+    "FencedError",
     "InMemoryEventStore",
     "InvalidEventError",
+    "LetterOrigin",
     "NewEvent",
+    "OffsetAdvance",
     "PostgresEventStore",
+    "PreparedBatch",
     "RecordedEvent",
     "Rejected",
+    "RejectedEventsError",
     "Snapshot",
+    "SourceProgress",
     "StoreIntegrityError",
     "StreamEvent",
     "Upcaster",
