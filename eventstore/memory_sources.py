@@ -5,7 +5,7 @@ Not locked itself: the store calls it under its own lock, in the same step as th
 
 import itertools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from tuskflow.eventstore.records import DeadLetter, SourceProgress, StoredDeadLetter
@@ -13,17 +13,12 @@ from tuskflow.eventstore.records import DeadLetter, SourceProgress, StoredDeadLe
 Partition = tuple[str, int]
 
 
-@dataclass
-class _Letter:
-    stored: StoredDeadLetter
-
-
 class SourceState:
     """Next offsets per (group, topic, partition) and dead letters by source_key."""
 
     def __init__(self) -> None:
         self._offsets: dict[tuple[str, str, int], int] = {}
-        self._letters: dict[str, _Letter] = {}
+        self._letters: dict[str, StoredDeadLetter] = {}
         self._ids = itertools.count(1)
 
     def can_advance(self, progress: SourceProgress | None) -> bool:
@@ -51,15 +46,14 @@ class SourceState:
         """Keep dead letters; one kept under the same source_key counts an attempt."""
         now = datetime.now(UTC)
         for letter in letters:
-            kept = self._letters.get(letter.source_key)
-            if kept is None:
+            old = self._letters.get(letter.source_key)
+            if old is None:
                 stored = StoredDeadLetter(next(self._ids), letter, 1, now, now, None, None)
-                self._letters[letter.source_key] = _Letter(stored)
+                self._letters[letter.source_key] = stored
                 continue
-            old = kept.stored
             # A replayed letter stays replayed: this is only a late re-delivery.
             reason = letter.reason if old.replayed_at is None else old.letter.reason
-            kept.stored = replace(
+            self._letters[letter.source_key] = replace(
                 old,
                 letter=replace(old.letter, reason=reason),
                 attempts=old.attempts + 1,
@@ -68,19 +62,19 @@ class SourceState:
 
     def mark_replayed(self, dead_letter_id: int, position: int) -> None:
         """Record that a dead letter became the event at ``position``."""
-        for kept in self._letters.values():
-            if kept.stored.id == dead_letter_id:
+        for key, kept in self._letters.items():
+            if kept.id == dead_letter_id:
                 now = datetime.now(UTC)
-                kept.stored = replace(kept.stored, replayed_at=now, replayed_position=position)
+                self._letters[key] = replace(kept, replayed_at=now, replayed_position=position)
 
     def letters(
         self, *, include_replayed: bool, limit: int, after_id: int
     ) -> list[StoredDeadLetter]:
         """Dead letters in the order they first failed."""
         found = [
-            kept.stored
+            kept
             for kept in self._letters.values()
-            if kept.stored.id > after_id and (include_replayed or kept.stored.replayed_at is None)
+            if kept.id > after_id and (include_replayed or kept.replayed_at is None)
         ]
         return sorted(found, key=lambda s: s.id)[:limit]
 

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from tuskflow.eventstore.errors import DuplicateEventError, VersionConflictError
-from tuskflow.eventstore.postgres._append import _EVENT_ID_KEY, _RACE_RETRIES, _STORED
+from tuskflow.eventstore.postgres._append import EVENT_ID_KEY, RACE_RETRIES, STORED
 from tuskflow.eventstore.records import Appended, describe_expected
 from tuskflow.eventstore.validation import CheckedAppend
 
@@ -49,7 +49,7 @@ Appends = dict[str, list[Appended]]
 
 def append_streams(conn: Connection, parts: Sequence[CheckedAppend]) -> Appends:
     """Append to every stream of ``parts`` (in stream-id order) or to none; see the module doc."""
-    for _attempt in range(_RACE_RETRIES):
+    for _attempt in range(RACE_RETRIES):
         try:
             with conn.transaction():
                 stored = _stored(conn, parts)
@@ -58,7 +58,7 @@ def append_streams(conn: Connection, parts: Sequence[CheckedAppend]) -> Appends:
                 return _insert(conn, parts, _lock_streams(conn, parts))
         except pg_errors.UniqueViolation as exc:
             # A concurrent writer stored one of these event_ids first: look again.
-            if exc.diag.constraint_name != _EVENT_ID_KEY:
+            if exc.diag.constraint_name != EVENT_ID_KEY:
                 raise
     raise DuplicateEventError("multi-stream append kept racing another writer's event_ids")
 
@@ -66,7 +66,7 @@ def append_streams(conn: Connection, parts: Sequence[CheckedAppend]) -> Appends:
 def _stored(conn: Connection, parts: Sequence[CheckedAppend]) -> Appends | None:
     """The original positions of an exact retry; None when no event_id is stored."""
     ids = [event.event_id for part in parts for event in part.events]
-    rows = {row[0]: row for row in conn.execute(_STORED, [ids], prepare=True)}
+    rows = {row[0]: row for row in conn.execute(STORED, [ids], prepare=True)}
     if not rows:
         return None
     exact = len(rows) == len(ids) and all(
