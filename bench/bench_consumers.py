@@ -84,7 +84,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from psycopg import sql
 
 from tuskflow.eventstore import migrate
-from tuskflow.eventstore.postgres.append import encode_batch
+from tuskflow.eventstore.postgres._append import encode_batch
 from tuskflow.eventstore.validation import DEFAULT_MAX_EVENT_BYTES, PreparedEvent
 from tuskflow.workers.ingest import DEFAULT_BATCH_SIZE
 from tuskflow.workers.kafka_consumer import KafkaIngestor, KafkaSource, coordinates
@@ -98,8 +98,10 @@ SCHEMA = "tf_consumers_bench"
 PREFIX = "bench-consumers"
 ROOT = Path(__file__).resolve().parent.parent
 TUSKFLOW = Path(sys.executable).with_name("tuskflow")
-# The worker's connections carry this name, so that its PostgreSQL backend can be found.
-APPLICATION = "tf_bench_consumer"
+# The worker's connections carry this name, so that its PostgreSQL backend can be found: the
+# application_name its store's pool gives every consumer process (config.database, role
+# "consumer"), which overrides one given in the URL.
+APPLICATION = "tuskflow-consumer"
 
 BACKLOG = 100_000
 LARGE_BACKLOG = 400_000
@@ -196,7 +198,7 @@ def services(log_dir: Path) -> Services:
     return Services(
         base_url=base_url,
         url=url,
-        worker_url=f"{url}&application_name={APPLICATION}",
+        worker_url=url,
         bootstrap=os.environ["TUSKFLOW_KAFKA_BOOTSTRAP"],
         redis_url=os.environ["TUSKFLOW_REDIS_URL"],
         log_dir=log_dir,

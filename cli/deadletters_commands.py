@@ -8,7 +8,8 @@ import typer
 from tuskflow.cli.mapping_options import mapping_from_options
 from tuskflow.config import Settings
 from tuskflow.config.database import Connection, connect
-from tuskflow.eventstore.postgres.deadletters import list_dead_letters
+from tuskflow.eventstore.postgres.queries import list_dead_letters
+from tuskflow.eventstore.postgres.store import PostgresEventStore
 from tuskflow.workers.deadletter_replay import replay_dead_letters
 
 app = typer.Typer(help="Messages that could not become events.", no_args_is_help=True)
@@ -56,9 +57,10 @@ def replay(
     """Map open dead letters again and store those that map now."""
     settings: Settings = ctx.obj
     spec = mapping_from_options(mapping, stream_id, stream_prefix, event_type, event_id)
-    with _connect(ctx) as conn:
+    url = settings.required("database_url")
+    with PostgresEventStore(url, pool_size=1, role="cli") as store:
         outcome = replay_dead_letters(
-            conn, spec, settings.event_max_bytes, set(ids) if ids else None
+            store, spec, settings.event_max_bytes, set(ids) if ids else None
         )
     typer.echo(f"replayed {outcome.replayed}, still failing {outcome.failed}")
     if outcome.failed:

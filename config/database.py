@@ -33,6 +33,8 @@ Connection = psycopg.Connection[Any]
 CONNECT_TIMEOUT_S = 5
 # Seconds before a pool gives up waiting for a connection; a restart takes a few.
 POOL_TIMEOUT_S = 5.0
+# Seconds a pool keeps retrying a connection it failed to make (psycopg_pool's default).
+RECONNECT_TIMEOUT_S = 300.0
 # SQLSTATE class 40: the server rolled the transaction back (serialization failure, deadlock).
 _TRANSACTION_ROLLBACK = "40"
 _KEEPALIVES = {
@@ -70,9 +72,21 @@ def connect(url: str, role: str, *, autocommit: bool = True) -> Connection:
 
 
 def connection_pool(
-    url: str, role: str, *, max_size: int, min_size: int = 1
+    url: str,
+    role: str,
+    *,
+    max_size: int,
+    min_size: int = 1,
+    timeout_s: float = POOL_TIMEOUT_S,
+    reconnect_timeout_s: float = RECONNECT_TIMEOUT_S,
 ) -> ConnectionPool[Any]:
-    """An open pool of autocommit connections to ``url``, each checked before it is lent."""
+    """An open pool of autocommit connections to ``url``, each checked before it is lent.
+
+    ``timeout_s`` is how long a caller waits for a connection; ``reconnect_timeout_s`` how long
+    the pool keeps retrying (with growing delays) a connection it failed to make. A caller with
+    its own backoff (a consumer) passes short ones: it then fails fast while PostgreSQL is away,
+    and its next call makes a new attempt at once instead of waiting out the pool's delay.
+    """
     return ConnectionPool(
         url,
         min_size=min_size,
@@ -80,7 +94,8 @@ def connection_pool(
         kwargs={"autocommit": True, **connection_options(role)},
         configure=configure,
         check=ConnectionPool.check_connection,
-        timeout=POOL_TIMEOUT_S,
+        timeout=timeout_s,
+        reconnect_timeout=reconnect_timeout_s,
         open=True,
         name=role,
     )

@@ -1,13 +1,18 @@
 """The event store: append-only versioned streams, snapshots, subscriptions and projections.
 
-``EventStore`` is the port; ``PostgresEventStore`` and ``InMemoryEventStore`` implement it.
-``Projection`` is the port of a read model; ``ProjectionRunner`` keeps one up to date.
+``EventStore`` is the port, and ``BatchStore`` the batch-writing port beside it (a consumer's
+events, dead letters and source progress in one transaction); ``PostgresEventStore`` and
+``InMemoryEventStore`` implement both. ``Projection`` is the port of a read model;
+``ProjectionRunner`` keeps one up to date.
 """
 
 from tuskflow.eventstore.aggregate import Aggregate, AggregateRepository
+from tuskflow.eventstore.batch_store import BatchStore, PreparedBatch
 from tuskflow.eventstore.errors import (
     DuplicateEventError,
+    FencedError,
     InvalidEventError,
+    RejectedEventsError,
     StoreIntegrityError,
     VersionConflictError,
 )
@@ -21,11 +26,15 @@ from tuskflow.eventstore.records import (
     NO_STREAM,
     Appended,
     BatchResult,
+    BatchWritten,
     ExpectedVersion,
+    LetterOrigin,
     NewEvent,
+    OffsetAdvance,
     RecordedEvent,
     Rejected,
     Snapshot,
+    SourceProgress,
     StreamEvent,
 )
 from tuskflow.eventstore.store import EventStore
@@ -39,19 +48,27 @@ __all__ = [
     "AggregateRepository",
     "Appended",
     "BatchResult",
+    "BatchStore",
+    "BatchWritten",
     "CatchUpSubscription",
     "DuplicateEventError",
     "EventStore",
     "ExpectedVersion",
+    "FencedError",
     "InMemoryEventStore",
     "InvalidEventError",
+    "LetterOrigin",
     "NewEvent",
+    "OffsetAdvance",
     "PostgresEventStore",
+    "PreparedBatch",
     "Projection",
     "ProjectionRunner",
     "RecordedEvent",
     "Rejected",
+    "RejectedEventsError",
     "Snapshot",
+    "SourceProgress",
     "StoreIntegrityError",
     "StreamEvent",
     "Upcaster",

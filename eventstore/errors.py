@@ -1,6 +1,9 @@
 """Errors of the event store, on the project's retryable and permanent branches."""
 
+from collections.abc import Sequence
+
 from tuskflow.config.errors import PermanentError, RetryableError
+from tuskflow.eventstore.records import Rejected
 
 
 class VersionConflictError(RetryableError):
@@ -28,3 +31,28 @@ class DuplicateEventError(PermanentError):
 
 class StoreIntegrityError(PermanentError):
     """The database does not hold up a guarantee the store relies on (a missing trigger)."""
+
+
+class FencedError(PermanentError):
+    """A batch's source progress was moved by another consumer: nothing of the batch is stored.
+
+    Permanent, not retryable: the same write, with the same expected offsets, will be refused
+    every time, so a generic retry loop would spin on it for ever. The consumer must reload its
+    stored offsets (it no longer owns the partition, or owns it from elsewhere) and re-read.
+    """
+
+
+class RejectedEventsError(DuplicateEventError):
+    """An all-or-nothing append met event_ids stored (or repeated) with other content, so it
+    stored nothing; ``rejected`` names them (those of the first batch that had any)."""
+
+    def __init__(self, rejected: Sequence[Rejected]) -> None:
+        first = rejected[0]
+        super().__init__(
+            f"{len(rejected)} event(s) are stored already with other content (the first: "
+            f"{first.reason}); nothing was appended"
+        )
+        self.rejected = tuple(rejected)
+
+    def __reduce__(self) -> tuple[type["RejectedEventsError"], tuple[tuple[Rejected, ...]]]:
+        return (type(self), (self.rejected,))

@@ -3,28 +3,43 @@
 import copy
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from tuskflow.eventstore.errors import DuplicateEventError, VersionConflictError
+from tuskflow.eventstore.batch_store import Partition, PreparedBatch, origins_for
+from tuskflow.eventstore.errors import (
+    DuplicateEventError,
+    FencedError,
+    RejectedEventsError,
+    VersionConflictError,
+)
+from tuskflow.eventstore.memory_sources import SourceState
 from tuskflow.eventstore.records import (
     ANY,
     Appended,
     BatchResult,
+    BatchWritten,
+    DeadLetter,
     ExpectedVersion,
     JsonObject,
+    LetterOrigin,
     NewEvent,
     RecordedEvent,
     Rejected,
     Snapshot,
+    SourceProgress,
+    StoredDeadLetter,
     StoreStats,
     StreamEvent,
     describe_expected,
 )
 from tuskflow.eventstore.validation import (
     DEFAULT_MAX_EVENT_BYTES,
+    CheckedAppend,
+    PreparedEvent,
     check_append,
     check_stream_id,
+    check_streams,
     encode_event,
 )
 
@@ -40,6 +55,7 @@ class InMemoryEventStore:
         self._by_id: dict[uuid.UUID, RecordedEvent] = {}
         self._snapshots: dict[str, Snapshot] = {}
         self._checkpoints: dict[str, int] = {}
+        self._sources = SourceState()
 
     def append(
         self, stream_id: str, events: Sequence[NewEvent], expected: ExpectedVersion = ANY
@@ -55,26 +71,96 @@ class InMemoryEventStore:
                 raise VersionConflictError(checked_id, describe_expected(expected), actual)
             return [self._record(checked_id, event) for event in events]
 
+    def append_streams(
+        self, requests: Mapping[str, tuple[ExpectedVersion, Sequence[NewEvent]]]
+    ) -> dict[str, list[Appended]]:
+        """Append to several streams, each at its expected version, all or nothing."""
+        parts = check_streams(requests, self.max_event_bytes)
+        with self._lock:
+            stored = self._stored_streams(parts)
+            if stored is not None:
+                return stored
+            for part in parts:
+                actual = len(self._streams.get(part.stream_id, []))
+                if part.code >= 0 and actual != part.code:
+                    raise VersionConflictError(
+                        part.stream_id, describe_expected(part.expected), actual
+                    )
+            return {
+                part.stream_id: [self._record(part.stream_id, e) for e in part.events]
+                for part in parts
+            }
+
     def append_batch(self, items: Sequence[StreamEvent]) -> BatchResult:
         """Append to many streams at once, skipping stored event_ids."""
         for item in items:
             encode_event(check_stream_id(item.stream_id), item.event, self.max_event_bytes)
-        results: list[Appended | Rejected] = []
         with self._lock:
-            for item in items:
-                event = item.event
-                known = self._by_id.get(event.event_id)
-                if known is None:
-                    results.append(self._record(item.stream_id, event))
-                elif _same(known, item.stream_id, event):
-                    results.append(
-                        Appended(event.event_id, known.global_position, known.stream_version, True)
-                    )
-                else:
-                    results.append(
-                        Rejected(event.event_id, f"event_id {event.event_id} has other content")
-                    )
-        return BatchResult(tuple(results))
+            return self._append_items([(item.stream_id, item.event) for item in items])
+
+    def prepare(
+        self,
+        events: Sequence[PreparedEvent],
+        origins: Sequence[LetterOrigin | None] | None = None,
+    ) -> PreparedBatch:
+        """The batch as it is (already checked and encoded by validation.prepare)."""
+        return PreparedBatch(events, origins_for(events, origins))
+
+    def write_batch(
+        self,
+        batch: PreparedBatch,
+        dead_letters: Sequence[DeadLetter] = (),
+        progress: SourceProgress | None = None,
+    ) -> BatchWritten:
+        """Store progress, dead letters and events at once (eventstore.batch_store)."""
+        with self._lock:
+            if not self._sources.can_advance(progress):
+                raise FencedError("source offsets were moved by another consumer")
+            self._sources.advance(progress)
+            self._sources.record(dead_letters)
+            result = self._append_items([(e.stream_id, e.event) for e in batch.events])
+            refused = [
+                origin.letter(item.reason)
+                for origin, item in zip(batch.origins, result.items, strict=True)
+                if isinstance(item, Rejected) and origin is not None
+            ]
+            self._sources.record(refused)
+        return BatchWritten(result, len(dead_letters) + len(refused))
+
+    def append_batches(self, batches: Iterable[PreparedBatch]) -> int:
+        """Append every batch at once, all or nothing; how many events were new."""
+        items = [(e.stream_id, e.event) for batch in batches for e in batch.events]
+        with self._lock:
+            rejected = self._rejections(items)
+            if rejected:
+                raise RejectedEventsError(rejected)
+            return len(self._append_items(items).new)
+
+    def load_progress(self, group: str, partitions: Iterable[Partition]) -> dict[Partition, int]:
+        """The stored next offsets of these partitions; partitions never written are absent."""
+        with self._lock:
+            return self._sources.offsets(group, partitions)
+
+    def dead_letters(
+        self, *, include_replayed: bool = False, limit: int = 100, after_id: int = 0
+    ) -> list[StoredDeadLetter]:
+        """Dead letters in the order they first failed."""
+        with self._lock:
+            return self._sources.letters(
+                include_replayed=include_replayed, limit=limit, after_id=after_id
+            )
+
+    def replay_dead_letter(
+        self, dead_letter_id: int, event: PreparedEvent, origin: LetterOrigin
+    ) -> Appended | Rejected:
+        """Append a dead letter's event and mark the letter replayed, at once."""
+        with self._lock:
+            [item] = self._append_items([(event.stream_id, event.event)]).items
+            if isinstance(item, Appended):
+                self._sources.mark_replayed(dead_letter_id, item.global_position)
+            else:
+                self._sources.record([origin.letter(item.reason)])
+        return item
 
     def read_stream(
         self,
@@ -85,14 +171,16 @@ class InMemoryEventStore:
         limit: int | None = None,
         to_position: int | None = None,
         until: datetime | None = None,
+        to_version: int | None = None,
     ) -> list[RecordedEvent]:
-        """Events of one stream from a version, forwards or backwards."""
+        """Events of one stream from a version, forwards (up to to_version) or backwards."""
         with self._lock:
             events = list(self._streams.get(stream_id, []))
         if backwards:
             events = [e for e in reversed(events) if e.stream_version <= from_version]
         else:
-            events = [e for e in events if e.stream_version >= from_version]
+            last = to_version if to_version is not None else len(events)
+            events = [e for e in events if from_version <= e.stream_version <= last]
         if to_position is not None:
             events = [e for e in events if e.global_position <= to_position]
         if until is not None:
@@ -106,10 +194,12 @@ class InMemoryEventStore:
         limit: int = 1000,
         event_types: Sequence[str] | None = None,
         category: str | None = None,
+        to_position: int | None = None,
     ) -> list[RecordedEvent]:
-        """Events after a global position, in global order."""
+        """Events after a global position (up to to_position), in global order."""
+        end = to_position if to_position is not None else None
         with self._lock:
-            events = self._events[after:] if after >= 0 else list(self._events)
+            events = self._events[max(after, 0) : end]
         found = []
         for event in events:
             if event_types is not None and event.event_type not in event_types:
@@ -162,9 +252,69 @@ class InMemoryEventStore:
                 streams=len(self._streams),
                 head_position=len(self._events),
                 snapshots=len(self._snapshots),
-                dead_letters=0,
+                dead_letters=self._sources.count(),
                 checkpoints=dict(sorted(self._checkpoints.items())),
             )
+
+    def _append_items(self, items: Sequence[tuple[str, NewEvent]]) -> BatchResult:
+        results: list[Appended | Rejected] = []
+        for stream_id, event in items:
+            known = self._by_id.get(event.event_id)
+            if known is None:
+                results.append(self._record(stream_id, event))
+            elif _same(known, stream_id, event):
+                results.append(
+                    Appended(event.event_id, known.global_position, known.stream_version, True)
+                )
+            else:
+                results.append(
+                    Rejected(event.event_id, f"event_id {event.event_id} has other content")
+                )
+        return BatchResult(tuple(results))
+
+    def _rejections(self, items: Sequence[tuple[str, NewEvent]]) -> list[Rejected]:
+        """The items an append would reject, found without writing."""
+        seen: dict[uuid.UUID, tuple[str, NewEvent]] = {}
+        rejected = []
+        for stream_id, event in items:
+            known = self._by_id.get(event.event_id)
+            first = seen.setdefault(event.event_id, (stream_id, event))
+            same_as_first = first[0] == stream_id and (first[1].event_type, first[1].data) == (
+                event.event_type,
+                event.data,
+            )
+            if (known is not None and not _same(known, stream_id, event)) or not same_as_first:
+                rejected.append(
+                    Rejected(event.event_id, f"event_id {event.event_id} has other content")
+                )
+        return rejected
+
+    def _stored_streams(self, parts: Sequence[CheckedAppend]) -> dict[str, list[Appended]] | None:
+        """The original positions of an exact retry; None when no event_id is stored."""
+        events = [(part.stream_id, e) for part in parts for e in part.events]
+        stored = [self._by_id[e.event_id] for _, e in events if e.event_id in self._by_id]
+        if not stored:
+            return None
+        if len(stored) != len(events) or not all(
+            _same(self._by_id[e.event_id], stream_id, e) for stream_id, e in events
+        ):
+            raise DuplicateEventError(
+                "multi-stream append: some event_ids are stored already (or with other "
+                "content); it must be all new events or an exact retry"
+            )
+        kept = self._by_id
+        return {
+            part.stream_id: [
+                Appended(
+                    e.event_id,
+                    kept[e.event_id].global_position,
+                    kept[e.event_id].stream_version,
+                    True,
+                )
+                for e in part.events
+            ]
+            for part in parts
+        }
 
     def _record(self, stream_id: str, event: NewEvent) -> Appended:
         stream = self._streams.setdefault(stream_id, [])

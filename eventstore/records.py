@@ -150,3 +150,68 @@ class StoredDeadLetter:
     last_failed_at: datetime
     replayed_at: datetime | None
     replayed_position: int | None
+
+
+class LetterOrigin(NamedTuple):
+    """Where a message came from: kept as a dead letter, with the store's reason, if the store
+    rejects the event it became (a tuple: a consumer makes one per message)."""
+
+    source: str
+    source_key: str
+    raw_payload: bytes | None
+    raw_key: bytes | None
+    headers: Mapping[str, str]
+    coordinates: JsonObject
+
+    def letter(self, reason: str) -> DeadLetter:
+        """The dead letter of this message, for ``reason``."""
+        return DeadLetter(
+            self.source,
+            self.source_key,
+            reason,
+            self.raw_payload,
+            self.raw_key,
+            self.headers,
+            self.coordinates,
+        )
+
+
+class OffsetAdvance(NamedTuple):
+    """Move a partition from ``expected`` (None: no offset stored yet) to ``next_offset``."""
+
+    topic: str
+    partition: int
+    expected: int | None
+    next_offset: int
+
+
+@dataclass(frozen=True)
+class SourceProgress:
+    """A consumer group's source offsets after a batch: a compare-and-set per partition."""
+
+    group: str
+    advances: tuple[OffsetAdvance, ...]
+
+
+@dataclass(frozen=True)
+class BatchWritten:
+    """What one write_batch stored: each event item's outcome, in order, and the dead letters
+    recorded (those given, and one per rejected item that carried its origin)."""
+
+    result: BatchResult
+    dead_letters: int
+
+    @property
+    def new(self) -> int:
+        """Events stored by this batch."""
+        return len(self.result.new)
+
+    @property
+    def duplicates(self) -> int:
+        """Events that were stored before."""
+        return len(self.result.duplicates)
+
+    @property
+    def rejected(self) -> int:
+        """Events the store refused."""
+        return len(self.result.rejected)

@@ -7,11 +7,17 @@ Contract, for every implementation:
 - ``append_batch`` writes many streams at once with any expected version; a batch item whose
   event_id is stored (or repeated earlier in the batch) comes back as a duplicate, or as
   rejected when its content differs.
+- ``append_streams`` appends to several streams, each with its expected version, all or nothing.
+  Idempotency is checked first: when every event_id is stored with the same stream, type and
+  data, it returns the original positions even if the expected versions are stale now (a
+  writer whose commit reply was lost retries with the versions it had). Otherwise a stream not
+  at its expected version raises VersionConflictError and no global position is consumed.
+  Stream rows are locked in stream-id order before the commit-order lock: no deadlock.
 - ``read_all`` returns events in global order, and global order is commit order: a reader that
   has seen position N will never later find a newly committed event below N.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -36,6 +42,11 @@ class EventStore(Protocol):
     ) -> list[Appended]:
         """Append to one stream with optimistic concurrency; idempotent by event_id."""
 
+    def append_streams(
+        self, requests: Mapping[str, tuple[ExpectedVersion, Sequence[NewEvent]]]
+    ) -> dict[str, list[Appended]]:
+        """Append to several streams, each at its expected version, all or nothing."""
+
     def append_batch(self, items: Sequence[StreamEvent]) -> BatchResult:
         """Append to many streams in one transaction, skipping stored event_ids."""
 
@@ -48,8 +59,10 @@ class EventStore(Protocol):
         limit: int | None = None,
         to_position: int | None = None,
         until: datetime | None = None,
+        to_version: int | None = None,
     ) -> list[RecordedEvent]:
-        """Events of one stream from a version, forwards or backwards, bounded in position/time."""
+        """Events of one stream from a version, forwards (up to ``to_version``) or backwards,
+        bounded in position/time."""
 
     def read_all(
         self,
@@ -58,8 +71,10 @@ class EventStore(Protocol):
         limit: int = 1000,
         event_types: Sequence[str] | None = None,
         category: str | None = None,
+        to_position: int | None = None,
     ) -> list[RecordedEvent]:
-        """Events after a global position, in global order, filtered by type or stream prefix."""
+        """Events after a global position (up to ``to_position``), in global order, filtered by
+        type or stream prefix."""
 
     def stream_version(self, stream_id: str) -> int:
         """The stream's current version; 0 when it has no events."""

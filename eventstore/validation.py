@@ -3,7 +3,7 @@
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from tuskflow.eventstore.errors import InvalidEventError
@@ -141,3 +141,30 @@ def prepare(
     checked_id = check_stream_id(stream_id)
     data, metadata = encode_event(checked_id, event, max_bytes, data_json, metadata_json)
     return PreparedEvent(checked_id, event, data, metadata)
+
+
+class CheckedAppend(NamedTuple):
+    """One stream's part of a multi-stream append, checked: its expected version as a code
+    (see expected_version_code) and its events' data and metadata as JSON text."""
+
+    stream_id: str
+    expected: ExpectedVersion
+    code: int
+    events: Sequence[NewEvent]
+    encoded: list[tuple[str, str]]
+
+
+def check_streams(
+    requests: Mapping[str, tuple[ExpectedVersion, Sequence[NewEvent]]], max_bytes: int
+) -> list[CheckedAppend]:
+    """Validate a multi-stream append; its streams in stream-id order (the order of locking)."""
+    if not requests:
+        raise InvalidEventError("a multi-stream append names no stream")
+    checked = []
+    for stream_id, (expected, events) in requests.items():
+        checked_id, code, encoded = check_append(stream_id, events, expected, max_bytes)
+        checked.append(CheckedAppend(checked_id, expected, code, events, encoded))
+    ids = [event.event_id for part in checked for event in part.events]
+    if len(set(ids)) != len(ids):
+        raise InvalidEventError("a multi-stream append repeats an event_id across its streams")
+    return sorted(checked, key=lambda part: part.stream_id)

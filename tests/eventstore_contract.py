@@ -4,15 +4,19 @@ A subclass provides a ``store`` fixture returning an empty store.
 """
 
 import math
+import random
+import threading
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
 from tuskflow.eventstore import (
     ANY,
     NO_STREAM,
+    Appended,
     DuplicateEventError,
     EventStore,
     InvalidEventError,
@@ -22,10 +26,41 @@ from tuskflow.eventstore import (
     StreamEvent,
     VersionConflictError,
 )
+from tuskflow.eventstore.batch_store import BatchStore
+from tuskflow.eventstore.errors import FencedError, RejectedEventsError
+from tuskflow.eventstore.records import (
+    DeadLetter,
+    LetterOrigin,
+    OffsetAdvance,
+    RecordedEvent,
+    SourceProgress,
+)
+from tuskflow.eventstore.validation import PreparedEvent, prepare
+
+
+class Store(EventStore, BatchStore, Protocol):
+    """Both ports, as both implementations offer them."""
 
 
 def _events(n: int, kind: str = "Counted") -> list[NewEvent]:
     return [NewEvent(kind, {"n": i}) for i in range(n)]
+
+
+def _prepared(stream_id: str, n: int) -> list[PreparedEvent]:
+    return [prepare(stream_id, NewEvent("Read", {"i": i}), 4096) for i in range(n)]
+
+
+def _origin(offset: int) -> LetterOrigin:
+    coordinates = {"topic": "t", "partition": 0, "offset": offset}
+    return LetterOrigin("kafka", f"kafka:t/0/{offset}", b"{}", b"k", {}, coordinates)
+
+
+def _letter(offset: int, reason: str = "not JSON") -> DeadLetter:
+    return _origin(offset).letter(reason)
+
+
+def _progress(*advances: tuple[int, int | None, int], group: str = "g") -> SourceProgress:
+    return SourceProgress(group, tuple(OffsetAdvance("t", p, e, n) for p, e, n in advances))
 
 
 class EventStoreContract:
@@ -336,6 +371,300 @@ class EventStoreContract:
 
         assert (stats.events, stats.streams, stats.head_position) == (3, 2, store.head())
         assert stats.checkpoints == {"reports": 2}
+
+    # Bounded reads
+
+    def test_all_events_up_to_a_position(self, store: Store) -> None:
+        appended = store.append("order-1", _events(5))
+
+        bounded = store.read_all(
+            appended[0].global_position, to_position=appended[2].global_position
+        )
+
+        assert [e.stream_version for e in bounded] == [2, 3]
+        assert store.read_all(to_position=0) == []
+
+    def test_stream_read_forwards_up_to_a_version(self, store: Store) -> None:
+        store.append("order-1", _events(6))
+
+        bounded = store.read_stream("order-1", 2, to_version=4)
+        limited = store.read_stream("order-1", 2, to_version=5, limit=2)
+
+        assert [e.stream_version for e in bounded] == [2, 3, 4]
+        assert [e.stream_version for e in limited] == [2, 3]
+        assert store.read_stream("order-1", 5, to_version=4) == []
+
+    # Multi-stream appends
+
+    def test_multi_stream_append_stores_every_stream_at_its_expected_version(
+        self, store: Store
+    ) -> None:
+        store.append("order-1", _events(2))
+
+        appended = store.append_streams(
+            {
+                "order-1": (2, _events(1)),
+                "invoice-1": (NO_STREAM, _events(2)),
+                "log": (ANY, _events(1)),
+            }
+        )
+
+        assert [a.stream_version for a in appended["order-1"]] == [3]
+        assert [a.stream_version for a in appended["invoice-1"]] == [1, 2]
+        positions = [a.global_position for part in appended.values() for a in part]
+        assert len(set(positions)) == 4
+        assert store.stream_version("log") == 1
+
+    def test_multi_stream_conflict_on_one_stream_stores_nothing_and_consumes_no_position(
+        self, store: Store
+    ) -> None:
+        first = store.append("order-1", _events(1))
+
+        with pytest.raises(VersionConflictError) as conflict:
+            store.append_streams({"invoice-1": (NO_STREAM, _events(2)), "order-1": (5, _events(1))})
+
+        after = store.append("other", _events(1))
+        assert (conflict.value.stream_id, conflict.value.actual) == ("order-1", 1)
+        assert store.stream_version("invoice-1") == 0
+        assert after[0].global_position == first[0].global_position + 1
+
+    def test_exact_multi_stream_retry_returns_the_original_positions_with_stale_versions(
+        self, store: Store
+    ) -> None:
+        request: dict[str, tuple[Any, Sequence[NewEvent]]] = {
+            "order-1": (NO_STREAM, _events(2)),
+            "invoice-1": (NO_STREAM, _events(1)),
+        }
+        original = store.append_streams(request)
+        head = store.head()
+
+        retried = store.append_streams(request)  # the versions it expects are stale now
+
+        assert {
+            s: [(a.global_position, a.duplicate) for a in part] for s, part in retried.items()
+        } == {s: [(a.global_position, True) for a in part] for s, part in original.items()}
+        assert store.head() == head
+
+    def test_multi_stream_append_mixing_stored_and_new_event_ids_is_refused(
+        self, store: Store
+    ) -> None:
+        stored = _events(1)
+        store.append("order-1", stored)
+
+        with pytest.raises(DuplicateEventError):
+            store.append_streams({"order-1": (ANY, stored), "invoice-1": (ANY, _events(1))})
+        with pytest.raises(InvalidEventError, match="repeats an event_id across"):
+            store.append_streams({"a": (ANY, stored), "b": (ANY, stored)})
+
+        assert store.stream_version("invoice-1") == 0
+
+    def test_concurrent_multi_stream_appends_never_deadlock_and_leave_no_position_unused(
+        self, store: Store
+    ) -> None:
+        streams = [f"account-{i}" for i in range(4)]
+        writers = _MultiStreamWriters(store, streams)
+
+        writers.run(threads=3, transactions=100)
+
+        appended, conflicts = writers.appended, writers.conflicts
+        events = _read_everything(store)
+        assert writers.failures == []
+        assert [e.global_position for e in events] == list(range(1, len(events) + 1))
+        for stream in streams:
+            versions = [e.stream_version for e in events if e.stream_id == stream]
+            assert versions == list(range(1, len(versions) + 1))
+        assert len(events) == len(appended)
+        assert sorted(a.global_position for a in appended) == [e.global_position for e in events]
+        assert all(c.stream_id in streams for c in conflicts)
+
+    # The batch port: progress, dead letters and events in one transaction
+
+    def test_batch_with_its_dead_letters_and_progress_commits_together(self, store: Store) -> None:
+        batch = store.prepare(_prepared("meter-1", 3), [_origin(i) for i in range(3)])
+
+        written = store.write_batch(batch, [_letter(3)], _progress((0, None, 4)))
+
+        assert (written.new, written.duplicates, written.rejected, written.dead_letters) == (
+            3,
+            0,
+            0,
+            1,
+        )
+        assert store.stream_version("meter-1") == 3
+        assert [d.letter.source_key for d in store.dead_letters()] == ["kafka:t/0/3"]
+        assert store.load_progress("g", [("t", 0), ("t", 1)]) == {("t", 0): 4}
+
+    def test_fenced_progress_write_stores_nothing(self, store: Store) -> None:
+        store.write_batch(store.prepare([]), [], _progress((0, None, 10)))
+        head = store.head()
+
+        with pytest.raises(FencedError):
+            store.write_batch(
+                store.prepare(_prepared("meter-1", 2)), [_letter(11)], _progress((0, 5, 12))
+            )
+
+        assert store.head() == head
+        assert store.stream_version("meter-1") == 0
+        assert store.dead_letters() == []
+        assert store.load_progress("g", [("t", 0)]) == {("t", 0): 10}
+
+    def test_consumer_that_lost_its_partition_cannot_move_the_offset(self, store: Store) -> None:
+        empty = store.prepare([])
+        store.write_batch(empty, [], _progress((0, None, 100)))
+        store.write_batch(empty, [], _progress((0, 100, 250)))  # the newer owner
+
+        with pytest.raises(FencedError):
+            store.write_batch(empty, [], _progress((0, 100, 180)))  # the stale owner
+        with pytest.raises(FencedError):
+            store.write_batch(empty, [], _progress((0, None, 50)))  # a late first write
+
+        assert store.load_progress("g", [("t", 0)]) == {("t", 0): 250}
+
+    def test_batch_over_many_partitions_is_fenced_when_any_one_of_them_moved(
+        self, store: Store
+    ) -> None:
+        empty = store.prepare([])
+        store.write_batch(empty, [], _progress(*[(p, None, 10) for p in range(3)]))
+        store.write_batch(empty, [], _progress((1, None, 99), group="other-group"))
+        store.write_batch(empty, [], _progress((1, 10, 40)))  # a newer owner of partition 1
+
+        with pytest.raises(FencedError):
+            store.write_batch(empty, [], _progress(*[(p, 10, 20) for p in range(3)]))
+
+        stored = store.load_progress("g", [("t", p) for p in range(3)])
+        assert stored == {("t", 0): 10, ("t", 1): 40, ("t", 2): 10}
+
+    def test_rejected_batch_items_become_dead_letters_with_the_store_reason(
+        self, store: Store
+    ) -> None:
+        stored = NewEvent("Read", {"i": 0})
+        store.append("meter-1", [stored])
+        clash = prepare("meter-1", NewEvent("Read", {"i": 9}, event_id=stored.event_id), 4096)
+        fresh = prepare("meter-1", NewEvent("Read", {"i": 1}), 4096)
+
+        written = store.write_batch(store.prepare([clash, fresh], [_origin(7), _origin(8)]))
+
+        assert (written.new, written.rejected, written.dead_letters) == (1, 1, 1)
+        [letter] = store.dead_letters()
+        assert letter.letter.source_key == "kafka:t/0/7"
+        assert "other content" in letter.letter.reason
+        assert letter.letter.raw_payload == b"{}"
+
+    def test_a_dead_letter_written_again_counts_an_attempt(self, store: Store) -> None:
+        store.write_batch(store.prepare([]), [_letter(1, "first")])
+        store.write_batch(store.prepare([]), [_letter(1, "second")])
+
+        [letter] = store.dead_letters()
+
+        assert (letter.attempts, letter.letter.reason) == (2, "second")
+        assert store.stats().dead_letters == 1
+
+    def test_replaying_a_dead_letter_appends_its_event_and_marks_it(self, store: Store) -> None:
+        store.write_batch(store.prepare([]), [_letter(1)])
+        [open_letter] = store.dead_letters()
+        [event] = _prepared("meter-1", 1)
+
+        item = store.replay_dead_letter(open_letter.id, event, _origin(1))
+
+        assert isinstance(item, Appended)
+        assert store.dead_letters() == []
+        [replayed] = store.dead_letters(include_replayed=True)
+        assert replayed.replayed_position == item.global_position
+
+    def test_batches_appended_all_or_nothing(self, store: Store) -> None:
+        stored = NewEvent("Read", {"i": 0})
+        store.append("meter-1", [stored])
+        clash = prepare("meter-1", NewEvent("Read", {"i": 9}, event_id=stored.event_id), 4096)
+        head = store.head()
+
+        new = store.append_batches([store.prepare(_prepared("meter-2", 2))])
+        with pytest.raises(RejectedEventsError) as refused:
+            store.append_batches([store.prepare(_prepared("meter-3", 2)), store.prepare([clash])])
+
+        assert new == 2
+        assert [r.event_id for r in refused.value.rejected] == [stored.event_id]
+        assert store.head() == head + 2
+        assert store.stream_version("meter-3") == 0
+
+    def test_concurrent_batch_writers_and_a_paging_reader_see_every_event_once_in_order(
+        self, store: Store
+    ) -> None:
+        writers, batches, size = 3, 15, 4
+        done = threading.Event()
+        seen: list[RecordedEvent] = []
+
+        def write(n: int) -> None:
+            for b in range(batches):
+                store.write_batch(store.prepare(_prepared(f"w{n}-{b % 3}", size)))
+
+        def read() -> None:
+            after = 0
+            while not done.is_set() or store.head() > after:
+                page = store.read_all(after, limit=7)
+                seen.extend(page)
+                after = page[-1].global_position if page else after
+
+        reader = threading.Thread(target=read)
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+        reader.start()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        done.set()
+        reader.join()
+
+        positions = [e.global_position for e in seen]
+        assert len(seen) == writers * batches * size
+        assert positions == sorted(set(positions))
+        assert [e.event_id for e in seen] == [e.event_id for e in _read_everything(store)]
+
+
+class _MultiStreamWriters:
+    """Threads appending to 2-3 of ``streams`` at once, each at the versions it last read."""
+
+    def __init__(self, store: Store, streams: list[str]) -> None:
+        self.store, self.streams = store, streams
+        self.appended: list[Appended] = []
+        self.conflicts: list[VersionConflictError] = []
+        self.failures: list[BaseException] = []
+        self._lock = threading.Lock()
+
+    def run(self, *, threads: int, transactions: int) -> None:
+        """Run the writers to the end."""
+        running = [
+            threading.Thread(target=self._write, args=(seed, transactions))
+            for seed in range(threads)
+        ]
+        for thread in running:
+            thread.start()
+        for thread in running:
+            thread.join()
+
+    def _write(self, seed: int, transactions: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(transactions):
+            chosen = rng.sample(self.streams, rng.randint(2, 3))
+            versions = {s: self.store.stream_version(s) for s in chosen}
+            request = {s: (v or NO_STREAM, _events(1)) for s, v in versions.items()}
+            try:
+                stored = self.store.append_streams(request)
+            except VersionConflictError as exc:
+                with self._lock:
+                    self.conflicts.append(exc)
+            except BaseException as exc:  # a deadlock, or anything else: a failure
+                with self._lock:
+                    self.failures.append(exc)
+            else:
+                with self._lock:
+                    self.appended.extend(a for part in stored.values() for a in part)
+
+
+def _read_everything(store: EventStore) -> list[RecordedEvent]:
+    events: list[RecordedEvent] = []
+    while page := store.read_all(events[-1].global_position if events else 0, limit=500):
+        events.extend(page)
+    return events
 
 
 def unique_stream(prefix: str = "s") -> str:

@@ -1,21 +1,13 @@
 """Replaying dead letters through a (fixed) mapping: the event and the mark commit together."""
 
 from dataclasses import dataclass
-from typing import Any
 
-import psycopg
-
-from tuskflow.eventstore.postgres.append import append_prepared
-from tuskflow.eventstore.postgres.deadletters import (
-    list_dead_letters,
-    mark_replayed,
-    record_dead_letters,
-)
+from tuskflow.eventstore.batch_store import BatchStore
 from tuskflow.eventstore.records import Appended, StoredDeadLetter
 from tuskflow.eventstore.validation import PreparedEvent
-from tuskflow.workers.mapping import MappingSpec, SourceMessage, dead_letter, map_message
+from tuskflow.workers.mapping import MappingSpec, SourceMessage, map_message, origin
 
-Connection = psycopg.Connection[Any]
+_PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -27,7 +19,7 @@ class ReplayOutcome:
 
 
 def replay_dead_letters(
-    conn: Connection, spec: MappingSpec, max_bytes: int, ids: set[int] | None = None
+    store: BatchStore, spec: MappingSpec, max_bytes: int, ids: set[int] | None = None
 ) -> ReplayOutcome:
     """Map open dead letters again (all, or those in ``ids``); store what maps now.
 
@@ -37,12 +29,12 @@ def replay_dead_letters(
     """
     replayed = failed = 0
     after = 0
-    while page := list_dead_letters(conn, limit=500, after_id=after):
+    while page := store.dead_letters(limit=_PAGE, after_id=after):
         after = page[-1].id
         for stored in page:
             if ids is not None and stored.id not in ids:
                 continue
-            if _replay_one(conn, spec, max_bytes, stored):
+            if _replay_one(store, spec, max_bytes, stored):
                 replayed += 1
             else:
                 failed += 1
@@ -50,7 +42,7 @@ def replay_dead_letters(
 
 
 def _replay_one(
-    conn: Connection, spec: MappingSpec, max_bytes: int, stored: StoredDeadLetter
+    store: BatchStore, spec: MappingSpec, max_bytes: int, stored: StoredDeadLetter
 ) -> bool:
     letter = stored.letter
     message = SourceMessage(
@@ -62,13 +54,8 @@ def _replay_one(
         headers=dict(letter.headers),
     )
     mapped = map_message(spec, message, max_bytes)
-    with conn.transaction():
-        if not isinstance(mapped, PreparedEvent):
-            record_dead_letters(conn, [mapped])
-            return False
-        [item] = append_prepared(conn, [mapped]).items
-        if not isinstance(item, Appended):
-            record_dead_letters(conn, [dead_letter(message, item.reason)])
-            return False
-        mark_replayed(conn, stored.id, item.global_position)
-    return True
+    if not isinstance(mapped, PreparedEvent):
+        store.write_batch(store.prepare([]), [mapped])
+        return False
+    item = store.replay_dead_letter(stored.id, mapped, origin(message))
+    return isinstance(item, Appended)

@@ -16,23 +16,21 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-import psycopg
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
-from tuskflow.eventstore.postgres.offsets import OffsetAdvance, advance_offsets, load_offsets
+from tuskflow.config.errors import RetryableError
+from tuskflow.eventstore.errors import FencedError
+from tuskflow.eventstore.postgres.store import PostgresEventStore
+from tuskflow.eventstore.records import OffsetAdvance, SourceProgress
 from tuskflow.workers.ingest import (
     DEFAULT_BATCH_SIZE,
-    RETRYABLE,
     Backoff,
     BatchOutcome,
     BatchWriter,
-    FencedError,
     MappedBatch,
-    StoreSession,
     map_batch,
     store_batch,
 )
@@ -41,6 +39,9 @@ from tuskflow.workers.metrics import ConsumerMetrics
 
 log = structlog.get_logger(__name__)
 Partition = tuple[str, int]
+T = TypeVar("T")
+# The writer thread's connection, and one for offsets on assignment and after a fence.
+_POOL_SIZE = 2
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,14 @@ class KafkaIngestor:
         self.metrics = metrics or ConsumerMetrics("kafka")
         # Partitions this consumer owns, with the next offset it knows stored (None: none yet).
         self._owned: dict[Partition, int | None] = {}
-        self._db = StoreSession(source.database_url)
-        self._writer = BatchWriter(self._db)
+        self._store = PostgresEventStore(
+            source.database_url,
+            max_event_bytes=source.max_event_bytes,
+            pool_size=_POOL_SIZE,
+            role="consumer",
+            fail_fast=True,
+        )
+        self._writer = BatchWriter(self._store)
         self._in_flight: _InFlight | None = None
         self._paused = False
         self.log = log.bind(consumer=f"kafka:{source.group}", topics=list(source.topics))
@@ -148,7 +155,7 @@ class KafkaIngestor:
         finally:
             self._writer.close()
             consumer.close()
-            self._db.close()
+            self._store.close()
             self.log.info("consumer.stopped")
 
     def _config(self) -> dict[str, Any]:
@@ -178,9 +185,9 @@ class KafkaIngestor:
         self.log.warning("kafka.error", error=str(error), fatal=error.fatal())
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._writer.settle()  # the connection is the writer's until its batch is done
+        self._writer.settle()  # offsets read now must include the batch in flight's
         keys = [(p.topic, p.partition) for p in partitions]
-        stored = self._retrying(lambda conn: load_offsets(conn, self.source.group, keys))
+        stored = self._retrying(lambda: self._store.load_progress(self.source.group, keys))
         for p in partitions:
             p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
             self._owned[(p.topic, p.partition)] = stored.get((p.topic, p.partition))
@@ -212,12 +219,12 @@ class KafkaIngestor:
 
     def _map(self, batch: list[_Fetched]) -> MappedBatch:
         messages = [f.message for f in batch]
-        return map_batch(messages, self.source.mapping, self.source.max_event_bytes)
+        return map_batch(self._store, messages, self.source.mapping, self.source.max_event_bytes)
 
     def _start(self, batch: list[_Fetched], mapped: MappedBatch) -> None:
         advances = self._advances(batch)
         self._in_flight = _InFlight(batch, advances)
-        self._writer.start(mapped, partial(self._advance, advances))
+        self._writer.start(mapped, self._progress(advances))
 
     def _finish_in_flight(
         self, consumer: Consumer, in_hand: list[_Fetched], stop: threading.Event
@@ -236,15 +243,15 @@ class KafkaIngestor:
         except FencedError:
             resynced = self._resync(consumer, in_flight.advances)
             return [f for f in in_hand if f.partition not in resynced]
-        except RETRYABLE as exc:
+        except RetryableError as exc:
             self.metrics.retry()
             self.log.warning("postgres.unavailable", error=str(exc).strip(), retry_in_s=0)
-            self._store(consumer, in_flight.batch + in_hand, stop)
+            self._store_here(consumer, in_flight.batch + in_hand, stop)
             return []
         self._stored(consumer, in_flight.advances, outcome)
         return in_hand
 
-    def _store(self, consumer: Consumer, batch: list[_Fetched], stop: threading.Event) -> None:
+    def _store_here(self, consumer: Consumer, batch: list[_Fetched], stop: threading.Event) -> None:
         """Store ``batch`` here, retrying with backoff while PostgreSQL is away."""
         backoff = Backoff()
         try:
@@ -254,17 +261,11 @@ class KafkaIngestor:
                     return
                 advances = self._advances(batch)
                 try:
-                    outcome = self._db.run(
-                        partial(
-                            store_batch,
-                            batch=self._map(batch),
-                            advance=partial(self._advance, advances),
-                        )
-                    )
+                    outcome = store_batch(self._store, self._map(batch), self._progress(advances))
                 except FencedError:
                     self._resync(consumer, advances)
                     return
-                except RETRYABLE as exc:
+                except RetryableError as exc:
                     if stop.is_set():
                         self.log.warning(
                             "consumer.stopping_with_unstored_batch", messages=len(batch)
@@ -293,8 +294,8 @@ class KafkaIngestor:
         """
         return self._owned_messages(consumer.consume(self.source.batch_size, wait_s))
 
-    def _advance(self, advances: list[OffsetAdvance], conn: psycopg.Connection[Any]) -> bool:
-        return advance_offsets(conn, self.source.group, advances)
+    def _progress(self, advances: list[OffsetAdvance]) -> SourceProgress:
+        return SourceProgress(self.source.group, tuple(advances))
 
     def _advances(self, batch: list[_Fetched]) -> list[OffsetAdvance]:
         last: dict[Partition, int] = defaultdict(lambda: -1)
@@ -334,7 +335,7 @@ class KafkaIngestor:
     def _resync(self, consumer: Consumer, advances: list[OffsetAdvance]) -> set[Partition]:
         """Seek the fenced partitions still ours back to their stored offsets; return them."""
         keys = [(a.topic, a.partition) for a in advances if (a.topic, a.partition) in self._owned]
-        stored = self._retrying(lambda conn: load_offsets(conn, self.source.group, keys))
+        stored = self._retrying(lambda: self._store.load_progress(self.source.group, keys))
         self.log.warning(
             "consumer.fenced", partitions=_names(keys), action="seek to stored offsets"
         )
@@ -352,13 +353,13 @@ class KafkaIngestor:
             consumer.pause(consumer.assignment())
             self.log.info("consumer.paused", reason="PostgreSQL unavailable")
 
-    def _retrying(self, work: Callable[[psycopg.Connection[Any]], Any]) -> Any:
+    def _retrying(self, work: Callable[[], T]) -> T:
         """Run ``work`` until PostgreSQL answers; give up after about two minutes."""
         backoff, deadline = Backoff(), time.monotonic() + 120
         while True:
             try:
-                return self._db.run(work)
-            except RETRYABLE as exc:
+                return work()
+            except RetryableError as exc:
                 if time.monotonic() > deadline:
                     raise
                 wait = backoff.next_wait()

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tuskflow.config.errors import ConfigError
 from tuskflow.eventstore import InvalidEventError, NewEvent
 from tuskflow.eventstore.ids import stable_ids
-from tuskflow.eventstore.records import DeadLetter
+from tuskflow.eventstore.records import DeadLetter, LetterOrigin
 from tuskflow.eventstore.validation import PreparedEvent, prepare
 
 # Event ids derived from source coordinates or producer ids live in this UUIDv5 namespace.
@@ -98,14 +98,18 @@ def map_message(
 
 def dead_letter(message: SourceMessage, reason: str) -> DeadLetter:
     """The dead letter that keeps ``message`` whole, with ``reason``."""
-    return DeadLetter(
-        source=message.source,
-        source_key=message.source_key,
-        reason=reason,
-        raw_payload=message.value,
-        raw_key=message.key,
-        headers=message.headers,
-        coordinates=message.coordinates,
+    return origin(message).letter(reason)
+
+
+def origin(message: SourceMessage) -> LetterOrigin:
+    """Where ``message`` came from, whole: the dead letter the store keeps if it rejects it."""
+    return LetterOrigin(
+        message.source,
+        message.source_key,
+        message.value,
+        message.key,
+        message.headers,
+        message.coordinates,
     )
 
 

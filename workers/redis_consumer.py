@@ -18,24 +18,22 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
-import psycopg
 import redis
 import structlog
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from tuskflow.config.errors import RetryableError
+from tuskflow.eventstore.postgres.store import PostgresEventStore
 from tuskflow.eventstore.records import DeadLetter
 from tuskflow.workers.ingest import (
     DEFAULT_BATCH_SIZE,
-    RETRYABLE,
     Backoff,
     BatchOutcome,
     BatchWriter,
     MappedBatch,
-    StoreSession,
     map_batch,
     store_batch,
 )
@@ -43,11 +41,9 @@ from tuskflow.workers.mapping import NO_HEADERS, MappingSpec, SourceMessage, dea
 from tuskflow.workers.metrics import ConsumerMetrics
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
 Fields = dict[bytes, bytes]
 Entry = tuple[str, Fields]
 StreamId = tuple[int, int]
-Connection = psycopg.Connection[Any]
 _REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 _MAX_SEQUENCE = 2**64 - 1
 _DELETED = "entry was deleted from the stream before it was stored"
@@ -183,8 +179,15 @@ class RedisIngestor:
     def __init__(self, source: RedisSource, metrics: ConsumerMetrics | None = None) -> None:
         self.source = source
         self.metrics = metrics or ConsumerMetrics("redis")
-        self._db = StoreSession(source.database_url)
-        self._writer = BatchWriter(self._db)
+        # One connection: only the writer thread, or the consumer once it has settled, writes.
+        self._store = PostgresEventStore(
+            source.database_url,
+            max_event_bytes=source.max_event_bytes,
+            pool_size=1,
+            role="consumer",
+            fail_fast=True,
+        )
+        self._writer = BatchWriter(self._store)
         self._in_flight: _InFlight | None = None
         self._group_ready = False
         self._replay_due = True
@@ -209,7 +212,7 @@ class RedisIngestor:
         finally:
             self._writer.close()
             client.close()
-            self._db.close()
+            self._store.close()
             self.log.info("consumer.stopped")
 
     def _client(self) -> redis.Redis:
@@ -331,7 +334,9 @@ class RedisIngestor:
         acknowledged, start storing this one."""
         deliveries = self._deliveries(client, entries) if redelivered else {}
         messages, letters = split_batch(self.source, entries, deliveries)
-        mapped = map_batch(messages, self.source.mapping, self.source.max_event_bytes, letters)
+        mapped = map_batch(
+            self._store, messages, self.source.mapping, self.source.max_event_bytes, letters
+        )
         self._finish_in_flight(client, stop)
         self._in_flight = _InFlight([i for i, _ in entries], mapped)
         self._writer.start(mapped, None)
@@ -345,10 +350,10 @@ class RedisIngestor:
         outcome: BatchOutcome | None
         try:
             outcome = self._writer.outcome()
-        except RETRYABLE as exc:
+        except RetryableError as exc:
             self.metrics.retry()
             self.log.warning("postgres.unavailable", error=str(exc).strip(), retry_in_s=0)
-            outcome = self._store(in_flight.mapped, stop)
+            outcome = self._store_here(in_flight.mapped, stop)
         if outcome is None:
             return  # not acknowledged: the entries stay pending and are delivered again
         self.metrics.batch(outcome)
@@ -365,13 +370,13 @@ class RedisIngestor:
         )
         return {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
 
-    def _store(self, batch: MappedBatch, stop: threading.Event) -> BatchOutcome | None:
+    def _store_here(self, batch: MappedBatch, stop: threading.Event) -> BatchOutcome | None:
         """The batch's outcome once committed; None if stopping while PostgreSQL is down."""
         backoff = Backoff()
         while True:
             try:
-                return self._db.run(partial(store_batch, batch=batch, advance=None))
-            except RETRYABLE as exc:
+                return store_batch(self._store, batch, None)
+            except RetryableError as exc:
                 if stop.is_set():
                     self.log.warning(
                         "consumer.stopping_with_unstored_batch",

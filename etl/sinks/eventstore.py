@@ -4,9 +4,11 @@ Workers evaluate the stream id and encode each row as JSON, and COPY both, with 
 index and the row's place in it, into an UNLOGGED staging table of the job attempt in the event
 store's schema (``tuskflow_etl_events__tf_<hash of job id>_<attempt>_<nonce>``, see _tables), so
 that every host of a Dask cluster stages where the driver publishes. prepare() drops the job's
-other staging tables; a write whose staging table is gone fails. Publish appends every staged
-row with the store's batch append and drops the staging table, in one transaction, so readers
-see all of the job's events or none. An event's id is
+other staging tables; a write whose staging table is gone fails. Publish reads the staged rows
+in one transaction and appends them through the store's batch port (append_batches: one
+transaction of the store, all or nothing), so readers see all of the job's events or none; then
+it drops the staging table. Should that drop fail after the events committed, publishing again
+appends only duplicates, and the next attempt's prepare() drops the table. An event's id is
 uuid5(EVENT_ID_NAMESPACE, "<job_id>/<partition index>/<row, 0-based>"): a rerun of the job
 stores nothing new, its events are duplicates of the first run's.
 """
@@ -15,6 +17,7 @@ import datetime
 import json
 import math
 import uuid
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +27,11 @@ import pyarrow as pa
 from psycopg import sql
 
 from tuskflow.config.database import configure
+from tuskflow.config.errors import (
+    DatabaseRefusedError,
+    DatabaseUnavailableError,
+    TransientConflictError,
+)
 from tuskflow.etl import expressions
 from tuskflow.etl.context import JobContext
 from tuskflow.etl.errors import JobFailedError, SinkConflictError, SinkError
@@ -36,9 +44,10 @@ from tuskflow.etl.sinks._tables import (
     table_exists,
 )
 from tuskflow.etl.spec import EventStoreSink
-from tuskflow.eventstore.errors import InvalidEventError
+from tuskflow.eventstore.batch_store import BatchStore, PreparedBatch
+from tuskflow.eventstore.errors import InvalidEventError, RejectedEventsError
 from tuskflow.eventstore.ids import stable_ids
-from tuskflow.eventstore.postgres.append import append_prepared
+from tuskflow.eventstore.postgres.store import PostgresEventStore
 from tuskflow.eventstore.records import NewEvent
 from tuskflow.eventstore.validation import DEFAULT_MAX_EVENT_BYTES, PreparedEvent, prepare
 
@@ -49,6 +58,7 @@ STAGING_PREFIX = "tuskflow_etl_events"
 # Compact and strict (no NaN), as the store encodes; non-JSON values (Decimal) become text.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str)
 _APPEND_ROWS = 10_000
+_STORE_ERRORS = (DatabaseUnavailableError, TransientConflictError, DatabaseRefusedError)
 _STAGED = "SELECT part, seq, stream_id, data FROM {} ORDER BY part, seq"
 
 Connection = psycopg.Connection[Any]
@@ -118,7 +128,7 @@ class EventStoreWriter:
         return int(table.num_rows)
 
     def publish(self) -> str:
-        """Append every staged event and drop staging in one transaction; stored ones skip."""
+        """Append every staged event at once (stored ones skip), then drop staging."""
         with self._connect("append the staged events to") as conn:
             configure(conn)
             schema = _schema(conn)
@@ -165,31 +175,51 @@ class EventStoreWriter:
                     copy.write_row((index, row, event.stream_id, event.data))
 
     def _append_all(self, conn: Connection, staging: sql.Identifier) -> set[str]:
-        """Append the staged rows in job order, a batch at a time; the streams they touch."""
+        """Append the staged rows in job order, a batch at a time, in one transaction of the
+        store; the streams they touch."""
         streams: set[str] = set()
+        current: list[_Staged] = []
+        try:
+            with PostgresEventStore(self.database_url, pool_size=1, role="etl-sink") as store:
+                store.append_batches(self._staged(conn, staging, store, streams, current))
+        except RejectedEventsError as exc:
+            raise self._rejected(exc, current) from None
+        except _STORE_ERRORS as exc:
+            raise SinkError(
+                f"could not append the staged events to {self.target}: {exc}; check that "
+                "PostgreSQL (TUSKFLOW_DATABASE_URL) is up, then run the job again"
+            ) from exc
+        return streams
+
+    def _staged(
+        self,
+        conn: Connection,
+        staging: sql.Identifier,
+        store: BatchStore,
+        streams: set[str],
+        current: list[_Staged],
+    ) -> Iterator[PreparedBatch]:
+        """The staged rows as prepared batches; ``current`` holds the rows of the last one."""
         with conn.cursor(name="tuskflow_staged_events") as cursor:
             cursor.execute(sql.SQL(_STAGED).format(staging))
             while batch := cursor.fetchmany(_APPEND_ROWS):
-                self._append(conn, batch)
+                current[:] = batch
                 streams.update(stream for _, _, stream, _ in batch)
-        return streams
+                yield store.prepare(
+                    [
+                        self._prepared(index, row, stream, json.loads(text), text)
+                        for index, row, stream, text in batch
+                    ]
+                )
 
-    def _append(self, conn: Connection, batch: list[_Staged]) -> None:
-        prepared = [
-            self._prepared(index, row, stream, json.loads(text), text)
-            for index, row, stream, text in batch
-        ]
-        result = append_prepared(conn, prepared)
-        if result.rejected:
-            first = result.rejected[0]
-            index, row = next(
-                (i, r) for i, r, _, _ in batch if self._event_id(i, r) == first.event_id
-            )
-            raise JobFailedError(
-                f"{len(result.rejected)} event(s) are stored already with other content (the "
-                f"first, row {row} of partition {index}: {first.reason}): job {self.job_id} ran "
-                "before on other data; run it as a new job"
-            )
+    def _rejected(self, exc: RejectedEventsError, batch: list[_Staged]) -> JobFailedError:
+        first = exc.rejected[0]
+        index, row = next((i, r) for i, r, _, _ in batch if self._event_id(i, r) == first.event_id)
+        return JobFailedError(
+            f"{len(exc.rejected)} event(s) are stored already with other content (the "
+            f"first, row {row} of partition {index}: {first.reason}): job {self.job_id} ran "
+            "before on other data; run it as a new job"
+        )
 
     def _event_id(self, index: int, row: int) -> uuid.UUID:
         return _row_event_id(f"{self.job_id}/{index}/{row}")

@@ -46,7 +46,7 @@ class ProjectionRunner:
             position = queries.lock_checkpoint(conn, self.checkpoint_name)
             head = queries.head(conn) if category is not None else None
             events = queries.read_all(
-                conn, position, limit=self.batch_size, category=category, until=head
+                conn, position, limit=self.batch_size, category=category, to_position=head
             )
             if events:
                 self.projection.apply(conn, events)

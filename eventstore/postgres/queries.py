@@ -1,21 +1,38 @@
-"""Reads of events, and the small writes beside them: snapshots and checkpoints (every
-statement on ``checkpoints``, for subscriptions and the projection runner alike)."""
+"""Reads of events and dead letters, and the small writes beside them: snapshots and checkpoints
+(every statement on ``checkpoints``, for subscriptions and the projection runner alike)."""
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from tuskflow.eventstore.records import RecordedEvent, Snapshot, StoreStats
+from tuskflow.eventstore.records import (
+    DeadLetter,
+    RecordedEvent,
+    Snapshot,
+    StoredDeadLetter,
+    StoreStats,
+)
 
 Connection = psycopg.Connection[Any]
 
 _COLUMNS = sql.SQL(
     "global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at"
 )
+
+
+class StreamBounds(NamedTuple):
+    """Where a stream read stops: at a global position, a time, or (forwards) a version."""
+
+    to_position: int | None = None
+    until: datetime | None = None
+    to_version: int | None = None
+
+
+UNBOUNDED = StreamBounds()
 
 
 def read_stream(
@@ -25,14 +42,17 @@ def read_stream(
     *,
     backwards: bool = False,
     limit: int | None = None,
-    to_position: int | None = None,
-    until: datetime | None = None,
+    bounds: StreamBounds = UNBOUNDED,
 ) -> list[RecordedEvent]:
-    """Events of one stream: forwards from ``from_version``, or backwards down from it."""
+    """Events of one stream: forwards from ``from_version`` (up to ``bounds.to_version``), or
+    backwards down from it."""
+    to_position, until, to_version = bounds
     conditions = [sql.SQL("stream_id = %(stream)s")]
     conditions.append(
         sql.SQL("stream_version <= %(version)s" if backwards else "stream_version >= %(version)s")
     )
+    if to_version is not None and not backwards:
+        conditions.append(sql.SQL("stream_version <= %(to_version)s"))
     if to_position is not None:
         conditions.append(sql.SQL("global_position <= %(to_position)s"))
     if until is not None:
@@ -43,6 +63,7 @@ def read_stream(
     params = {
         "stream": stream_id,
         "version": from_version,
+        "to_version": to_version,
         "to_position": to_position,
         "until": until,
         "limit": limit,
@@ -58,12 +79,13 @@ def read_all(
     limit: int = 1000,
     event_types: Sequence[str] | None = None,
     category: str | None = None,
-    until: int | None = None,
+    to_position: int | None = None,
 ) -> list[RecordedEvent]:
-    """Events after global position ``after`` (and up to ``until``), in global (commit) order."""
+    """Events after global position ``after`` (and up to ``to_position``), in global (commit)
+    order."""
     conditions = [sql.SQL("global_position > %(after)s")]
-    if until is not None:
-        conditions.append(sql.SQL("global_position <= %(until)s"))
+    if to_position is not None:
+        conditions.append(sql.SQL("global_position <= %(to_position)s"))
     if event_types is not None:
         conditions.append(sql.SQL("event_type = ANY(%(types)s)"))
     if category is not None:
@@ -75,7 +97,7 @@ def read_all(
         "after": after,
         "types": list(event_types) if event_types is not None else None,
         "category": category,
-        "until": until,
+        "to_position": to_position,
         "limit": limit,
     }
     # Built positionally from plain tuples: several times cheaper than a keyword row factory.
@@ -162,3 +184,31 @@ def stats(conn: Connection) -> StoreStats:
         conn.execute("SELECT name, position FROM checkpoints ORDER BY name").fetchall()
     )
     return StoreStats(int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]), checkpoints)
+
+
+_LETTER_COLUMNS = (
+    "id, source, source_key, reason, raw_payload, raw_key, headers, coordinates, attempts,"
+    " first_failed_at, last_failed_at, replayed_at, replayed_position"
+)
+
+
+def list_dead_letters(
+    conn: Connection, *, include_replayed: bool = False, limit: int = 100, after_id: int = 0
+) -> list[StoredDeadLetter]:
+    """Dead letters in the order they first failed."""
+    where = "id > %s" + ("" if include_replayed else " AND replayed_at IS NULL")
+    rows = conn.execute(
+        f"SELECT {_LETTER_COLUMNS} FROM dead_letters WHERE {where} ORDER BY id LIMIT %s",  # noqa: S608
+        [after_id, limit],
+    ).fetchall()
+    return [_stored(row) for row in rows]
+
+
+def _stored(row: Any) -> StoredDeadLetter:
+    (id_, source, key, reason, payload, raw_key, headers, coordinates, attempts, first, last,
+     replayed_at, replayed_position) = row  # fmt: skip
+    letter = DeadLetter(
+        source, key, reason, bytes(payload) if payload is not None else None,
+        bytes(raw_key) if raw_key is not None else None, headers, coordinates,
+    )  # fmt: skip
+    return StoredDeadLetter(id_, letter, attempts, first, last, replayed_at, replayed_position)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 
-from tuskflow.eventstore.postgres.deadletters import record_dead_letters
+from tuskflow.eventstore import PostgresEventStore
 from tuskflow.eventstore.records import DeadLetter
 from tuskflow.workers.mapping import MappingSpec, SourceMessage, map_message
 
@@ -36,11 +36,15 @@ def _poison(offset: int, payload: object) -> DeadLetter:
     return letter
 
 
+def _record(url: str, letters: list[DeadLetter]) -> None:
+    with PostgresEventStore(url, pool_size=1) as store:
+        store.write_batch(store.prepare([]), letters)
+
+
 def test_list_shows_reasons_and_replay_with_a_fixed_mapping_stores_the_events(
     migrated_url: str,
 ) -> None:
-    with psycopg.connect(migrated_url, autocommit=True) as conn:
-        record_dead_letters(conn, [_poison(1, {"type": "Measured"}), _poison(2, {"v": 1})])
+    _record(migrated_url, [_poison(1, {"type": "Measured"}), _poison(2, {"v": 1})])
 
     listed = _tuskflow("deadletters", "list", url=migrated_url)
     replay = _tuskflow("deadletters", "replay", "--type", "field:type", url=migrated_url)
@@ -62,8 +66,7 @@ def test_list_shows_reasons_and_replay_with_a_fixed_mapping_stores_the_events(
 
 
 def test_replay_refuses_a_malformed_mapping_before_touching_anything(migrated_url: str) -> None:
-    with psycopg.connect(migrated_url, autocommit=True) as conn:
-        record_dead_letters(conn, [_poison(1, {"type": "Measured"})])
+    _record(migrated_url, [_poison(1, {"type": "Measured"})])
 
     refused = _tuskflow("deadletters", "replay", "--stream-id", "nonsense", url=migrated_url)
 

@@ -16,7 +16,8 @@ from typing import Any
 import psycopg
 
 from tuskflow.eventstore import ANY, NewEvent, RecordedEvent, StreamEvent
-from tuskflow.eventstore.postgres import append, queries
+from tuskflow.eventstore.postgres import _append as append
+from tuskflow.eventstore.postgres import queries
 
 WRITERS = 8
 TRANSACTIONS_PER_WRITER = 30

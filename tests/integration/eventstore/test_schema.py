@@ -11,7 +11,7 @@ from psycopg import sql
 from tests.fix_services import with_search_path
 from tuskflow.config.errors import PermanentError
 from tuskflow.eventstore import NewEvent, PostgresEventStore, StreamEvent
-from tuskflow.eventstore.postgres import append
+from tuskflow.eventstore.postgres import _append as append
 from tuskflow.eventstore.postgres.migrate import available, migrate
 from tuskflow.eventstore.postgres.notify import NotifyWaker
 

@@ -1,10 +1,12 @@
 """Dead letters: replayed through a fixed mapping into events, and never reopened afterwards."""
 
 import json
+from collections.abc import Iterator
 
 import psycopg
+import pytest
 
-from tuskflow.eventstore.postgres.deadletters import list_dead_letters, record_dead_letters
+from tuskflow.eventstore import PostgresEventStore
 from tuskflow.eventstore.records import DeadLetter
 from tuskflow.workers.deadletter_replay import replay_dead_letters
 from tuskflow.workers.ingest import map_batch, store_batch
@@ -21,8 +23,18 @@ def _message(offset: int, payload: object, key: bytes = b"meter-1") -> SourceMes
     )
 
 
+@pytest.fixture
+def store(migrated_url: str) -> Iterator[PostgresEventStore]:
+    with PostgresEventStore(migrated_url, pool_size=2) as store:
+        yield store
+
+
+def _record(store: PostgresEventStore, letters: list[DeadLetter]) -> None:
+    store.write_batch(store.prepare([]), letters)
+
+
 def test_dead_letters_that_map_now_become_events_and_the_rest_count_an_attempt(
-    migrated_url: str,
+    migrated_url: str, store: PostgresEventStore
 ) -> None:
     strict = MappingSpec(accepted_types=("Measured",))
     fixed = MappingSpec(accepted_types=("Measured", "Calibrated"))
@@ -32,13 +44,13 @@ def test_dead_letters_that_map_now_become_events_and_the_rest_count_an_attempt(
     ]
     letters = [map_message(strict, m, 4096) for m in messages]
     assert all(isinstance(letter, DeadLetter) for letter in letters)
+    _record(store, [letter for letter in letters if isinstance(letter, DeadLetter)])
+
+    outcome = replay_dead_letters(store, fixed, 4096)
+
+    open_letters = store.dead_letters()
+    replayed = store.dead_letters(include_replayed=True)
     with psycopg.connect(migrated_url, autocommit=True) as conn:
-        record_dead_letters(conn, [letter for letter in letters if isinstance(letter, DeadLetter)])
-
-        outcome = replay_dead_letters(conn, fixed, 4096)
-
-        open_letters = list_dead_letters(conn)
-        replayed = list_dead_letters(conn, include_replayed=True)
         event = conn.execute("SELECT stream_id, event_type, metadata FROM events").fetchall()
 
     assert (outcome.replayed, outcome.failed) == (1, 1)
@@ -58,20 +70,19 @@ def test_dead_letters_that_map_now_become_events_and_the_rest_count_an_attempt(
 
 
 def test_replayed_dead_letter_stays_replayed_when_the_message_comes_again(
-    migrated_url: str,
+    store: PostgresEventStore,
 ) -> None:
     strict = MappingSpec(accepted_types=("Measured",))
     message = _message(7, {"type": "Calibrated"})
     letter = map_message(strict, message, 4096)
     assert isinstance(letter, DeadLetter)
-    with psycopg.connect(migrated_url, autocommit=True) as conn:
-        record_dead_letters(conn, [letter])
-        replay_dead_letters(conn, MappingSpec(), 4096)
+    _record(store, [letter])
+    replay_dead_letters(store, MappingSpec(), 4096)
 
-        record_dead_letters(conn, [letter])  # the source re-delivers the poison message
+    _record(store, [letter])  # the source re-delivers the poison message
 
-        [stored] = list_dead_letters(conn, include_replayed=True)
-        still_open = list_dead_letters(conn)
+    [stored] = store.dead_letters(include_replayed=True)
+    still_open = store.dead_letters()
 
     assert stored.replayed_at is not None
     assert stored.attempts == 2
@@ -79,7 +90,7 @@ def test_replayed_dead_letter_stays_replayed_when_the_message_comes_again(
 
 
 def test_event_postgres_refuses_becomes_a_dead_letter_and_the_rest_are_stored(
-    migrated_url: str,
+    migrated_url: str, store: PostgresEventStore
 ) -> None:
     # Stands in for any content PostgreSQL refuses that validation did not foresee.
     with psycopg.connect(migrated_url, autocommit=True) as conn:
@@ -99,10 +110,10 @@ def test_event_postgres_refuses_becomes_a_dead_letter_and_the_rest_are_stored(
             _message(3, {"type": "Measured", "value": 3}),
         ]
 
-        outcome = store_batch(conn, map_batch(messages, MappingSpec(), 4096), advance=None)
+        outcome = store_batch(store, map_batch(store, messages, MappingSpec(), 4096), None)
 
         stored = conn.execute("SELECT data->>'value' FROM events ORDER BY 1").fetchall()
-        [letter] = list_dead_letters(conn)
+        [letter] = store.dead_letters()
 
     assert (outcome.new, outcome.dead) == (2, 1)
     assert stored == [("1",), ("3",)]

@@ -16,7 +16,7 @@ from tests.integration.workers.kafka_helpers import (
     stored,
     wait_for,
 )
-from tuskflow.eventstore.postgres.offsets import OffsetAdvance, advance_offsets, load_offsets
+from tuskflow.eventstore import PostgresEventStore
 
 
 def _versions_follow_values(url: str, topic: str) -> None:
@@ -51,8 +51,8 @@ def test_every_message_is_one_event_in_per_key_order_and_a_restart_adds_nothing(
     assert stored(migrated_url, topic) == 3000
     assert again.metrics.handled("duplicate") == 0
     _versions_follow_values(migrated_url, topic)
-    with psycopg.connect(migrated_url) as conn:
-        offsets = load_offsets(conn, f"g-{topic}", [(topic, p) for p in range(4)])
+    with PostgresEventStore(migrated_url, pool_size=1) as store:
+        offsets = store.load_progress(f"g-{topic}", [(topic, p) for p in range(4)])
     assert sum(offsets.values()) == 3000
 
 
@@ -128,37 +128,6 @@ def _dead_letters(url: str, topic: str) -> int:
             "SELECT count(*) FROM dead_letters WHERE coordinates->>'topic' = %s", [topic]
         ).fetchone()
     return int(row[0]) if row else 0
-
-
-def test_consumer_that_lost_its_partition_cannot_move_the_offset(migrated_url: str) -> None:
-    with psycopg.connect(migrated_url) as conn:
-        assert advance_offsets(conn, "g", [OffsetAdvance("t", 0, None, 100)])
-        newer_owner = advance_offsets(conn, "g", [OffsetAdvance("t", 0, 100, 250)])
-        stale_owner = advance_offsets(conn, "g", [OffsetAdvance("t", 0, 100, 180)])
-        late_first_write = advance_offsets(conn, "g", [OffsetAdvance("t", 0, None, 50)])
-        conn.commit()
-        offsets = load_offsets(conn, "g", [("t", 0)])
-
-    assert newer_owner
-    assert not stale_owner
-    assert not late_first_write
-    assert offsets == {("t", 0): 250}
-
-
-def test_a_batch_over_many_partitions_is_fenced_when_any_one_of_them_moved(
-    migrated_url: str,
-) -> None:
-    with psycopg.connect(migrated_url) as conn:
-        assert advance_offsets(conn, "g", [OffsetAdvance("t", p, None, 10) for p in range(3)])
-        assert advance_offsets(conn, "other-group", [OffsetAdvance("t", 1, None, 99)])
-        assert advance_offsets(conn, "g", [OffsetAdvance("t", 1, 10, 40)])  # a newer owner
-        conn.commit()
-        stale_moved = advance_offsets(conn, "g", [OffsetAdvance("t", p, 10, 20) for p in range(3)])
-        conn.rollback()  # as write_batch does when it is fenced
-        offsets = load_offsets(conn, "g", [("t", p) for p in range(3)])
-
-    assert not stale_moved
-    assert offsets == {("t", 0): 10, ("t", 1): 40, ("t", 2): 10}
 
 
 def test_members_joining_and_leaving_mid_flow_lose_and_double_nothing(

@@ -1,22 +1,16 @@
-"""Source offsets per consumer group, kept in the same transactions as the events they cover."""
+"""Source offsets per consumer group, kept in the same transactions as the events they cover.
+
+Private to the PostgreSQL adapter: writers go through PostgresEventStore.write_batch.
+"""
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
+from tuskflow.eventstore.records import OffsetAdvance
+
 Connection = psycopg.Connection[Any]
-
-
-@dataclass(frozen=True)
-class OffsetAdvance:
-    """Move a partition from ``expected`` (None: no offset stored yet) to ``next_offset``."""
-
-    topic: str
-    partition: int
-    expected: int | None
-    next_offset: int
 
 
 def load_offsets(

@@ -1,4 +1,7 @@
-"""Dead letters: recorded in the caller's transaction, listed, and marked once replayed."""
+"""Dead letters: recorded in the caller's transaction, and marked once replayed.
+
+Private to the PostgreSQL adapter; listing them is a read (queries.list_dead_letters).
+"""
 
 from collections.abc import Sequence
 from typing import Any
@@ -6,7 +9,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from tuskflow.eventstore.records import DeadLetter, StoredDeadLetter
+from tuskflow.eventstore.records import DeadLetter
 
 Connection = psycopg.Connection[Any]
 
@@ -19,10 +22,6 @@ _RECORD = (
     " SET attempts = d.attempts + 1, last_failed_at = statement_timestamp(),"
     # A replayed letter stays replayed: its event is stored, this is only a late re-delivery.
     " reason = CASE WHEN d.replayed_at IS NULL THEN excluded.reason ELSE d.reason END"
-)
-_COLUMNS = (
-    "id, source, source_key, reason, raw_payload, raw_key, headers, coordinates, attempts,"
-    " first_failed_at, last_failed_at, replayed_at, replayed_position"
 )
 
 
@@ -46,18 +45,6 @@ def record_dead_letters(conn: Connection, letters: Sequence[DeadLetter]) -> None
     )
 
 
-def list_dead_letters(
-    conn: Connection, *, include_replayed: bool = False, limit: int = 100, after_id: int = 0
-) -> list[StoredDeadLetter]:
-    """Dead letters in the order they first failed."""
-    where = "id > %s" + ("" if include_replayed else " AND replayed_at IS NULL")
-    rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM dead_letters WHERE {where} ORDER BY id LIMIT %s",  # noqa: S608
-        [after_id, limit],
-    ).fetchall()
-    return [_stored(row) for row in rows]
-
-
 def mark_replayed(conn: Connection, dead_letter_id: int, position: int) -> None:
     """Record that a dead letter became the event at ``position``."""
     conn.execute(
@@ -65,13 +52,3 @@ def mark_replayed(conn: Connection, dead_letter_id: int, position: int) -> None:
         " WHERE id = %s",
         [position, dead_letter_id],
     )
-
-
-def _stored(row: Any) -> StoredDeadLetter:
-    (id_, source, key, reason, payload, raw_key, headers, coordinates, attempts, first, last,
-     replayed_at, replayed_position) = row  # fmt: skip
-    letter = DeadLetter(
-        source, key, reason, bytes(payload) if payload is not None else None,
-        bytes(raw_key) if raw_key is not None else None, headers, coordinates,
-    )  # fmt: skip
-    return StoredDeadLetter(id_, letter, attempts, first, last, replayed_at, replayed_position)

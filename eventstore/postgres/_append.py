@@ -1,8 +1,9 @@
 """Writing events on a connection: one stream with an expected version, or a staged batch.
 
-These functions take the caller's connection, so a consumer can append a batch and store its
-source offsets and dead letters in the same transaction: they never commit a transaction they
-did not begin (see _atomic). On an autocommit connection a single append is one round trip.
+Private to the PostgreSQL adapter (PostgresEventStore). These functions take the caller's
+connection, so that a batch's events, source offsets and dead letters share one transaction:
+they never commit a transaction they did not begin (see _atomic). On an autocommit connection a
+single append is one round trip.
 """
 
 import uuid
@@ -16,6 +17,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
+from tuskflow.eventstore.batch_store import PreparedBatch, origins_for
 from tuskflow.eventstore.errors import (
     DuplicateEventError,
     StoreIntegrityError,
@@ -25,6 +27,7 @@ from tuskflow.eventstore.records import (
     Appended,
     BatchResult,
     ExpectedVersion,
+    LetterOrigin,
     NewEvent,
     Rejected,
     StreamEvent,
@@ -38,7 +41,7 @@ _APPEND = (
     "SELECT outcome, global_position, stream_version, event_id, same_content, actual_version"
     " FROM tuskflow_append(%s, %s, %s::uuid[], %s::text[], %s::jsonb[], %s::jsonb[])"
 )
-_STORED = (
+STORED = (
     "SELECT event_id, global_position, stream_version, stream_id, event_type, data"
     " FROM events WHERE event_id = ANY(%s::uuid[])"
 )
@@ -57,8 +60,8 @@ _LAST_POSITION = (
     " SELECT p, (SELECT event_id FROM events WHERE global_position = p - %s + 1),"
     " (SELECT event_id FROM events WHERE global_position = p) FROM last"
 )
-_EVENT_ID_KEY = "events_event_id_key"
-_RACE_RETRIES = 3
+EVENT_ID_KEY = "events_event_id_key"
+RACE_RETRIES = 3
 
 
 def append_events(
@@ -78,14 +81,14 @@ def append_events(
         [data for data, _ in encoded],
         [metadata for _, metadata in encoded],
     ]
-    for _attempt in range(_RACE_RETRIES):
+    for _attempt in range(RACE_RETRIES):
         try:
             with _atomic(conn, one_statement=True):
                 rows = conn.execute(_APPEND, params, prepare=True).fetchall()
         except pg_errors.UniqueViolation as exc:
             # A concurrent writer stored one of these event_ids first: look again, and the
             # duplicate branch answers with the original positions.
-            if exc.diag.constraint_name != _EVENT_ID_KEY:
+            if exc.diag.constraint_name != EVENT_ID_KEY:
                 raise
             continue
         return _appended(checked_id, events, expected, rows)
@@ -132,20 +135,21 @@ def append_prepared(conn: Connection, prepared: Sequence[PreparedEvent]) -> Batc
 
 
 @dataclass(frozen=True)
-class EncodedBatch:
+class EncodedBatch(PreparedBatch):
     """Events as COPY text, but for their stream versions, and where each event_id first occurs.
 
     Built without the database, so that a consumer builds the next batch while this one is
     written.
     """
 
-    events: Sequence[PreparedEvent]
     heads: list[str]  # each row's first field: the stream id
     tails: list[str]  # each row after the version: event_id, type, data, metadata, newline
     first_seen: dict[uuid.UUID, int]
 
 
-def encode_batch(prepared: Sequence[PreparedEvent]) -> EncodedBatch:
+def encode_batch(
+    prepared: Sequence[PreparedEvent], origins: Sequence[LetterOrigin | None] | None = None
+) -> EncodedBatch:
     """The COPY text of every event of a batch; append_encoded writes it."""
     heads: list[str] = []
     tails: list[str] = []
@@ -157,7 +161,7 @@ def encode_batch(prepared: Sequence[PreparedEvent]) -> EncodedBatch:
             f"{event.event_id.hex}\t{_copy_text(event.event_type)}\t{_copy_text(data)}\t"
             f"{_copy_text(metadata)}\n"
         )
-    return EncodedBatch(prepared, heads, tails, first_seen)
+    return EncodedBatch(prepared, origins_for(prepared, origins), heads, tails, first_seen)
 
 
 def append_encoded(conn: Connection, batch: EncodedBatch) -> BatchResult:
@@ -168,12 +172,12 @@ def append_encoded(conn: Connection, batch: EncodedBatch) -> BatchResult:
     # writes at once. The unique index on event_id still guards every row; when it refuses
     # one, the savepoint rolls back and the batch is written again after looking up what is
     # stored (again if a concurrent writer stores one of the ids in between).
-    for attempt in range(1 + _RACE_RETRIES):
+    for attempt in range(1 + RACE_RETRIES):
         try:
             with _atomic(conn):
                 return BatchResult(tuple(_write_batch(conn, batch, look_up_stored=attempt > 0)))
         except pg_errors.UniqueViolation as exc:
-            if exc.diag.constraint_name != _EVENT_ID_KEY:
+            if exc.diag.constraint_name != EVENT_ID_KEY:
                 raise
     raise DuplicateEventError("batch append kept racing another writer's event_ids")
 
@@ -185,7 +189,7 @@ def _write_batch(
     if not look_up_stored and len(first_seen) == len(rows):
         return list(_insert_new(conn, batch, range(len(rows))))
     stored = (
-        {row[0]: row for row in conn.execute(_STORED, [list(first_seen)], prepare=True)}
+        {row[0]: row for row in conn.execute(STORED, [list(first_seen)], prepare=True)}
         if look_up_stored
         else {}
     )
