@@ -97,42 +97,42 @@ def ride_through(
     retries: int = 3,
 ) -> tuple[str, subprocess.CompletedProcess[str], datetime]:
     """Run the job, restart ``service`` after its first partition; the job id, the waiting
-    command's output and exit code, and when the service was back."""
+    command's output and exit code, and when the service went down."""
     sales_to_table_job(tmp_path, ROWS)
     env = etl_env(url, redis_db, tmp_path / "state", dask=None)
     env["TUSKFLOW_JOB_RETRIES"] = str(retries)
     with celery_worker(env, tmp_path / "worker.log"), submit_and_wait(env, tmp_path) as waiter:
         job_id = submitted_job(url)
         wait_for(url, job_id, "PartitionCompleted")
+        down_at = datetime.now(UTC)
         restart(service, down_s)
-        back_at = datetime.now(UTC)
         output, _ = waiter.communicate(timeout=CLI_TIMEOUT_S)
     print(f"--- tuskflow submit --wait, {service} restarted mid-job:\n{output}")
-    return job_id, subprocess.CompletedProcess(waiter.args, waiter.returncode, output), back_at
+    return job_id, subprocess.CompletedProcess(waiter.args, waiter.returncode, output), down_at
 
 
-def assert_succeeded_once_with_each_row_once(url: str, job_id: str, back_at: datetime) -> None:
-    """The job's history ends succeeded once, with no failure, after the outage."""
+def assert_succeeded_once_with_each_row_once(url: str, job_id: str, down_at: datetime) -> None:
+    """The job's history ends succeeded once, with no failure, after the outage began."""
     events = job_events(url, job_id)
     kinds = [kind for kind, _ in events]
     print("--- history:", kinds)
     assert kinds.count("JobSucceeded") == 1
     assert "JobFailed" not in kinds
-    assert finished_at(url, job_id, "JobSucceeded") > back_at, "the job ended before the outage"
+    assert finished_at(url, job_id, "JobSucceeded") > down_at, "the job ended before the outage"
     assert order_ids_stored(url) == (ROWS, ROWS, 1, ROWS)
 
 
 def test_postgres_restarted_mid_job_the_job_succeeds_once_and_submit_wait_rides_through(
     migrated_url: str, redis_db: str, restart_service: Callable[..., None], tmp_path: Path
 ) -> None:
-    job_id, waited, back_at = ride_through(
+    job_id, waited, down_at = ride_through(
         "postgres", restart_service, migrated_url, redis_db, tmp_path, down_s=2.0
     )
 
     assert waited.returncode == 0, waited.stdout
     assert "waiting for the database" in waited.stdout
     assert "succeeded" in waited.stdout.splitlines()[-3]
-    assert_succeeded_once_with_each_row_once(migrated_url, job_id, back_at)
+    assert_succeeded_once_with_each_row_once(migrated_url, job_id, down_at)
     starts = [
         data["attempt"] for kind, data in job_events(migrated_url, job_id) if kind == "JobStarted"
     ]
@@ -142,12 +142,12 @@ def test_postgres_restarted_mid_job_the_job_succeeds_once_and_submit_wait_rides_
 def test_redis_restarted_mid_job_the_job_succeeds_once_and_submit_wait_shows_the_end(
     migrated_url: str, redis_db: str, restart_service: Callable[..., None], tmp_path: Path
 ) -> None:
-    job_id, waited, back_at = ride_through(
+    job_id, waited, down_at = ride_through(
         "redis", restart_service, migrated_url, redis_db, tmp_path, down_s=2.0
     )
 
     assert waited.returncode == 0, waited.stdout
-    assert_succeeded_once_with_each_row_once(migrated_url, job_id, back_at)
+    assert_succeeded_once_with_each_row_once(migrated_url, job_id, down_at)
 
 
 def test_database_away_longer_than_the_retries_ends_the_job_failed_saying_it_was_unreachable(
