@@ -87,11 +87,11 @@ from tuskflow.eventstore import migrate
 from tuskflow.eventstore.postgres._append import encode_batch
 from tuskflow.eventstore.validation import DEFAULT_MAX_EVENT_BYTES, PreparedEvent
 from tuskflow.workers.ingest import DEFAULT_BATCH_SIZE
-from tuskflow.workers.kafka_consumer import KafkaIngestor, KafkaSource, coordinates
+from tuskflow.workers.kafka_consumer import KafkaIngestConfig, KafkaIngestor, coordinates
 from tuskflow.workers.kafka_consumer import source_message as kafka_message
 from tuskflow.workers.mapping import EVENT_ID_NAMESPACE, MappingSpec, SourceMessage, map_message
 from tuskflow.workers.process import tune_for_consuming
-from tuskflow.workers.redis_consumer import RedisIngestor, RedisSource
+from tuskflow.workers.redis_consumer import RedisIngestConfig, RedisIngestor
 from tuskflow.workers.redis_consumer import source_message as redis_message
 
 SCHEMA = "tf_consumers_bench"
@@ -392,7 +392,7 @@ class KafkaBench:
 
     def ingestor(self, url: str, target: str, group: str) -> Ingestor:
         """A KafkaIngestor as ``tuskflow consume kafka`` makes it."""
-        source = KafkaSource(
+        config = KafkaIngestConfig(
             bootstrap=self.bootstrap,
             topics=(target,),
             group=group,
@@ -400,7 +400,7 @@ class KafkaBench:
             database_url=url,
             max_event_bytes=DEFAULT_MAX_EVENT_BYTES,
         )
-        return KafkaIngestor(source)
+        return KafkaIngestor(config)
 
     def discard(self, target: str) -> None:
         """Delete the topic."""
@@ -479,16 +479,16 @@ class RedisBench:
 
     def prepared(self, target: str, count: int) -> list[PreparedEvent]:
         """Every entry of the stream, read back with XRANGE and mapped."""
-        source = self._source("-", target, "-")
-        messages = [redis_message(source, i, fields) for i, fields in self._entries(target)]
+        config = self._ingest_config("-", target, "-")
+        messages = [redis_message(config, i, fields) for i, fields in self._entries(target)]
         return mapped(messages, count)
 
     def ingestor(self, url: str, target: str, group: str) -> Ingestor:
         """A RedisIngestor as ``tuskflow consume redis`` makes it."""
-        return RedisIngestor(self._source(url, target, group))
+        return RedisIngestor(self._ingest_config(url, target, group))
 
-    def _source(self, url: str, stream: str, group: str) -> RedisSource:
-        return RedisSource(
+    def _ingest_config(self, url: str, stream: str, group: str) -> RedisIngestConfig:
+        return RedisIngestConfig(
             redis_url=self.redis_url,
             stream=stream,
             group=group,

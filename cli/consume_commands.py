@@ -11,10 +11,10 @@ import typer
 from tuskflow.cli.mapping_options import mapping_from_options
 from tuskflow.config import Settings
 from tuskflow.workers.ingest import DEFAULT_BATCH_SIZE
-from tuskflow.workers.kafka_consumer import KafkaIngestor, KafkaSource
+from tuskflow.workers.kafka_consumer import KafkaIngestConfig, KafkaIngestor
 from tuskflow.workers.metrics import ConsumerMetrics
 from tuskflow.workers.process import tune_for_consuming
-from tuskflow.workers.redis_consumer import RedisIngestor, RedisSource
+from tuskflow.workers.redis_consumer import RedisIngestConfig, RedisIngestor
 
 app = typer.Typer(help="Consume a source into the event store until SIGTERM.", no_args_is_help=True)
 
@@ -73,7 +73,7 @@ def kafka(
 ) -> None:
     """Kafka topics into the event store; offsets live in PostgreSQL."""
     settings: Settings = ctx.obj
-    source = KafkaSource(
+    source = KafkaIngestConfig(
         bootstrap=settings.required("kafka_bootstrap"),
         topics=tuple(topic),
         group=group,
@@ -111,7 +111,7 @@ def redis(
 ) -> None:
     """A Redis stream into the event store; XACK only after the PostgreSQL commit."""
     settings: Settings = ctx.obj
-    source = RedisSource(
+    source = RedisIngestConfig(
         redis_url=settings.required("redis_url"),
         stream=stream_name,
         group=group,

@@ -45,7 +45,7 @@ _POOL_SIZE = 2
 
 
 @dataclass(frozen=True)
-class KafkaSource:
+class KafkaIngestConfig:
     """What to consume and how: topics, group, mapping, batching."""
 
     bootstrap: str
@@ -115,14 +115,14 @@ def _headers(fetched: list[tuple[str, Any]] | dict[str, Any]) -> dict[str, str]:
 class KafkaIngestor:
     """One consumer process of a group; run several to share the partitions."""
 
-    def __init__(self, source: KafkaSource, metrics: ConsumerMetrics | None = None) -> None:
-        self.source = source
+    def __init__(self, config: KafkaIngestConfig, metrics: ConsumerMetrics | None = None) -> None:
+        self.config = config
         self.metrics = metrics or ConsumerMetrics("kafka")
         # Partitions this consumer owns, with the next offset it knows stored (None: none yet).
         self._owned: dict[Partition, int | None] = {}
         self._store = PostgresEventStore(
-            source.database_url,
-            max_event_bytes=source.max_event_bytes,
+            config.database_url,
+            max_event_bytes=config.max_event_bytes,
             pool_size=_POOL_SIZE,
             role="consumer",
             fail_fast=True,
@@ -130,21 +130,21 @@ class KafkaIngestor:
         self._writer = BatchWriter(self._store)
         self._in_flight: _InFlight | None = None
         self._paused = False
-        self.log = log.bind(consumer=f"kafka:{source.group}", topics=list(source.topics))
+        self.log = log.bind(consumer=f"kafka:{config.group}", topics=list(config.topics))
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; the batch in hand is finished first."""
         consumer = Consumer(self._config())
         consumer.subscribe(
-            list(self.source.topics),
+            list(self.config.topics),
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_revoke,
         )
-        self.log.info("consumer.started", group=self.source.group)
+        self.log.info("consumer.started", group=self.config.group)
         try:
             while not stop.is_set():
-                fetched = consumer.consume(self.source.batch_size, self.source.batch_timeout_s)
+                fetched = consumer.consume(self.config.batch_size, self.config.batch_timeout_s)
                 batch = self._owned_messages(fetched)
                 # Mapped while the previous batch is being stored; written once that one is.
                 mapped = self._map(batch)
@@ -160,9 +160,9 @@ class KafkaIngestor:
 
     def _config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
-            "bootstrap.servers": self.source.bootstrap,
-            "group.id": self.source.group,
-            "client.id": self.source.client_id,
+            "bootstrap.servers": self.config.bootstrap,
+            "group.id": self.config.group,
+            "client.id": self.config.client_id,
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
@@ -174,11 +174,11 @@ class KafkaIngestor:
             # (the default): draining a backlog, consume() waited ~11 µs a message on it.
             "fetch.queue.backoff.ms": 10,
             "fetch.max.bytes": 16 * 1024 * 1024,
-            "session.timeout.ms": self.source.session_timeout_ms,
+            "session.timeout.ms": self.config.session_timeout_ms,
             "error_cb": self._on_error,
         }
-        if self.source.instance_id is not None:
-            config["group.instance.id"] = self.source.instance_id
+        if self.config.instance_id is not None:
+            config["group.instance.id"] = self.config.instance_id
         return config
 
     def _on_error(self, error: KafkaError) -> None:
@@ -187,7 +187,7 @@ class KafkaIngestor:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._writer.settle()  # offsets read now must include the batch in flight's
         keys = [(p.topic, p.partition) for p in partitions]
-        stored = self._retrying(lambda: self._store.load_progress(self.source.group, keys))
+        stored = self._retrying(lambda: self._store.load_progress(self.config.group, keys))
         for p in partitions:
             p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
             self._owned[(p.topic, p.partition)] = stored.get((p.topic, p.partition))
@@ -219,7 +219,7 @@ class KafkaIngestor:
 
     def _map(self, batch: list[_Fetched]) -> MappedBatch:
         messages = [f.message for f in batch]
-        return map_batch(self._store, messages, self.source.mapping, self.source.max_event_bytes)
+        return map_batch(self._store, messages, self.config.mapping, self.config.max_event_bytes)
 
     def _start(self, batch: list[_Fetched], mapped: MappedBatch) -> None:
         advances = self._advances(batch)
@@ -292,10 +292,10 @@ class KafkaIngestor:
         Paused partitions fetch nothing, but a partition assigned during the outage may have a
         message in flight: dropping it would move the stored offset past it on the next write.
         """
-        return self._owned_messages(consumer.consume(self.source.batch_size, wait_s))
+        return self._owned_messages(consumer.consume(self.config.batch_size, wait_s))
 
     def _progress(self, advances: list[OffsetAdvance]) -> SourceProgress:
-        return SourceProgress(self.source.group, tuple(advances))
+        return SourceProgress(self.config.group, tuple(advances))
 
     def _advances(self, batch: list[_Fetched]) -> list[OffsetAdvance]:
         last: dict[Partition, int] = defaultdict(lambda: -1)
@@ -335,7 +335,7 @@ class KafkaIngestor:
     def _resync(self, consumer: Consumer, advances: list[OffsetAdvance]) -> set[Partition]:
         """Seek the fenced partitions still ours back to their stored offsets; return them."""
         keys = [(a.topic, a.partition) for a in advances if (a.topic, a.partition) in self._owned]
-        stored = self._retrying(lambda: self._store.load_progress(self.source.group, keys))
+        stored = self._retrying(lambda: self._store.load_progress(self.config.group, keys))
         self.log.warning(
             "consumer.fenced", partitions=_names(keys), action="seek to stored offsets"
         )

@@ -50,7 +50,7 @@ _DELETED = "entry was deleted from the stream before it was stored"
 
 
 @dataclass(frozen=True)
-class RedisSource:
+class RedisIngestConfig:
     """What to consume and how: stream, group, this consumer's stable name, mapping, cadences."""
 
     redis_url: str
@@ -70,9 +70,9 @@ class RedisSource:
     trim_every_s: float | None = None
 
 
-def source_message(source: RedisSource, entry_id: str, fields: Fields) -> SourceMessage:
+def source_message(config: RedisIngestConfig, entry_id: str, fields: Fields) -> SourceMessage:
     """A stream entry as the mapping sees it, named by stream and entry id."""
-    payload, key = source.payload_field.encode(), source.key_field.encode()
+    payload, key = config.payload_field.encode(), config.key_field.encode()
     value, key_value = fields.get(payload), fields.get(key)
     extra = len(fields) - (value is not None) - (key_value is not None)
     headers = (
@@ -86,8 +86,8 @@ def source_message(source: RedisSource, entry_id: str, fields: Fields) -> Source
     )
     return SourceMessage(
         "redis",
-        f"redis:{source.stream}/{entry_id}",
-        {"stream": source.stream, "entry_id": entry_id},
+        f"redis:{config.stream}/{entry_id}",
+        {"stream": config.stream, "entry_id": entry_id},
         key_value,
         value,
         headers,
@@ -95,14 +95,14 @@ def source_message(source: RedisSource, entry_id: str, fields: Fields) -> Source
 
 
 def split_batch(
-    source: RedisSource, entries: list[Entry], deliveries: dict[str, int]
+    config: RedisIngestConfig, entries: list[Entry], deliveries: dict[str, int]
 ) -> tuple[list[SourceMessage], list[DeadLetter]]:
     """The entries to map, and the dead letters of those deleted or delivered too often."""
     messages: list[SourceMessage] = []
     letters: list[DeadLetter] = []
-    limit = source.max_deliveries
+    limit = config.max_deliveries
     for entry_id, fields in entries:
-        message = source_message(source, entry_id, fields)
+        message = source_message(config, entry_id, fields)
         delivered = deliveries.get(entry_id, 1)
         if not fields:  # XADD needs a field, so no fields means the entry is gone
             letters.append(dead_letter(message, _DELETED))
@@ -148,9 +148,9 @@ def _successor(entry_id: StreamId) -> StreamId:
     return (millis + 1, 0) if sequence == _MAX_SEQUENCE else (millis, sequence + 1)
 
 
-def client_name(source: RedisSource) -> str:
+def client_name(config: RedisIngestConfig) -> str:
     """The name this consumer's Redis connections show in CLIENT LIST."""
-    return re.sub(r"\s", "_", f"tuskflow:{source.group}:{source.consumer}")
+    return re.sub(r"\s", "_", f"tuskflow:{config.group}:{config.consumer}")
 
 
 def _text(value: object) -> str:
@@ -176,13 +176,13 @@ class _InFlight:
 class RedisIngestor:
     """One consumer of a group; run several, each with its own stable name, to share a stream."""
 
-    def __init__(self, source: RedisSource, metrics: ConsumerMetrics | None = None) -> None:
-        self.source = source
+    def __init__(self, config: RedisIngestConfig, metrics: ConsumerMetrics | None = None) -> None:
+        self.config = config
         self.metrics = metrics or ConsumerMetrics("redis")
         # One connection: only the writer thread, or the consumer once it has settled, writes.
         self._store = PostgresEventStore(
-            source.database_url,
-            max_event_bytes=source.max_event_bytes,
+            config.database_url,
+            max_event_bytes=config.max_event_bytes,
             pool_size=1,
             role="consumer",
             fail_fast=True,
@@ -194,13 +194,13 @@ class RedisIngestor:
         self._next_claim = 0.0
         self._next_trim = 0.0
         self.log = log.bind(
-            consumer=f"redis:{source.group}/{source.consumer}", stream=source.stream
+            consumer=f"redis:{config.group}/{config.consumer}", stream=config.stream
         )
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; the batch in hand is finished first."""
         client = self._client()
-        self.log.info("consumer.started", group=self.source.group)
+        self.log.info("consumer.started", group=self.config.group)
         backoff = Backoff()
         try:
             while not stop.is_set():
@@ -219,11 +219,11 @@ class RedisIngestor:
         # No retries inside the client: every failure reaches _cycle, which replays the pending
         # entries of a read whose reply was lost.
         return redis.Redis.from_url(
-            self.source.redis_url,
-            socket_timeout=self.source.block_ms / 1000 + 10,
+            self.config.redis_url,
+            socket_timeout=self.config.block_ms / 1000 + 10,
             socket_connect_timeout=5,
             retry=Retry(NoBackoff(), 0),
-            client_name=client_name(self.source),
+            client_name=client_name(self.config),
         )
 
     def _cycle(self, client: redis.Redis, stop: threading.Event, backoff: Backoff) -> None:
@@ -255,13 +255,13 @@ class RedisIngestor:
         if now >= self._next_claim:
             self._claim(client, stop)
             self._report_lag(client)
-            self._next_claim = now + self.source.claim_every_s
-        if self.source.trim_every_s is not None and now >= self._next_trim:
+            self._next_claim = now + self.config.claim_every_s
+        if self.config.trim_every_s is not None and now >= self._next_trim:
             self._trim(client)
-            self._next_trim = now + self.source.trim_every_s
+            self._next_trim = now + self.config.trim_every_s
         if not stop.is_set():
             # With a batch in flight, look without waiting: if nothing new came, settle it now.
-            block = None if self._in_flight is not None else self.source.block_ms
+            block = None if self._in_flight is not None else self.config.block_ms
             entries = self._read(client, ">", block=block)
             if entries:
                 self._process(client, entries, stop, redelivered=False)
@@ -270,8 +270,8 @@ class RedisIngestor:
 
     def _ensure_group(self, client: redis.Redis) -> None:
         try:
-            client.xgroup_create(self.source.stream, self.source.group, id="0", mkstream=True)
-            self.log.info("group.created", group=self.source.group)
+            client.xgroup_create(self.config.stream, self.config.group, id="0", mkstream=True)
+            self.log.info("group.created", group=self.config.group)
         except redis.ResponseError as exc:
             if not str(exc).startswith("BUSYGROUP"):
                 raise
@@ -293,12 +293,12 @@ class RedisIngestor:
         cursor = "0-0"
         while not stop.is_set():
             reply = client.xautoclaim(
-                self.source.stream,
-                self.source.group,
-                self.source.consumer,
-                self.source.claim_idle_ms,
+                self.config.stream,
+                self.config.group,
+                self.config.consumer,
+                self.config.claim_idle_ms,
                 cursor,
-                count=self.source.batch_size,
+                count=self.config.batch_size,
             )
             cursor, claimed = _text(reply[0]), reply[1]
             entries = [(_text(i), fields or {}) for i, fields in claimed if i is not None]
@@ -314,10 +314,10 @@ class RedisIngestor:
 
     def _read(self, client: redis.Redis, from_id: str, block: int | None) -> list[Entry]:
         reply = client.xreadgroup(
-            self.source.group,
-            self.source.consumer,
-            {self.source.stream: from_id},
-            count=self.source.batch_size,
+            self.config.group,
+            self.config.consumer,
+            {self.config.stream: from_id},
+            count=self.config.batch_size,
             block=block,
         )
         return _entries(reply)
@@ -333,9 +333,9 @@ class RedisIngestor:
         """Map one batch while the previous one is stored; once that one is committed and
         acknowledged, start storing this one."""
         deliveries = self._deliveries(client, entries) if redelivered else {}
-        messages, letters = split_batch(self.source, entries, deliveries)
+        messages, letters = split_batch(self.config, entries, deliveries)
         mapped = map_batch(
-            self._store, messages, self.source.mapping, self.source.max_event_bytes, letters
+            self._store, messages, self.config.mapping, self.config.max_event_bytes, letters
         )
         self._finish_in_flight(client, stop)
         self._in_flight = _InFlight([i for i, _ in entries], mapped)
@@ -357,16 +357,16 @@ class RedisIngestor:
         if outcome is None:
             return  # not acknowledged: the entries stay pending and are delivered again
         self.metrics.batch(outcome)
-        client.xack(self.source.stream, self.source.group, *in_flight.entry_ids)
+        client.xack(self.config.stream, self.config.group, *in_flight.entry_ids)
 
     def _deliveries(self, client: redis.Redis, entries: list[Entry]) -> dict[str, int]:
         pending = client.xpending_range(
-            self.source.stream,
-            self.source.group,
+            self.config.stream,
+            self.config.group,
             entries[0][0],
             entries[-1][0],
             len(entries),
-            self.source.consumer,
+            self.config.consumer,
         )
         return {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
 
@@ -389,10 +389,10 @@ class RedisIngestor:
                 stop.wait(wait)
 
     def _report_lag(self, client: redis.Redis) -> None:
-        pending = int(client.xpending(self.source.stream, self.source.group)["pending"])
-        self.metrics.set_lag(f"{self.source.stream}/{self.source.group}", pending)
+        pending = int(client.xpending(self.config.stream, self.config.group)["pending"])
+        self.metrics.set_lag(f"{self.config.stream}/{self.config.group}", pending)
 
     def _trim(self, client: redis.Redis) -> None:
-        trimmed = safe_trim(client, self.source.stream)
+        trimmed = safe_trim(client, self.config.stream)
         if trimmed:
             self.log.info("stream.trimmed", entries=trimmed)

@@ -12,7 +12,7 @@ import psycopg
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from tuskflow.workers.kafka_consumer import KafkaIngestor, KafkaSource
+from tuskflow.workers.kafka_consumer import KafkaIngestConfig, KafkaIngestor
 from tuskflow.workers.mapping import MappingSpec
 
 
@@ -50,11 +50,11 @@ def produce_raw(
     assert producer.flush(30) == 0
 
 
-def source(
+def ingest_config(
     bootstrap: str, topic: str, group: str, database_url: str, **options: Any
-) -> KafkaSource:
-    """A consumer source with the default mapping."""
-    return KafkaSource(
+) -> KafkaIngestConfig:
+    """A consumer config with the default mapping."""
+    return KafkaIngestConfig(
         bootstrap=bootstrap,
         topics=(topic,),
         group=group,
@@ -67,9 +67,9 @@ def source(
 
 
 @contextmanager
-def running(kafka_source: KafkaSource) -> Iterator[KafkaIngestor]:
+def running(ingest_config: KafkaIngestConfig) -> Iterator[KafkaIngestor]:
     """An ingestor running in a thread until the block ends."""
-    ingestor = KafkaIngestor(kafka_source)
+    ingestor = KafkaIngestor(ingest_config)
     stop = threading.Event()
     thread = threading.Thread(target=ingestor.run, args=(stop,))
     thread.start()

@@ -8,11 +8,11 @@ import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
 from tests.integration.workers.kafka_helpers import (
+    ingest_config,
     new_topic,
     produce,
     produce_raw,
     running,
-    source,
     stored,
     wait_for,
 )
@@ -41,11 +41,11 @@ def test_every_message_is_one_event_in_per_key_order_and_a_restart_adds_nothing(
 ) -> None:
     topic = new_topic(kafka_bootstrap, 4)
     produce(kafka_bootstrap, topic, 3000)
-    kafka_source = source(kafka_bootstrap, topic, f"g-{topic}", migrated_url)
+    config = ingest_config(kafka_bootstrap, topic, f"g-{topic}", migrated_url)
 
-    with running(kafka_source):
+    with running(config):
         wait_for(lambda: stored(migrated_url, topic) >= 3000, what="3000 events")
-    with running(kafka_source) as again:
+    with running(config) as again:
         time.sleep(2)  # time to be assigned and fetch whatever it would (nothing)
 
     assert stored(migrated_url, topic) == 3000
@@ -62,14 +62,14 @@ def test_postgres_offsets_win_over_offsets_committed_to_kafka(
     topic = new_topic(kafka_bootstrap, 1)
     produce(kafka_bootstrap, topic, 200)
     group = f"g-{topic}"
-    kafka_source = source(kafka_bootstrap, topic, group, migrated_url)
-    with running(kafka_source):
+    config = ingest_config(kafka_bootstrap, topic, group, migrated_url)
+    with running(config):
         wait_for(lambda: stored(migrated_url, topic) >= 200, what="200 events")
     rewind = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group})
     rewind.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)
     rewind.close()
 
-    with running(kafka_source) as again:
+    with running(config) as again:
         time.sleep(2)
 
     assert again.metrics.handled("duplicate") == 0
@@ -96,7 +96,9 @@ def test_poison_messages_land_in_dead_letters_while_the_good_ones_around_them_ar
         ],
     )
 
-    with running(source(kafka_bootstrap, topic, f"g-{topic}", migrated_url, max_event_bytes=1024)):
+    with running(
+        ingest_config(kafka_bootstrap, topic, f"g-{topic}", migrated_url, max_event_bytes=1024)
+    ):
         wait_for(lambda: stored(migrated_url, topic) >= 2, what="the good events")
         wait_for(lambda: _dead_letters(migrated_url, topic) == 6, what="6 dead letters")
 
@@ -135,7 +137,7 @@ def test_members_joining_and_leaving_mid_flow_lose_and_double_nothing(
 ) -> None:
     topic = new_topic(kafka_bootstrap, 6)
     total, chunk = 12_000, 1_000
-    kafka_source = source(kafka_bootstrap, topic, f"g-{topic}", migrated_url, batch_size=200)
+    config = ingest_config(kafka_bootstrap, topic, f"g-{topic}", migrated_url, batch_size=200)
 
     def produce_in_chunks() -> None:
         for start in range(0, total, chunk):
@@ -144,10 +146,10 @@ def test_members_joining_and_leaving_mid_flow_lose_and_double_nothing(
 
     producing = threading.Thread(target=produce_in_chunks)
     producing.start()
-    with running(kafka_source) as first:
+    with running(config) as first:
         wait_for(lambda: stored(migrated_url, topic) >= 2000, what="first 2000 events")
-        with running(kafka_source) as second:
-            with running(kafka_source) as third:
+        with running(config) as second:
+            with running(config) as third:
                 wait_for(lambda: stored(migrated_url, topic) >= 7000, what="7000 events")
             wait_for(lambda: stored(migrated_url, topic) >= 9000, what="9000 events")
         producing.join()

@@ -27,9 +27,9 @@ from confluent_kafka import Producer
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.integration.workers.kafka_helpers import (
+    ingest_config,
     new_topic,
     running,
-    source,
     stored,
     wait_for,
 )
@@ -237,11 +237,11 @@ def test_partitions_taken_over_during_a_postgres_outage_lose_no_message(
         proxy_a = stack.enter_context(CuttableProxy(*_postgres_address(migrated_url)))
         proxy_b = stack.enter_context(CuttableProxy(*_postgres_address(migrated_url)))
         a = stack.enter_context(
-            running(source(kafka_bootstrap, topic, group, proxy_a.url(migrated_url)))
+            running(ingest_config(kafka_bootstrap, topic, group, proxy_a.url(migrated_url)))
         )
         b_running = stack.enter_context(ExitStack())
         b = b_running.enter_context(
-            running(source(kafka_bootstrap, topic, group, proxy_b.url(migrated_url)))
+            running(ingest_config(kafka_bootstrap, topic, group, proxy_b.url(migrated_url)))
         )
         wait_for(
             lambda: _partitions(a) == _partitions(b) == PARTITIONS // 2, 30, "3 partitions each"

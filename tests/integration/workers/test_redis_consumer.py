@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from tuskflow.workers.mapping import MappingSpec
-from tuskflow.workers.redis_consumer import RedisIngestor, RedisSource, client_name, safe_trim
+from tuskflow.workers.redis_consumer import RedisIngestConfig, RedisIngestor, client_name, safe_trim
 
 MAPPING = MappingSpec(stream="key", event_type="field:type", event_id="source")
 GROUP = "loaders"
@@ -35,8 +35,8 @@ def stream(client: redis.Redis) -> Iterator[str]:
 
 
 @pytest.fixture
-def source(redis_url: str, migrated_url: str, stream: str) -> RedisSource:
-    return RedisSource(
+def ingest_config(redis_url: str, migrated_url: str, stream: str) -> RedisIngestConfig:
+    return RedisIngestConfig(
         redis_url=redis_url,
         stream=stream,
         group=GROUP,
@@ -50,9 +50,9 @@ def source(redis_url: str, migrated_url: str, stream: str) -> RedisSource:
 
 
 @contextmanager
-def running(source: RedisSource) -> Iterator[RedisIngestor]:
+def running(ingest_config: RedisIngestConfig) -> Iterator[RedisIngestor]:
     """An ingestor consuming in a thread until the block ends; its errors fail the test."""
-    ingestor, stop, errors = RedisIngestor(source), threading.Event(), []
+    ingestor, stop, errors = RedisIngestor(ingest_config), threading.Event(), []
 
     def consume() -> None:
         try:
@@ -60,7 +60,7 @@ def running(source: RedisSource) -> Iterator[RedisIngestor]:
         except Exception as exc:
             errors.append(exc)
 
-    thread = threading.Thread(target=consume, name=f"redis-{source.consumer}", daemon=True)
+    thread = threading.Thread(target=consume, name=f"redis-{ingest_config.consumer}", daemon=True)
     thread.start()
     try:
         yield ingestor
@@ -129,11 +129,11 @@ def deliver(
 
 
 def test_every_entry_is_one_event_in_per_key_order_and_none_stays_pending(
-    client: redis.Redis, source: RedisSource, stream: str, migrated_url: str
+    client: redis.Redis, ingest_config: RedisIngestConfig, stream: str, migrated_url: str
 ) -> None:
     add(client, stream, 1000)
 
-    with running(replace(source, batch_size=300, trim_every_s=0.1)):
+    with running(replace(ingest_config, batch_size=300, trim_every_s=0.1)):
         add(client, stream, 1000, start=1000)
         wait_for(lambda: stored(migrated_url, stream) >= 2000, "2000 events")
         wait_for(lambda: client.xlen(stream) == 0, "the stored entries trimmed")
@@ -156,14 +156,14 @@ def test_every_entry_is_one_event_in_per_key_order_and_none_stays_pending(
 
 
 def test_entries_delivered_before_a_crash_are_replayed_by_the_same_consumer_name(
-    client: redis.Redis, source: RedisSource, stream: str, migrated_url: str
+    client: redis.Redis, ingest_config: RedisIngestConfig, stream: str, migrated_url: str
 ) -> None:
     client.xgroup_create(stream, GROUP, id="0", mkstream=True)
     add(client, stream, 20)
     crashed = deliver(client, stream, "c1", 20)
     later = add(client, stream, 5, start=20)
 
-    with running(replace(source, consumer="c1")):
+    with running(replace(ingest_config, consumer="c1")):
         wait_for(lambda: stored(migrated_url, stream) >= 25, "25 events")
 
     rows = query(migrated_url, "SELECT metadata->>'entry_id' FROM events")
@@ -173,13 +173,13 @@ def test_entries_delivered_before_a_crash_are_replayed_by_the_same_consumer_name
 
 
 def test_entries_idle_on_a_dead_consumer_are_claimed_and_stored(
-    client: redis.Redis, source: RedisSource, stream: str, migrated_url: str
+    client: redis.Redis, ingest_config: RedisIngestConfig, stream: str, migrated_url: str
 ) -> None:
     client.xgroup_create(stream, GROUP, id="0", mkstream=True)
     add(client, stream, 30)
     orphaned = deliver(client, stream, "dead", 30)
 
-    with running(replace(source, consumer="alive", claim_idle_ms=200)):
+    with running(replace(ingest_config, consumer="alive", claim_idle_ms=200)):
         wait_for(lambda: stored(migrated_url, stream) >= 30, "30 claimed events")
 
     rows = query(migrated_url, "SELECT metadata->>'entry_id' FROM events")
@@ -188,7 +188,7 @@ def test_entries_idle_on_a_dead_consumer_are_claimed_and_stored(
 
 
 def test_poison_entries_become_dead_letters_and_the_good_ones_around_them_events(
-    client: redis.Redis, source: RedisSource, stream: str, migrated_url: str
+    client: redis.Redis, ingest_config: RedisIngestConfig, stream: str, migrated_url: str
 ) -> None:
     good = add(client, stream, 3)
     poison: dict[str, dict[str, str | bytes]] = {
@@ -202,7 +202,7 @@ def test_poison_entries_become_dead_letters_and_the_good_ones_around_them_events
     ids = {name: add_raw(client, stream, fields) for name, fields in poison.items()}
     good += add(client, stream, 3, start=3)
 
-    with running(replace(source, max_event_bytes=512)):
+    with running(replace(ingest_config, max_event_bytes=512)):
         wait_for(lambda: len(dead_reasons(migrated_url)) >= 6, "6 dead letters")
         wait_for(lambda: stored(migrated_url, stream) >= 6, "6 events")
 
@@ -219,7 +219,7 @@ def test_poison_entries_become_dead_letters_and_the_good_ones_around_them_events
 
 
 def test_an_entry_delivered_too_often_becomes_a_dead_letter_and_is_acknowledged(
-    client: redis.Redis, source: RedisSource, stream: str, migrated_url: str
+    client: redis.Redis, ingest_config: RedisIngestConfig, stream: str, migrated_url: str
 ) -> None:
     client.xgroup_create(stream, GROUP, id="0", mkstream=True)
     [hot] = add(client, stream, 1)
@@ -229,7 +229,7 @@ def test_an_entry_delivered_too_often_becomes_a_dead_letter_and_is_acknowledged(
     [cool] = add(client, stream, 1, start=1)
     deliver(client, stream, "c1", 1)
 
-    with running(replace(source, consumer="c1", max_deliveries=3)):
+    with running(replace(ingest_config, consumer="c1", max_deliveries=3)):
         wait_for(lambda: len(dead_reasons(migrated_url)) >= 1, "a dead letter")
         wait_for(lambda: stored(migrated_url, stream) >= 1, "an event")
 
@@ -268,15 +268,15 @@ def test_safe_trim_leaves_a_stream_without_groups_whole(client: redis.Redis, str
 
 
 def test_entries_delivered_again_store_nothing_new(
-    client: redis.Redis, source: RedisSource, stream: str, migrated_url: str
+    client: redis.Redis, ingest_config: RedisIngestConfig, stream: str, migrated_url: str
 ) -> None:
     ids = add(client, stream, 200)
-    with running(source):
+    with running(ingest_config):
         wait_for(lambda: stored(migrated_url, stream) >= 200, "200 events")
     [last_before] = query(migrated_url, "SELECT max(global_position) FROM events")
 
     client.xgroup_setid(stream, GROUP, "0")
-    with running(source) as again:
+    with running(ingest_config) as again:
         wait_for(lambda: delivered_all(client, stream, ids[-1]), "the stream delivered again")
 
     duplicates = again.metrics.registry.get_sample_value(
@@ -295,21 +295,21 @@ def delivered_all(client: redis.Redis, stream: str, last_id: str) -> bool:
 
 
 def test_while_postgres_is_unreachable_nothing_is_acknowledged(
-    client: redis.Redis, source: RedisSource, stream: str
+    client: redis.Redis, ingest_config: RedisIngestConfig, stream: str
 ) -> None:
     add(client, stream, 10)
     unreachable = "postgresql://postgres@127.0.0.1:9/none?connect_timeout=1"
 
-    with running(replace(source, database_url=unreachable)) as ingestor:
+    with running(replace(ingest_config, database_url=unreachable)) as ingestor:
         wait_for(lambda: retries(ingestor) >= 2, "two retries")
 
     assert pending(client, stream) == 10
 
 
 def test_a_lost_redis_connection_is_retried_and_loses_nothing(
-    client: redis.Redis, source: RedisSource, stream: str, migrated_url: str
+    client: redis.Redis, ingest_config: RedisIngestConfig, stream: str, migrated_url: str
 ) -> None:
-    cut = replace(source, consumer=f"c-{uuid.uuid4().hex[:8]}", batch_size=20)
+    cut = replace(ingest_config, consumer=f"c-{uuid.uuid4().hex[:8]}", batch_size=20)
 
     with running(cut) as ingestor:
         for expected in range(100, 600, 100):
