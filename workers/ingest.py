@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
+from typing import Generic, TypeVar
 
 from tuskflow.eventstore.batch_store import BatchStore, PreparedBatch
 from tuskflow.eventstore.records import DeadLetter, LetterOrigin, SourceProgress
@@ -27,6 +28,7 @@ from tuskflow.workers.mapping import MappingSpec, SourceMessage, map_message, or
 # per event: fewer round trips, and each stream's row is bumped once per batch, not once per
 # 1,000 events. bench/bench_consumers.py measured 5,000 against 1,000: 10-15% more events/s.
 DEFAULT_BATCH_SIZE = 5000
+H = TypeVar("H")
 
 
 @dataclass(frozen=True)
@@ -87,62 +89,57 @@ def store_batch(
     )
 
 
-class BatchWriter:
+@dataclass(frozen=True)
+class Settled(Generic[H]):
+    """A batch the writer is done with: what the consumer held for it (what to acknowledge, what
+    to retry) and the write's result."""
+
+    held: H
+    future: "Future[BatchOutcome]"
+
+    def result(self) -> BatchOutcome:
+        """The outcome; raises what the write raised (FencedError, a RetryableError...)."""
+        return self.future.result()
+
+
+class BatchWriter(Generic[H]):
     """Stores one batch at a time in a thread, so that the consumer fetches and maps the next
     batch while PostgreSQL works on this one: on two cores, both are busy at once.
 
-    At most one batch is in flight. The consumer waits for it before it writes to the store
-    itself, before it starts the next batch (batches commit in order), and before partitions
-    change hands (nothing of a revoked partition is written after the revoke). A consumer
+    At most one batch is in flight, with what the consumer holds for it (``H``: its entry ids,
+    its offsets). The consumer takes it before it writes to the store itself, before it starts
+    the next batch (batches commit in order), and before partitions change hands. A consumer
     process shortens the GIL switch interval for it (workers.process).
     """
 
     def __init__(self, store: BatchStore) -> None:
         self._store = store
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer")
-        self._in_flight: Future[BatchOutcome] | None = None
+        self._in_flight: Settled[H] | None = None
 
     @property
     def busy(self) -> bool:
-        """Whether a batch was started and its outcome not yet taken."""
+        """Whether a batch was started and not yet taken."""
         return self._in_flight is not None
 
-    def start(self, batch: MappedBatch, progress: SourceProgress | None) -> None:
-        """Begin storing ``batch``; the previous outcome must have been taken."""
+    def start(self, batch: MappedBatch, progress: SourceProgress | None, held: H) -> None:
+        """Begin storing ``batch``; the previous one must have been taken."""
         if self._in_flight is not None:
-            raise RuntimeError("a batch is still in flight: take its outcome first")
-        self._in_flight = self._pool.submit(partial(store_batch, self._store, batch, progress))
+            raise RuntimeError("a batch is still in flight: take it first")
+        future = self._pool.submit(partial(store_batch, self._store, batch, progress))
+        self._in_flight = Settled(held, future)
 
     def settle(self) -> None:
-        """Wait until the batch in flight is committed or failed; its outcome stays to take."""
+        """Wait until the batch in flight is committed or failed; it stays to take."""
         if self._in_flight is not None:
-            wait([self._in_flight])
+            wait([self._in_flight.future])
 
-    def outcome(self) -> BatchOutcome:
-        """The outcome of the batch in flight, waiting for it; raises what the write raised."""
-        if self._in_flight is None:
-            raise RuntimeError("no batch in flight")
-        in_flight, self._in_flight = self._in_flight, None
-        return in_flight.result()
+    def take(self) -> Settled[H] | None:
+        """The batch in flight once settled, now the caller's; None if there is none."""
+        self.settle()
+        taken, self._in_flight = self._in_flight, None
+        return taken
 
     def close(self) -> None:
         """Wait for the batch in flight, if any, and stop the thread."""
         self._pool.shutdown(wait=True)
-
-
-class Backoff:
-    """Exponential waits for retrying an outage: 0.2 s doubling up to ``ceiling_s``."""
-
-    def __init__(self, ceiling_s: float = 10.0) -> None:
-        self.ceiling_s = ceiling_s
-        self._next = 0.2
-
-    def next_wait(self) -> float:
-        """The wait before the next attempt."""
-        wait = self._next
-        self._next = min(self._next * 2, self.ceiling_s)
-        return wait
-
-    def reset(self) -> None:
-        """Back to short waits after a success."""
-        self._next = 0.2

@@ -7,16 +7,14 @@ offset this consumer last stored, so a consumer that lost a partition cannot mov
 Committing to Kafka afterwards only feeds lag tools. A batch is stored while the next is
 fetched and mapped; a revoke first waits for the batch in flight to commit or fail, and
 messages of partitions revoked during a fetch are dropped, never written. While PostgreSQL is
-down the consumer keeps the batches in hand, pauses fetching and retries with backoff, still
-polling so that it stays in the group.
+down the consumer keeps the batches in hand, pauses fetching and retries with backoff
+(workers.outage), still polling so that it stays in the group.
 """
 
 import threading
-import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
@@ -27,7 +25,6 @@ from tuskflow.eventstore.postgres.store import PostgresEventStore
 from tuskflow.eventstore.records import OffsetAdvance, SourceProgress
 from tuskflow.workers.ingest import (
     DEFAULT_BATCH_SIZE,
-    Backoff,
     BatchOutcome,
     BatchWriter,
     MappedBatch,
@@ -36,10 +33,10 @@ from tuskflow.workers.ingest import (
 )
 from tuskflow.workers.mapping import NO_HEADERS, MappingSpec, SourceMessage
 from tuskflow.workers.metrics import ConsumerMetrics
+from tuskflow.workers.outage import PostgresOutage
 
 log = structlog.get_logger(__name__)
 Partition = tuple[str, int]
-T = TypeVar("T")
 # The writer thread's connection, and one for offsets on assignment and after a fence.
 _POOL_SIZE = 2
 
@@ -127,10 +124,10 @@ class KafkaIngestor:
             role="consumer",
             fail_fast=True,
         )
-        self._writer = BatchWriter(self._store)
-        self._in_flight: _InFlight | None = None
+        self._writer: BatchWriter[_InFlight] = BatchWriter(self._store)
         self._paused = False
         self.log = log.bind(consumer=f"kafka:{config.group}", topics=list(config.topics))
+        self._outage = PostgresOutage(self.log, self.metrics)
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; the batch in hand is finished first."""
@@ -187,7 +184,9 @@ class KafkaIngestor:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._writer.settle()  # offsets read now must include the batch in flight's
         keys = [(p.topic, p.partition) for p in partitions]
-        stored = self._retrying(lambda: self._store.load_progress(self.config.group, keys))
+        stored = self._outage.until_answered(
+            lambda: self._store.load_progress(self.config.group, keys)
+        )
         for p in partitions:
             p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
             self._owned[(p.topic, p.partition)] = stored.get((p.topic, p.partition))
@@ -223,8 +222,7 @@ class KafkaIngestor:
 
     def _start(self, batch: list[_Fetched], mapped: MappedBatch) -> None:
         advances = self._advances(batch)
-        self._in_flight = _InFlight(batch, advances)
-        self._writer.start(mapped, self._progress(advances))
+        self._writer.start(mapped, self._progress(advances), _InFlight(batch, advances))
 
     def _finish_in_flight(
         self, consumer: Consumer, in_hand: list[_Fetched], stop: threading.Event
@@ -235,52 +233,44 @@ class KafkaIngestor:
         from them, fetched before the seek, are dropped. PostgreSQL away: it is stored here
         with the batch in hand, in order, retrying with backoff.
         """
-        in_flight, self._in_flight = self._in_flight, None
-        if in_flight is None:
+        settled = self._writer.take()
+        if settled is None:
             return in_hand
         try:
-            outcome = self._writer.outcome()
+            outcome = settled.result()
         except FencedError:
-            resynced = self._resync(consumer, in_flight.advances)
+            resynced = self._resync(consumer, settled.held.advances)
             return [f for f in in_hand if f.partition not in resynced]
         except RetryableError as exc:
-            self.metrics.retry()
-            self.log.warning("postgres.unavailable", error=str(exc).strip(), retry_in_s=0)
-            self._store_here(consumer, in_flight.batch + in_hand, stop)
+            self._outage.noticed(exc)
+            self._store_here(consumer, settled.held.batch + in_hand, stop)
             return []
-        self._stored(consumer, in_flight.advances, outcome)
+        self._stored(consumer, settled.held.advances, outcome)
         return in_hand
 
     def _store_here(self, consumer: Consumer, batch: list[_Fetched], stop: threading.Event) -> None:
-        """Store ``batch`` here, retrying with backoff while PostgreSQL is away."""
-        backoff = Backoff()
-        try:
-            while True:
-                batch = [f for f in batch if f.partition in self._owned]
-                if not batch:
-                    return
-                advances = self._advances(batch)
-                try:
-                    outcome = store_batch(self._store, self._map(batch), self._progress(advances))
-                except FencedError:
-                    self._resync(consumer, advances)
-                    return
-                except RetryableError as exc:
-                    if stop.is_set():
-                        self.log.warning(
-                            "consumer.stopping_with_unstored_batch", messages=len(batch)
-                        )
-                        return
-                    self._pause(consumer)
-                    wait = backoff.next_wait()
-                    self.metrics.retry()
-                    self.log.warning(
-                        "postgres.unavailable", error=str(exc).strip(), retry_in_s=wait
-                    )
-                    batch.extend(self._hold(consumer, wait))
-                    continue
-                self._stored(consumer, advances, outcome)
+        """Store ``batch`` here, in order, while PostgreSQL is away: fetching paused, polling
+        kept up, and only what is still ours written at each attempt."""
+        held = list(batch)
+
+        def attempt() -> None:
+            held[:] = [f for f in held if f.partition in self._owned]
+            if not held:
                 return
+            advances = self._advances(held)
+            try:
+                outcome = store_batch(self._store, self._map(held), self._progress(advances))
+            except FencedError:
+                self._resync(consumer, advances)
+                return
+            self._stored(consumer, advances, outcome)
+
+        def hold(wait_s: float) -> None:
+            self._pause(consumer)
+            held.extend(self._hold(consumer, wait_s))
+
+        try:
+            self._outage.until_stored(attempt, stop, hold)
         finally:
             if self._paused:
                 self._paused = False
@@ -335,7 +325,9 @@ class KafkaIngestor:
     def _resync(self, consumer: Consumer, advances: list[OffsetAdvance]) -> set[Partition]:
         """Seek the fenced partitions still ours back to their stored offsets; return them."""
         keys = [(a.topic, a.partition) for a in advances if (a.topic, a.partition) in self._owned]
-        stored = self._retrying(lambda: self._store.load_progress(self.config.group, keys))
+        stored = self._outage.until_answered(
+            lambda: self._store.load_progress(self.config.group, keys)
+        )
         self.log.warning(
             "consumer.fenced", partitions=_names(keys), action="seek to stored offsets"
         )
@@ -352,19 +344,6 @@ class KafkaIngestor:
             self._paused = True
             consumer.pause(consumer.assignment())
             self.log.info("consumer.paused", reason="PostgreSQL unavailable")
-
-    def _retrying(self, work: Callable[[], T]) -> T:
-        """Run ``work`` until PostgreSQL answers; give up after about two minutes."""
-        backoff, deadline = Backoff(), time.monotonic() + 120
-        while True:
-            try:
-                return work()
-            except RetryableError as exc:
-                if time.monotonic() > deadline:
-                    raise
-                wait = backoff.next_wait()
-                self.log.warning("postgres.unavailable", error=str(exc).strip(), retry_in_s=wait)
-                time.sleep(wait)
 
 
 def _names(keys: list[Partition]) -> list[str]:

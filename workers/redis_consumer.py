@@ -30,7 +30,6 @@ from tuskflow.eventstore.postgres.store import PostgresEventStore
 from tuskflow.eventstore.records import DeadLetter
 from tuskflow.workers.ingest import (
     DEFAULT_BATCH_SIZE,
-    Backoff,
     BatchOutcome,
     BatchWriter,
     MappedBatch,
@@ -39,6 +38,7 @@ from tuskflow.workers.ingest import (
 )
 from tuskflow.workers.mapping import NO_HEADERS, MappingSpec, SourceMessage, dead_letter
 from tuskflow.workers.metrics import ConsumerMetrics
+from tuskflow.workers.outage import Backoff, PostgresOutage
 
 log = structlog.get_logger(__name__)
 Fields = dict[bytes, bytes]
@@ -167,7 +167,8 @@ def _entries(reply: Any) -> list[Entry]:
 
 @dataclass(frozen=True)
 class _InFlight:
-    """The batch being stored by the writer: its entry ids, acknowledged after the commit."""
+    """What the consumer holds for the batch the writer stores: its entry ids, acknowledged
+    after the commit, and the batch itself, stored here if PostgreSQL was away."""
 
     entry_ids: list[str]
     mapped: MappedBatch
@@ -187,8 +188,7 @@ class RedisIngestor:
             role="consumer",
             fail_fast=True,
         )
-        self._writer = BatchWriter(self._store)
-        self._in_flight: _InFlight | None = None
+        self._writer: BatchWriter[_InFlight] = BatchWriter(self._store)
         self._group_ready = False
         self._replay_due = True
         self._next_claim = 0.0
@@ -196,6 +196,7 @@ class RedisIngestor:
         self.log = log.bind(
             consumer=f"redis:{config.group}/{config.consumer}", stream=config.stream
         )
+        self._outage = PostgresOutage(self.log, self.metrics)
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; the batch in hand is finished first."""
@@ -261,7 +262,7 @@ class RedisIngestor:
             self._next_trim = now + self.config.trim_every_s
         if not stop.is_set():
             # With a batch in flight, look without waiting: if nothing new came, settle it now.
-            block = None if self._in_flight is not None else self.config.block_ms
+            block = None if self._writer.busy else self.config.block_ms
             entries = self._read(client, ">", block=block)
             if entries:
                 self._process(client, entries, stop, redelivered=False)
@@ -338,26 +339,26 @@ class RedisIngestor:
             self._store, messages, self.config.mapping, self.config.max_event_bytes, letters
         )
         self._finish_in_flight(client, stop)
-        self._in_flight = _InFlight([i for i, _ in entries], mapped)
-        self._writer.start(mapped, None)
+        self._writer.start(mapped, None, _InFlight([i for i, _ in entries], mapped))
 
     def _finish_in_flight(self, client: redis.Redis, stop: threading.Event) -> None:
         """Take the outcome of the batch in flight (stored here, with backoff, if PostgreSQL
         was away) and only after its commit acknowledge all its entries."""
-        in_flight, self._in_flight = self._in_flight, None
-        if in_flight is None:
+        settled = self._writer.take()
+        if settled is None:
             return
         outcome: BatchOutcome | None
         try:
-            outcome = self._writer.outcome()
+            outcome = settled.result()
         except RetryableError as exc:
-            self.metrics.retry()
-            self.log.warning("postgres.unavailable", error=str(exc).strip(), retry_in_s=0)
-            outcome = self._store_here(in_flight.mapped, stop)
+            self._outage.noticed(exc)
+            outcome = self._outage.until_stored(
+                lambda: store_batch(self._store, settled.held.mapped, None), stop, stop.wait
+            )
         if outcome is None:
             return  # not acknowledged: the entries stay pending and are delivered again
         self.metrics.batch(outcome)
-        client.xack(self.config.stream, self.config.group, *in_flight.entry_ids)
+        client.xack(self.config.stream, self.config.group, *settled.held.entry_ids)
 
     def _deliveries(self, client: redis.Redis, entries: list[Entry]) -> dict[str, int]:
         pending = client.xpending_range(
@@ -369,24 +370,6 @@ class RedisIngestor:
             self.config.consumer,
         )
         return {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
-
-    def _store_here(self, batch: MappedBatch, stop: threading.Event) -> BatchOutcome | None:
-        """The batch's outcome once committed; None if stopping while PostgreSQL is down."""
-        backoff = Backoff()
-        while True:
-            try:
-                return store_batch(self._store, batch, None)
-            except RetryableError as exc:
-                if stop.is_set():
-                    self.log.warning(
-                        "consumer.stopping_with_unstored_batch",
-                        entries=len(batch.events.events) + len(batch.letters),
-                    )
-                    return None
-                wait = backoff.next_wait()
-                self.metrics.retry()
-                self.log.warning("postgres.unavailable", error=str(exc).strip(), retry_in_s=wait)
-                stop.wait(wait)
 
     def _report_lag(self, client: redis.Redis) -> None:
         pending = int(client.xpending(self.config.stream, self.config.group)["pending"])

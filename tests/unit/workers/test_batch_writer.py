@@ -38,44 +38,52 @@ def _batch() -> MappedBatch:
     return MappedBatch(PreparedBatch([], []), [])
 
 
-def test_the_outcome_waits_for_the_batch_in_flight() -> None:
+def _taken(writer: BatchWriter[str]) -> tuple[str, int]:
+    settled = writer.take()
+    assert settled is not None
+    return settled.held, settled.result().dead
+
+
+def test_taking_waits_for_the_batch_in_flight_and_gives_back_what_was_held() -> None:
     store = GatedStore()
-    writer = BatchWriter(store)
-    writer.start(_batch(), None)
+    writer: BatchWriter[str] = BatchWriter(store)
+    writer.start(_batch(), None, "entries 1-5")
     assert writer.busy
     assert store.runs == 0  # still in flight: the gate is closed
 
     store.gate.set()
-    outcome = writer.outcome()
 
-    assert outcome.dead == 1
+    assert _taken(writer) == ("entries 1-5", 1)
     assert not writer.busy
+    assert writer.take() is None
     writer.close()
 
 
-def test_a_second_batch_is_refused_until_the_first_outcome_is_taken() -> None:
+def test_a_second_batch_is_refused_until_the_first_is_taken() -> None:
     store = GatedStore()
     store.gate.set()
-    writer = BatchWriter(store)
-    writer.start(_batch(), None)
+    writer: BatchWriter[str] = BatchWriter(store)
+    writer.start(_batch(), None, "first")
 
     with pytest.raises(RuntimeError, match="still in flight"):
-        writer.start(_batch(), None)
+        writer.start(_batch(), None, "second")
 
-    writer.outcome()
-    writer.start(_batch(), None)
-    assert writer.outcome().dead == 2
+    assert _taken(writer) == ("first", 1)
+    writer.start(_batch(), None, "second")
+    assert _taken(writer) == ("second", 2)
     writer.close()
 
 
-def test_what_the_write_raised_is_raised_by_the_outcome() -> None:
+def test_what_the_write_raised_is_raised_by_the_result_with_the_batch_still_held() -> None:
     store = GatedStore(fail_with=DatabaseUnavailableError("server closed the connection"))
     store.gate.set()
-    writer = BatchWriter(store)
-    writer.start(_batch(), None)
-    writer.settle()
+    writer: BatchWriter[str] = BatchWriter(store)
+    writer.start(_batch(), None, "to retry")
+    settled = writer.take()
 
+    assert settled is not None
+    assert settled.held == "to retry"
     with pytest.raises(DatabaseUnavailableError, match="server closed"):
-        writer.outcome()
+        settled.result()
     assert not writer.busy
     writer.close()
