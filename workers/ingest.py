@@ -140,6 +140,14 @@ class BatchWriter(Generic[H]):
         taken, self._in_flight = self._in_flight, None
         return taken
 
+    def take_if_stored(self) -> Settled[H] | None:
+        """Like take, but only a batch that committed: a failed one stays for the consumer's
+        loop, which knows how to retry it."""
+        self.settle()
+        if self._in_flight is None or self._in_flight.future.exception() is not None:
+            return None
+        return self.take()
+
     def close(self) -> None:
         """Wait for the batch in flight, if any, and stop the thread."""
         self._pool.shutdown(wait=True)

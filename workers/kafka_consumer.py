@@ -5,10 +5,13 @@ the next offset stored in ``source_offsets``; each batch's events, dead letters 
 commit in one transaction (workers.ingest), and the offset write is a compare-and-set on the
 offset this consumer last stored, so a consumer that lost a partition cannot move it (fenced).
 Committing to Kafka afterwards only feeds lag tools. A batch is stored while the next is
-fetched and mapped; a revoke first waits for the batch in flight to commit or fail, and
-messages of partitions revoked during a fetch are dropped, never written. While PostgreSQL is
-down the consumer keeps the batches in hand, pauses fetching and retries with backoff
-(workers.outage), still polling so that it stays in the group.
+fetched and mapped. A partition revoked (handed over in a rebalance) is handed over in order: the
+batch in flight commits or fails first, and what committed is committed to Kafka before the
+revoke ends. A partition lost (the group moved on without us) is dropped at once, with nothing
+waited for: the fencing keeps a late write of ours from landing over the new owner's. Either
+way, messages of a partition no longer ours are never written. While PostgreSQL is down the
+consumer keeps the batches in hand, pauses fetching and retries with backoff (workers.outage),
+still polling so that it stays in the group.
 """
 
 import threading
@@ -58,6 +61,9 @@ class KafkaIngestConfig:
     # without a rebalance of the whole group.
     instance_id: str | None = None
     session_timeout_ms: int = 10_000
+    # Longest a batch may take to store before the group counts this member gone and its
+    # partitions lost (librdkafka's default).
+    max_poll_interval_ms: int = 300_000
 
 
 def coordinates(message: Message) -> tuple[str, int, int]:
@@ -136,7 +142,7 @@ class KafkaIngestor:
             list(self.config.topics),
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
-            on_lost=self._on_revoke,
+            on_lost=self._on_lost,
         )
         self.log.info("consumer.started", group=self.config.group)
         try:
@@ -172,6 +178,7 @@ class KafkaIngestor:
             "fetch.queue.backoff.ms": 10,
             "fetch.max.bytes": 16 * 1024 * 1024,
             "session.timeout.ms": self.config.session_timeout_ms,
+            "max.poll.interval.ms": self.config.max_poll_interval_ms,
             "error_cb": self._on_error,
         }
         if self.config.instance_id is not None:
@@ -196,11 +203,24 @@ class KafkaIngestor:
         self.log.info("partitions.assigned", partitions=_names(keys), stored=len(stored))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._writer.settle()  # the batch in flight commits (or fails) before the revoke ends
+        """Handed over in order: the batch in flight commits (or fails) before the revoke ends,
+        and what it committed is committed to Kafka while the partitions are still ours."""
+        settled = self._writer.take_if_stored()
+        if settled is not None:
+            self._stored(consumer, settled.held.advances, settled.result())
+        self._drop(partitions, "partitions.revoked")
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Lost, not handed over: another member may own them already. Drop them at once and
+        write nothing more of them; a batch in flight is not waited for: its offset write is a
+        compare-and-set, so if the new owner has moved on it is fenced and stores nothing."""
+        self._drop(partitions, "partitions.lost")
+
+    def _drop(self, partitions: list[TopicPartition], event: str) -> None:
         keys = [(p.topic, p.partition) for p in partitions]
         for key in keys:
             self._owned.pop(key, None)
-        self.log.info("partitions.revoked", partitions=_names(keys))
+        self.log.info(event, partitions=_names(keys))
 
     def _owned_messages(self, fetched: list[Message]) -> list[_Fetched]:
         batch = []
@@ -306,8 +326,8 @@ class KafkaIngestor:
             if key in self._owned:
                 self._owned[key] = advance.next_offset
         self.metrics.batch(outcome)
-        # For lag tools only, and only for partitions still ours (a revoke may have come
-        # while the batch was in flight).
+        # For lag tools only, and only for partitions still ours (one lost while the batch was
+        # in flight is another member's to commit).
         owned = [a for a in advances if (a.topic, a.partition) in self._owned]
         if not owned:
             return

@@ -87,3 +87,26 @@ def test_what_the_write_raised_is_raised_by_the_result_with_the_batch_still_held
         settled.result()
     assert not writer.busy
     writer.close()
+
+
+def test_only_a_committed_batch_is_taken_at_a_revoke() -> None:
+    failing = GatedStore(fail_with=DatabaseUnavailableError("server closed the connection"))
+    failing.gate.set()
+    writer: BatchWriter[str] = BatchWriter(failing)
+    writer.start(_batch(), None, "failed")
+
+    assert writer.take_if_stored() is None
+    assert writer.busy  # left for the consumer's loop, which retries it
+    writer.take()
+    writer.close()
+
+    committed = GatedStore()
+    committed.gate.set()
+    writer = BatchWriter(committed)
+    writer.start(_batch(), None, "committed")
+    settled = writer.take_if_stored()
+
+    assert settled is not None
+    assert settled.held == "committed"
+    assert not writer.busy
+    writer.close()
