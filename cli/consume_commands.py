@@ -10,8 +10,8 @@ import typer
 
 from tuskflow.cli.mapping_options import mapping_from_options
 from tuskflow.config import Settings
-from tuskflow.workers.ingest import DEFAULT_BATCH_SIZE
 from tuskflow.workers.kafka_consumer import KafkaIngestConfig, KafkaIngestor
+from tuskflow.workers.mapping import MappingSpec
 from tuskflow.workers.metrics import ConsumerMetrics
 from tuskflow.workers.process import tune_for_consuming
 from tuskflow.workers.redis_consumer import RedisIngestConfig, RedisIngestor
@@ -28,6 +28,9 @@ TypeOption = Annotated[
 ]
 IdOption = Annotated[str, typer.Option("--id-from", help="event id from source, header: or field:")]
 MetricsPort = Annotated[int | None, typer.Option(help="serve Prometheus metrics on this port")]
+BatchSize = Annotated[int, typer.Option(min=1, max=100_000)]
+# The defaults are the mapping's and the configs' own, never restated here.
+MAPPING_DEFAULTS = {name: field.default for name, field in MappingSpec.model_fields.items()}
 
 
 class Ingestor(Protocol):
@@ -60,11 +63,11 @@ def kafka(
     topic: Annotated[list[str], typer.Option(help="topic to consume (repeatable)")],
     group: Annotated[str, typer.Option(help="consumer group")],
     mapping: MappingFile = None,
-    stream_id: StreamIdOption = "key",
-    stream_prefix: PrefixOption = "",
-    event_type: TypeOption = "field:type",
-    event_id: IdOption = "source",
-    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = DEFAULT_BATCH_SIZE,
+    stream_id: StreamIdOption = MAPPING_DEFAULTS["stream"],
+    stream_prefix: PrefixOption = MAPPING_DEFAULTS["stream_prefix"],
+    event_type: TypeOption = MAPPING_DEFAULTS["event_type"],
+    event_id: IdOption = MAPPING_DEFAULTS["event_id"],
+    batch_size: BatchSize = KafkaIngestConfig.batch_size,
     instance_id: Annotated[
         str | None,
         typer.Option(help="static group member id: a restart takes its partitions back at once"),
@@ -73,7 +76,7 @@ def kafka(
 ) -> None:
     """Kafka topics into the event store; offsets live in PostgreSQL."""
     settings: Settings = ctx.obj
-    source = KafkaIngestConfig(
+    config = KafkaIngestConfig(
         bootstrap=settings.required("kafka_bootstrap"),
         topics=tuple(topic),
         group=group,
@@ -83,7 +86,7 @@ def kafka(
         batch_size=batch_size,
         instance_id=instance_id,
     )
-    run_until_signalled(KafkaIngestor(source, _metrics("kafka", metrics_port)))
+    run_until_signalled(KafkaIngestor(config, _metrics("kafka", metrics_port)))
 
 
 @app.command()
@@ -95,15 +98,17 @@ def redis(
         str | None, typer.Option(help="stable consumer name (default: the host name)")
     ] = None,
     mapping: MappingFile = None,
-    stream_id: StreamIdOption = "key",
-    stream_prefix: PrefixOption = "",
-    event_type: TypeOption = "field:type",
-    event_id: IdOption = "source",
-    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = DEFAULT_BATCH_SIZE,
-    max_deliveries: Annotated[int, typer.Option(min=1, help="then dead-letter the entry")] = 5,
+    stream_id: StreamIdOption = MAPPING_DEFAULTS["stream"],
+    stream_prefix: PrefixOption = MAPPING_DEFAULTS["stream_prefix"],
+    event_type: TypeOption = MAPPING_DEFAULTS["event_type"],
+    event_id: IdOption = MAPPING_DEFAULTS["event_id"],
+    batch_size: BatchSize = RedisIngestConfig.batch_size,
+    max_deliveries: Annotated[
+        int, typer.Option(min=1, help="then dead-letter the entry")
+    ] = RedisIngestConfig.max_deliveries,
     claim_idle_ms: Annotated[
         int, typer.Option(min=1, help="take over entries idle this long")
-    ] = 30000,
+    ] = RedisIngestConfig.claim_idle_ms,
     trim_every_s: Annotated[
         float | None, typer.Option(help="trim what every group is done with, this often")
     ] = None,
@@ -111,7 +116,7 @@ def redis(
 ) -> None:
     """A Redis stream into the event store; XACK only after the PostgreSQL commit."""
     settings: Settings = ctx.obj
-    source = RedisIngestConfig(
+    config = RedisIngestConfig(
         redis_url=settings.required("redis_url"),
         stream=stream_name,
         group=group,
@@ -124,4 +129,4 @@ def redis(
         claim_idle_ms=claim_idle_ms,
         trim_every_s=trim_every_s,
     )
-    run_until_signalled(RedisIngestor(source, _metrics("redis", metrics_port)))
+    run_until_signalled(RedisIngestor(config, _metrics("redis", metrics_port)))
