@@ -4,7 +4,8 @@ Every connection tuskflow opens comes from ``connect`` or ``connection_pool``: t
 connect timeout, TCP keepalives (a dead server is noticed in about a minute, not after the
 kernel's two hours), an ``application_name`` naming the process role (``pg_stat_activity``
 tells which process holds what), and jsonb decoded by orjson. Pools check a connection before
-handing it out, so the first call after a database restart gets a fresh one instead of an error.
+handing it out (``check_idle_connection``), so the first call after a database restart gets a
+fresh one instead of an error.
 
 ``database_errors`` maps psycopg's errors onto the project's error tree where they leave a
 port: lost connections, shutdowns and refused connects are DatabaseUnavailableError, deadlocks
@@ -12,6 +13,7 @@ and serialization failures TransientConflictError (both retryable); constraint, 
 errors DatabaseRefusedError (permanent).
 """
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -63,6 +65,25 @@ def configure(conn: Connection) -> None:
     set_json_loads(orjson.loads, conn)
 
 
+def check_idle_connection(conn: Connection) -> None:
+    """The pools' check before lending ``conn``; raises for a dead one, which the pool replaces.
+
+    An idle connection has nothing to read: when the server ends it (a restart, an admin
+    shutdown, a terminated backend) it writes the reason and closes, and the socket turns
+    readable. So one poll of the socket, with no round trip, tells a healthy connection, and
+    only one the server has spoken on gets psycopg's full check (an empty query). psycopg's
+    check on every loan cost a round trip per call: single appends ran 0.69x as fast.
+    A server lost without a word (a host gone) is not seen here; its first call fails with
+    DatabaseUnavailableError, which callers retry, and keepalives close it within a minute.
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    poller = select.poll()
+    poller.register(conn.pgconn.socket, select.POLLIN)
+    if poller.poll(0):
+        ConnectionPool.check_connection(conn)
+
+
 def connect(url: str, role: str, *, autocommit: bool = True) -> Connection:
     """A configured connection to ``url``; DatabaseUnavailableError when it cannot be made."""
     with database_errors(url):
@@ -93,7 +114,7 @@ def connection_pool(
         max_size=max_size,
         kwargs={"autocommit": True, **connection_options(role)},
         configure=configure,
-        check=ConnectionPool.check_connection,
+        check=check_idle_connection,
         timeout=timeout_s,
         reconnect_timeout=reconnect_timeout_s,
         open=True,

@@ -49,7 +49,8 @@ def test_pool_replaces_connections_postgresql_dropped(migrated_url: str) -> None
         store.append("order-1", [NewEvent("Placed", {})])
         with psycopg.connect(migrated_url, autocommit=True) as admin:
             killed = admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                # Waits (up to 5 s) until each backend is gone: the next call cannot race it.
+                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
                 " WHERE application_name = %s",
                 [f"tuskflow-{role}"],
             ).fetchone()
