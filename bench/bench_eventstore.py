@@ -16,10 +16,13 @@ The eventsourcing library is measured at two levels (see ``_eventsourcing_refere
 In one process run, against the PostgreSQL named by TUSKFLOW_DATABASE_URL, it measures side by
 side and prints medians and ratios (it never asserts a time):
 
-1. batch ingestion: 1,000-event batches over 100 streams through ``append_batch``, against a
-   raw COPY of the same rows into a bare table, the application saving a 1,000-event aggregate
-   (built before the clock starts, as our batches are) and the recorder's ``save_many``,
-   interleaved round-robin per batch so that noise hits all four alike;
+1. batch ingestion: 1,000-event batches over 100 streams through ``append_batch``, against the
+   same rows COPYed into the events table of a second, empty store (the ceiling: its indexes
+   and position trigger, none of the batch's checks), the batch port's ``write_batch`` of
+   batches prepared off the clock (as consumers write), a raw COPY into a bare table, the
+   application saving a 1,000-event aggregate (built before the clock starts, as our batches
+   are) and the recorder's ``save_many``, interleaved round-robin per batch so that noise hits
+   all six alike;
 2. single-event appends with an expected version, one transaction each, against the
    application saving one new event of a live aggregate and the recorder's ``save_single``,
    interleaved in chunks;
@@ -29,7 +32,8 @@ side and prints medians and ratios (it never asserts a time):
 4. loading a 10,000-event and a 100,000-event aggregate through a snapshot taken 50 events
    before the end: the load time should not grow with the stream.
 
-Our store lives in schema ``tf_bench`` (dropped first and at the end), eventsourcing in
+Our stores live in schemas ``tf_bench`` and ``tf_bench_port``, the ceiling's in
+``tf_bench_copy`` (dropped first and at the end), eventsourcing in
 ``es_app_bench`` (application) and ``es_bench`` (recorder), both emptied at the end. A full
 run takes under a minute on two cores.
 """
@@ -78,8 +82,14 @@ from tuskflow.eventstore import (
     StreamEvent,
     migrate,
 )
+from tuskflow.eventstore.postgres._append import encode_batch
+from tuskflow.eventstore.validation import DEFAULT_MAX_EVENT_BYTES, prepare
 
 SCHEMA = "tf_bench"
+# A second, empty event store: the COPY into its events table is append_batch's ceiling.
+COPY_SCHEMA = "tf_bench_copy"
+# A third: the batch port's write_batch of batches prepared off the clock, as consumers write.
+PORT_SCHEMA = "tf_bench_port"
 ES_SCHEMA = "es_bench"
 ES_APP_SCHEMA = "es_app_bench"
 RAW_TABLE = "raw_events"
@@ -115,6 +125,10 @@ _RAW_COPY = sql.SQL(
     "COPY {} (stream_id, stream_version, event_id, event_type, data, metadata) FROM STDIN"
 ).format(sql.Identifier(RAW_TABLE))
 
+_EVENTS_COPY = sql.SQL(
+    "COPY events (stream_id, stream_version, event_id, event_type, data, metadata) FROM STDIN"
+)
+
 # The issue's figures for eventsourcing at the application level (low, high).
 ANCHOR_SINGLE = (600.0, 1000.0)  # single-event saves/s
 ANCHOR_LARGE = (6000.0, 10_000.0)  # events/s in large saves
@@ -141,13 +155,9 @@ def database_url() -> str:
     return url
 
 
-def fresh_store(base_url: str, url: str) -> PostgresEventStore:
+def fresh_store(base_url: str) -> PostgresEventStore:
     """Recreate the bench schema, migrate it, and open a store on it."""
-    drop_schema(base_url, SCHEMA)
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(SCHEMA)))
-    migrate(url)
-    return PostgresEventStore(url)
+    return PostgresEventStore(fresh_schema(base_url, SCHEMA))
 
 
 def server_version(base_url: str) -> str:
@@ -157,7 +167,58 @@ def server_version(base_url: str) -> str:
     return str(row[0]) if row else "unknown"
 
 
+def fresh_schema(base_url: str, schema: str) -> str:
+    """Recreate ``schema`` as an empty, migrated event store; its URL."""
+    drop_schema(base_url, schema)
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    url = with_search_path(base_url, schema)
+    migrate(url)
+    return url
+
+
 # --- the events and the contenders -----------------------------------------------------------
+
+
+class EventsCopy:
+    """The ceiling for append_batch: the same rows COPYed into the events table of a second,
+    empty store (its indexes, constraints and position trigger), with no stream rows, no
+    idempotency check and no expected versions. The COPY text is made by the store's own
+    encoder off the clock, so only the COPY is timed."""
+
+    def __init__(self, url: str) -> None:
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.versions: dict[str, int] = {}
+
+    def prepared(self, batch: Sequence[StreamEvent]) -> Callable[[], None]:
+        """The timed write of ``batch``, its COPY text made now."""
+        events = [prepare(i.stream_id, i.event, DEFAULT_MAX_EVENT_BYTES) for i in batch]
+        encoded = encode_batch(events)
+        lines = []
+        for event, head, tail in zip(events, encoded.heads, encoded.tails, strict=True):
+            version = self.versions[event.stream_id] = self.versions.get(event.stream_id, 0) + 1
+            lines.append(f"{head}\t{version}\t{tail}")
+        return partial(self._copy, "".join(lines))
+
+    def _copy(self, block: str) -> None:
+        with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(_EVENTS_COPY) as copy:
+            copy.write(block)
+
+    def count(self) -> int:
+        """Rows in the second store's events table."""
+        row = self.conn.execute("SELECT count(*) FROM events").fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+
+def port_write(store: PostgresEventStore, batch: Sequence[StreamEvent]) -> Callable[[], object]:
+    """The batch port's timed write of ``batch``, prepared now as a consumer prepares it while
+    the previous batch is written."""
+    events = [prepare(i.stream_id, i.event, DEFAULT_MAX_EVENT_BYTES) for i in batch]
+    return partial(store.write_batch, store.prepare(events))
 
 
 def measurement(i: int) -> NewEvent:
@@ -380,7 +441,13 @@ def print_anchors(anchors: Sequence[Anchor]) -> None:
 
 
 def bench_batches(
-    store: PostgresEventStore, raw: RawCopy, es: EsWriter, app: AppWriter, out: Findings
+    store: PostgresEventStore,
+    port: PostgresEventStore,
+    raw: RawCopy,
+    ceiling: EventsCopy,
+    es: EsWriter,
+    app: AppWriter,
+    out: Findings,
 ) -> None:
     """Batches of 1,000: append_batch vs raw COPY vs app.save of a 1,000-event aggregate vs
     the recorder's save_many."""
@@ -394,15 +461,27 @@ def bench_batches(
     contenders: dict[str, Callable[[Sequence[StreamEvent]], Callable[[], object]]] = {
         "ours": lambda batch: partial(store.append_batch, batch),
         "raw": lambda batch: partial(raw.write, batch),
+        "events": ceiling.prepared,
+        "port": partial(port_write, port),
         "app": lambda batch: partial(app.ref.save, app.build(batch)),
         "es": lambda batch: partial(es.save_batch, batch),
     }
     seconds, building = _interleave_batches(contenders, streams, total)
-    _check_counts(total * BATCH_SIZE, store.head(), raw.count(), app.ref.count(), es.ref.read_all())
+    _check_counts(
+        total * BATCH_SIZE,
+        store.head(),
+        port.head(),
+        raw.count(),
+        ceiling.count(),
+        app.ref.count(),
+        es.ref.read_all(),
+    )
     rates = {name: per_second(BATCH_SIZE, median(s)) for name, s in seconds.items()}
     labels = {
         "ours": "append_batch",
         "raw": "raw COPY",
+        "events": "COPY into events",
+        "port": "write_batch, prepared",
         "app": "eventsourcing app.save",
         "es": "es recorder save_many",
     }
@@ -419,6 +498,22 @@ def bench_batches(
     )
     out.anchors.append(Anchor("large saves", rates["app"], *ANCHOR_LARGE, "ev/s"))
     out.rows += [
+        Row(
+            "batch ingest vs COPY into events",
+            rate_text(ours),
+            rate_text(rates["events"]),
+            ours / rates["events"],
+            ">= 0.80",
+            ours / rates["events"] >= 0.8,
+        ),
+        Row(
+            "prepared write_batch vs COPY into events",
+            rate_text(rates["port"]),
+            rate_text(rates["events"]),
+            rates["port"] / rates["events"],
+            "-",
+            None,
+        ),
         Row(
             "batch ingest vs raw COPY",
             rate_text(ours),
@@ -797,16 +892,22 @@ def print_environment(base_url: str) -> None:
 def run_all(base_url: str, url: str, es: EsWriter, app: AppWriter) -> Findings:
     """The four phases; phases 3 and 4 start from empty stores."""
     out = Findings([], [])
-    store = fresh_store(base_url, url)
+    store = fresh_store(base_url)
     es.reset()
     app.reset()
+    ceiling = EventsCopy(fresh_schema(base_url, COPY_SCHEMA))
+    port = PostgresEventStore(fresh_schema(base_url, PORT_SCHEMA))
     try:
         with RawCopy(url) as raw:
-            bench_batches(store, raw, es, app, out)
+            bench_batches(store, port, raw, ceiling, es, app, out)
         bench_singles(store, es, app, out)
     finally:
         store.close()
-    store = fresh_store(base_url, url)
+        ceiling.close()
+        port.close()
+        drop_schema(base_url, COPY_SCHEMA)
+        drop_schema(base_url, PORT_SCHEMA)
+    store = fresh_store(base_url)
     es.reset()
     app.reset()
     try:
