@@ -7,7 +7,7 @@ import typer
 
 from tuskflow.cli.mapping_options import mapping_from_options
 from tuskflow.config import Settings
-from tuskflow.config.database import Connection, connect
+from tuskflow.config.database import Connection, connect, probe
 from tuskflow.eventstore.postgres.queries import list_dead_letters
 from tuskflow.eventstore.postgres.store import PostgresEventStore
 from tuskflow.workers.deadletter_replay import replay_dead_letters
@@ -58,6 +58,7 @@ def replay(
     settings: Settings = ctx.obj
     spec = mapping_from_options(mapping, stream_id, stream_prefix, event_type, event_id)
     url = settings.required("database_url")
+    probe(url, "cli")
     with PostgresEventStore(url, pool_size=1, role="cli") as store:
         outcome = replay_dead_letters(
             store, spec, settings.event_max_bytes, set(ids) if ids else None

@@ -91,8 +91,6 @@ def show(
     settings: Settings = ctx.obj
     url = settings.required("database_url")
     state = scheduler.status(job_id)
-    if state["status"] is None:
-        raise typer.BadParameter(f"no job {job_id}; `tuskflow jobs list` shows the known ones")
     job_view.print_result(state)
     job_view.print_history(job_id)
     job_view.print_rejects(url, state, rejects)

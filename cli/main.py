@@ -1,9 +1,18 @@
-"""The `tuskflow` console script."""
+"""The `tuskflow` console script.
 
+Errors end a command with one line on stderr and an exit status that says which kind:
+1 a retryable error, 2 a permanent one (bad input, a refused command), 3 a service that cannot
+be reached (which one, where, and what to do). A traceback only with ``--debug`` or
+TUSKFLOW_LOG_LEVEL=DEBUG.
+"""
+
+import logging
 import sys
+from typing import Annotated
 
 import typer
 
+from tuskflow import __version__
 from tuskflow.cli import (
     consume_commands,
     db_commands,
@@ -13,7 +22,16 @@ from tuskflow.cli import (
     store_commands,
 )
 from tuskflow.config import Settings, TuskflowError, configure_logging, load_settings
-from tuskflow.config.errors import PermanentError
+from tuskflow.config.errors import PermanentError, ServiceUnavailableError
+
+EXIT_RETRYABLE, EXIT_PERMANENT, EXIT_UNREACHABLE = 1, 2, 3
+
+
+class _Run:
+    """What the callback decided for this run, read by main() once the command has ended."""
+
+    debug = False
+
 
 app = typer.Typer(
     help="tuskflow: ETL on Celery and Dask, stream ingestion into a PostgreSQL event store.",
@@ -29,18 +47,52 @@ app.add_typer(jobs_commands.app, name="jobs")
 app.command()(jobs_commands.submit)
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"tuskflow {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _load(ctx: typer.Context) -> None:
+def _load(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks of errors")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="print the version and exit", is_eager=True, callback=_print_version
+        ),
+    ] = False,
+) -> None:
     """Build the settings once and set up logging before any command runs."""
     settings: Settings = load_settings()
     configure_logging(settings)
+    _Run.debug = debug or settings.log_level == "DEBUG"
+    if not _Run.debug:
+        # The pool logs every failed connect; the command's own error says it once.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     ctx.obj = settings
 
 
 def main() -> None:
-    """Run the CLI; a tuskflow error becomes one line on stderr and a non-zero exit."""
+    """Run the CLI; a tuskflow error becomes one line on stderr and its exit status."""
     try:
         app()
     except TuskflowError as exc:
-        print(f"tuskflow: {exc}", file=sys.stderr)
-        sys.exit(2 if isinstance(exc, PermanentError) else 1)
+        if _Run.debug:
+            raise
+        print(f"tuskflow: {_line(exc)}", file=sys.stderr)
+        sys.exit(_exit_status(exc))
+
+
+def _line(exc: TuskflowError) -> str:
+    text = " ".join(str(exc).split())
+    if isinstance(exc, ServiceUnavailableError):
+        return f"{text}; {exc.remedy}"
+    return str(exc)
+
+
+def _exit_status(exc: TuskflowError) -> int:
+    if isinstance(exc, ServiceUnavailableError):
+        return EXIT_UNREACHABLE
+    return EXIT_PERMANENT if isinstance(exc, PermanentError) else EXIT_RETRYABLE

@@ -8,6 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from tuskflow.config import Settings
+from tuskflow.config.database import probe
 from tuskflow.eventstore import AggregateRepository, PostgresEventStore, RecordedEvent
 from tuskflow.eventstore.aggregate import Aggregate
 from tuskflow.eventstore.postgres.notify import NotifyWaker
@@ -19,8 +20,10 @@ app = typer.Typer(help="Look into the event store.", no_args_is_help=True)
 
 def _store(ctx: typer.Context) -> PostgresEventStore:
     settings: Settings = ctx.obj
+    url = settings.required("database_url")
+    probe(url, "cli")
     return PostgresEventStore(
-        settings.required("database_url"), max_event_bytes=settings.event_max_bytes, pool_size=2
+        url, max_event_bytes=settings.event_max_bytes, pool_size=2, role="cli"
     )
 
 

@@ -92,6 +92,13 @@ def connect(url: str, role: str, *, autocommit: bool = True) -> Connection:
     return conn
 
 
+def probe(url: str, role: str) -> None:
+    """Open and close one connection: a one-shot caller (a CLI command, a producer call) learns
+    within the connect timeout, and with the server's own reason, that PostgreSQL cannot be
+    reached, where a pool would wait out its timeout and say only that it got no connection."""
+    connect(url, role).close()
+
+
 def connection_pool(
     url: str,
     role: str,

@@ -30,11 +30,30 @@ class ToolMissingError(PermanentError):
 
 
 class ServiceUnavailableError(RetryableError):
-    """A service (PostgreSQL, Redis, Kafka) could not be reached, or dropped the connection."""
+    """A service (PostgreSQL, Redis, Kafka) could not be reached, or dropped the connection.
+
+    ``remedy`` says what a person can do about it; the CLI prints it after the message.
+    """
+
+    remedy = "start the local services with `tuskflow local up`"
 
 
 class DatabaseUnavailableError(ServiceUnavailableError):
     """PostgreSQL could not be reached, shut down, or lost the connection mid-statement."""
+
+    remedy = (
+        "start the local services with `tuskflow local up`, "
+        "or set TUSKFLOW_DATABASE_URL to a PostgreSQL that runs"
+    )
+
+
+class BrokerUnavailableError(ServiceUnavailableError):
+    """Redis, Celery's broker, could not be reached."""
+
+    remedy = (
+        "start the local services with `tuskflow local up`, "
+        "or set TUSKFLOW_REDIS_URL to a Redis that runs"
+    )
 
 
 class TransientConflictError(RetryableError):

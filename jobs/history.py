@@ -25,6 +25,14 @@ class JobStateError(PermanentError):
     """A command the job's state does not allow (cancel a finished job, retry a running one)."""
 
 
+class UnknownJobError(JobStateError):
+    """No job has this id."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job {job_id}; `tuskflow jobs list` shows the known ones")
+        self.job_id = job_id
+
+
 class JobHistory:
     """The commands that move a job through its lifecycle, on an event store."""
 
@@ -35,6 +43,12 @@ class JobHistory:
     def load(self, job_id: str) -> Job:
         """The job as its stream tells it; ``exists`` is false for an unknown id."""
         return self.jobs.load(lifecycle.stream_of(job_id))
+
+    def existing(self, job_id: str) -> Job:
+        """The job as its stream tells it; UnknownJobError for an unknown id."""
+        job = self.load(job_id)
+        self._require(job, job_id)
+        return job
 
     def submitted(self, job_id: str, name: str, spec_json: str, submitted_by: str) -> None:
         """Record a new job; the id must be new.
@@ -168,7 +182,7 @@ class JobHistory:
     @staticmethod
     def _require(job: Job, job_id: str) -> None:
         if not job.exists:
-            raise JobStateError(f"no job {job_id}; `tuskflow jobs list` shows the known ones")
+            raise UnknownJobError(job_id)
 
     def _change(self, job_id: str, decide: Callable[[Job], Any]) -> None:
         for attempt in range(_ATTEMPTS):

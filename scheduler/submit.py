@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tuskflow.config.celery import ETL_QUEUE, RUN_JOB_TASK
-from tuskflow.config.errors import RetryableError, ServiceError
+from tuskflow.config.database import probe
+from tuskflow.config.errors import BrokerUnavailableError, RetryableError
 from tuskflow.etl import sources
 from tuskflow.etl.errors import SpecError
 from tuskflow.etl.spec import JobSpec, load_spec_file, parse_spec, spec_json, with_absolute_paths
@@ -65,14 +67,16 @@ def cancel(job_id: str, reason: str = "cancelled by request") -> None:
 
 
 def status(job_id: str) -> dict[str, Any]:
-    """The job's state as its stream tells it."""
+    """The job's state as its stream tells it; UnknownJobError for an unknown id."""
     with _history() as history:
-        return summary(history.load(job_id))
+        return summary(history.existing(job_id))
 
 
 def history(job_id: str) -> list[dict[str, Any]]:
-    """The job's events in order: when, what, and the event's data."""
+    """The job's events in order: when, what, and the event's data; UnknownJobError for an
+    unknown id."""
     with _history() as jobs:
+        jobs.existing(job_id)
         events = jobs.store.read_stream(stream_of(job_id), limit=100_000)
     return [
         {"recorded_at": event.recorded_at, "event_type": event.event_type, "data": dict(event.data)}
@@ -87,7 +91,8 @@ def wait(
     on_progress: Callable[[dict[str, Any]], object] | None = None,
     on_outage: Callable[[str | None], object] | None = None,
 ) -> dict[str, Any]:
-    """Wait until the job ends; ``on_progress`` sees each change. TimeoutError past the bound.
+    """Wait until the job ends; ``on_progress`` sees each change. TimeoutError past the bound,
+    UnknownJobError at once for an unknown id.
 
     While the database cannot be reached the job goes on without us: ``on_outage`` is told
     why (once per outage) and then None when the database answers again, and waiting goes on.
@@ -103,7 +108,7 @@ def wait(
         with _history() as history:
             while True:
                 try:
-                    job = history.load(job_id)
+                    job = history.existing(job_id)
                 except RetryableError as exc:
                     outage = _report_outage(on_outage, outage, str(exc))
                     _check_deadline(job_id, last.get("status"), deadline, timeout_s)
@@ -142,7 +147,9 @@ def _check_deadline(
 
 @contextmanager
 def _history() -> Iterator[JobHistory]:
-    with PostgresEventStore(settings().required("database_url"), pool_size=1) as store:
+    url = settings().required("database_url")
+    probe(url, "producer")
+    with PostgresEventStore(url, pool_size=1, role="producer") as store:
         yield JobHistory(store)
 
 
@@ -151,10 +158,15 @@ def _enqueue(history: JobHistory, job_id: str, *, task_id: str) -> None:
         app.send_task(RUN_JOB_TASK, args=[job_id], task_id=task_id, queue=ETL_QUEUE)
     except Exception as exc:  # kombu raises many kinds for one cause: the broker is unreachable
         history.cancel(job_id, f"could not be enqueued: {exc}")
-        raise ServiceError(
-            f"job {job_id} could not be enqueued on the broker ({exc}); check TUSKFLOW_REDIS_URL"
-            f" and that Redis runs, then submit again"
+        raise BrokerUnavailableError(
+            f"job {job_id} could not be enqueued: Redis at {_broker()} is unreachable ({exc});"
+            " the job is recorded cancelled, submit it again once Redis runs"
         ) from exc
+
+
+def _broker() -> str:
+    url = urlsplit(settings().required("redis_url"))
+    return f"{url.hostname or 'localhost'}:{url.port or 6379}"
 
 
 def _load(spec: SpecInput) -> JobSpec:

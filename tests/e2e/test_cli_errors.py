@@ -1,0 +1,87 @@
+"""The CLI's rule for errors: a service that cannot be reached is one line naming it, where it
+was tried and what to do, exit status 3, within 5 s; a traceback only when asked for."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tuskflow import __version__
+
+TUSKFLOW = Path(sys.executable).with_name("tuskflow")
+# Commands that each open the database their own way: the projection runner, the migration
+# runner, the event store's pool, the dead-letter listing, the submit API.
+NEEDS_POSTGRES = [
+    ["jobs", "list"],
+    ["db", "migrate"],
+    ["store", "stats"],
+    ["deadletters", "list"],
+    ["jobs", "show", "0123456789abcdef"],
+]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run(*args: str, **env: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    done = subprocess.run(
+        [str(TUSKFLOW), *args],
+        env={**os.environ, "TUSKFLOW_LOG_FORMAT": "json", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return done, time.monotonic() - started
+
+
+@pytest.mark.parametrize("command", NEEDS_POSTGRES, ids=" ".join)
+def test_unreachable_postgres_is_one_line_with_exit_3_within_5_s(command: list[str]) -> None:
+    port = closed_port()
+    done, seconds = run(*command, TUSKFLOW_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/x")
+
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 3, done.stderr
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"tuskflow: PostgreSQL at 127.0.0.1:{port}/x is unreachable: ")
+    assert "Connection refused" in lines[0]
+    assert lines[0].endswith(
+        "start the local services with `tuskflow local up`, "
+        "or set TUSKFLOW_DATABASE_URL to a PostgreSQL that runs"
+    )
+    assert seconds < 5, f"{' '.join(command)} took {seconds:.1f} s"
+
+
+def test_debug_shows_the_traceback_of_an_unreachable_service() -> None:
+    port = closed_port()
+    done, _ = run(
+        "--debug", "jobs", "list", TUSKFLOW_DATABASE_URL=f"postgresql://p@127.0.0.1:{port}/x"
+    )
+
+    assert done.returncode != 0
+    assert "Traceback (most recent call last)" in done.stderr
+    assert "DatabaseUnavailableError" in done.stderr
+
+
+def test_version_is_printed_without_any_service() -> None:
+    done, _ = run("--version", TUSKFLOW_DATABASE_URL="postgresql://p@127.0.0.1:1/x")
+
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"tuskflow {__version__}"
+
+
+def test_an_unknown_job_id_is_a_clear_error_with_exit_2(migrated_url: str) -> None:
+    done, _ = run("jobs", "show", "nosuchjob", TUSKFLOW_DATABASE_URL=migrated_url)
+
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        "tuskflow: no job nosuchjob; `tuskflow jobs list` shows the known ones"
+    )
