@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
+
 from tuskflow.config.celery import ETL_QUEUE, RUN_JOB_TASK
 from tuskflow.config.database import probe
 from tuskflow.config.errors import BrokerUnavailableError, RetryableError
@@ -47,6 +49,7 @@ def submit(spec: SpecInput) -> str:
     """Validate, record and enqueue a job; return its id."""
     checked = validate(spec)
     job_id = uuid.uuid4().hex[:16]
+    _probe_broker()  # before anything is recorded: a job is never left behind unsent
     with _history() as history:
         history.submitted(job_id, checked.name, spec_json(checked), _submitter())
         _enqueue(history, job_id, task_id=job_id)
@@ -55,6 +58,7 @@ def submit(spec: SpecInput) -> str:
 
 def retry(job_id: str) -> None:
     """Open a failed or cancelled job to a new attempt and enqueue it again."""
+    _probe_broker()
     with _history() as history:
         history.retry(job_id)
         _enqueue(history, job_id, task_id=f"{job_id}-{uuid.uuid4().hex[:6]}")
@@ -162,6 +166,17 @@ def _enqueue(history: JobHistory, job_id: str, *, task_id: str) -> None:
             f"job {job_id} could not be enqueued: Redis at {_broker()} is unreachable ({exc});"
             " the job is recorded cancelled, submit it again once Redis runs"
         ) from exc
+
+
+def _probe_broker() -> None:
+    """BrokerUnavailableError within seconds, with Redis's own reason, if the broker cannot be
+    reached: Celery's publish would retry its result backend for 20 s before saying so."""
+    url = settings().required("redis_url")
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3) as client:
+            client.ping()
+    except redis.RedisError as exc:
+        raise BrokerUnavailableError(f"Redis at {_broker()} is unreachable: {exc}") from None
 
 
 def _broker() -> str:

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tuskflow import __version__
@@ -85,3 +86,29 @@ def test_an_unknown_job_id_is_a_clear_error_with_exit_2(migrated_url: str) -> No
     assert done.stderr.strip() == (
         "tuskflow: no job nosuchjob; `tuskflow jobs list` shows the known ones"
     )
+
+
+def test_submit_with_redis_unreachable_is_one_line_and_records_nothing(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "s.csv").write_text("region,quantity\nnorth,1\n")
+    (tmp_path / "spec.yaml").write_text(
+        f"version: 1\nname: probe\nsource: {{format: csv, path: {tmp_path}/s.csv}}\n"
+        f"transforms: []\nsink: {{kind: csv, path: {tmp_path}/out.csv}}\n"
+    )
+    port = closed_port()
+    done, seconds = run(
+        "submit",
+        str(tmp_path / "spec.yaml"),
+        TUSKFLOW_DATABASE_URL=migrated_url,
+        TUSKFLOW_REDIS_URL=f"redis://127.0.0.1:{port}/0",
+    )
+
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 3, done.stderr
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"tuskflow: Redis at 127.0.0.1:{port} is unreachable: ")
+    assert lines[0].endswith("or set TUSKFLOW_REDIS_URL to a Redis that runs")
+    assert seconds < 5, f"submit took {seconds:.1f} s"
+    with psycopg.connect(migrated_url) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
