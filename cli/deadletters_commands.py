@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from tuskflow.cli.listing import JsonOption, print_listing
 from tuskflow.cli.mapping_options import mapping_from_options
 from tuskflow.config import Settings
 from tuskflow.config.database import Connection, connect, probe
@@ -25,19 +26,23 @@ def list_command(
     ctx: typer.Context,
     include_replayed: Annotated[bool, typer.Option("--all", help="replayed ones too")] = False,
     limit: Annotated[int, typer.Option(help="at most this many")] = 50,
+    as_json: JsonOption = False,
 ) -> None:
     """Dead letters with where they came from, attempts and the reason."""
     with _connect(ctx) as conn:
         letters = list_dead_letters(conn, include_replayed=include_replayed, limit=limit)
-    if not letters:
-        typer.echo("no dead letters")
-        return
-    for stored in letters:
-        state = f"replayed at #{stored.replayed_position}" if stored.replayed_at else "open"
-        typer.echo(
-            f"{stored.id:>6}  {stored.letter.source_key}  attempts={stored.attempts}  {state}  "
-            f"{stored.letter.reason}"
-        )
+    rows = [
+        {
+            "id": stored.id,
+            "source_key": stored.letter.source_key,
+            "attempts": stored.attempts,
+            "last_failed_at": stored.last_failed_at,
+            "replayed_position": stored.replayed_position,
+            "reason": stored.letter.reason,
+        }
+        for stored in letters
+    ]
+    print_listing(rows, as_json, empty="no dead letters")
 
 
 @app.command()

@@ -10,14 +10,16 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from tuskflow.cli.listing import JsonOption, print_listing
 from tuskflow.config import Settings
-from tuskflow.config.database import connect
+from tuskflow.config.database import Connection, connect
 from tuskflow.eventstore.postgres.projection import ProjectionRunner
-from tuskflow.jobs.projection import JobsProjection, latest_jobs
+from tuskflow.jobs.history import JobStateError
+from tuskflow.jobs.projection import JobsProjection, job_ids_starting, latest_jobs
 
 app = typer.Typer(help="ETL jobs: their state, history and rejects.", no_args_is_help=True)
+JobIdArgument = Annotated[str, typer.Argument(help="the job's id, or a unique start of it")]
 
 
 def submit(
@@ -43,45 +45,34 @@ def submit(
 def list_command(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(help="at most this many, newest first")] = 20,
+    as_json: JsonOption = False,
 ) -> None:
     """Jobs with their status, progress and output, from the jobs projection."""
+    rows = latest_jobs(_caught_up(ctx), limit)
+    print_listing(rows, as_json, empty="no jobs yet; submit one with: tuskflow submit SPEC")
+
+
+def _caught_up(ctx: typer.Context) -> Connection:
+    """A connection to a store whose jobs projection has caught up."""
     settings: Settings = ctx.obj
     url = settings.required("database_url")
     ProjectionRunner(url, JobsProjection()).catch_up()
-    with connect(url, "cli") as conn:
-        rows = latest_jobs(conn, limit)
-    table = Table(
-        "job",
-        "name",
-        "status",
-        "attempt",
-        "partitions",
-        "rows in",
-        "rows out",
-        "rejected",
-        "output / error",
-        "submitted",
-    )
-    for job_id, name, status, attempt, done, total, rows_in, rows_out, rejected, where, at in rows:
-        table.add_row(
-            job_id,
-            name,
-            status,
-            str(attempt),
-            f"{done}/{total}",
-            f"{rows_in:,}",
-            "" if rows_out is None else f"{rows_out:,}",
-            f"{rejected:,}",
-            (where or "")[:60],
-            f"{at:%Y-%m-%d %H:%M:%S}",
-        )
-    Console().print(table)
+    return ctx.with_resource(connect(url, "cli"))
+
+
+def _job_id(ctx: typer.Context, given: str) -> str:
+    """The job id ``given`` is a unique prefix of (or ``given``, for the command to refuse)."""
+    matches = job_ids_starting(_caught_up(ctx), given)
+    if len(matches) > 1:
+        shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+        raise JobStateError(f"job id {given!r} is the start of {len(matches)} jobs ({shown})")
+    return matches[0] if matches else given
 
 
 @app.command()
 def show(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="the job's id")],
+    job_id: JobIdArgument,
     rejects: Annotated[int, typer.Option(help="show this many rejected rows")] = 10,
 ) -> None:
     """A job's state, its history from the event store, and its first rejected rows."""
@@ -90,6 +81,7 @@ def show(
 
     settings: Settings = ctx.obj
     url = settings.required("database_url")
+    job_id = _job_id(ctx, job_id)
     state = scheduler.status(job_id)
     job_view.print_result(state)
     job_view.print_history(job_id)
@@ -97,23 +89,26 @@ def show(
 
 
 @app.command()
-def cancel(job_id: Annotated[str, typer.Argument(help="the job's id")]) -> None:
+def cancel(ctx: typer.Context, job_id: JobIdArgument) -> None:
     """Cancel a queued or running job; nothing of it is published."""
     from tuskflow import scheduler
 
+    job_id = _job_id(ctx, job_id)
     scheduler.cancel(job_id)
     Console().print(f"job {job_id} cancelled")
 
 
 @app.command()
 def retry(
-    job_id: Annotated[str, typer.Argument(help="the job's id")],
+    ctx: typer.Context,
+    job_id: JobIdArgument,
     wait: Annotated[bool, typer.Option(help="show progress until the job ends")] = False,
 ) -> None:
     """Run a failed or cancelled job again, as it was submitted."""
     from tuskflow import scheduler
     from tuskflow.cli import job_view
 
+    job_id = _job_id(ctx, job_id)
     scheduler.retry(job_id)
     job_view.console.print(f"job {job_id} enqueued again")
     if wait:

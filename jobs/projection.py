@@ -3,6 +3,7 @@
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from tuskflow.eventstore.records import RecordedEvent
@@ -78,15 +79,26 @@ class JobsProjection:
                 cursor.execute(statement, {k: _param(v) for k, v in params.items()})
 
 
-def latest_jobs(conn: Connection, limit: int) -> list[tuple[Any, ...]]:
-    """The newest ``limit`` jobs, newest first: id, name, status, attempt, partitions done and
-    total, rows in and out, rejected, output or error, submitted at."""
-    return conn.execute(
+def latest_jobs(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` jobs, newest first, each a dict: id, name, status, attempt,
+    partitions done and total, rows in and out, rejected, output or error, submitted at."""
+    cursor = conn.cursor(row_factory=dict_row)
+    return cursor.execute(
         "SELECT job_id, name, status, attempt, partitions_done, partitions_total, rows_in,"
-        " rows_out, rejected, coalesce(output, error), submitted_at FROM projection_jobs"
-        " ORDER BY submitted_at DESC LIMIT %s",
+        " rows_out, rejected, coalesce(output, error) AS output_or_error, submitted_at"
+        " FROM projection_jobs ORDER BY submitted_at DESC LIMIT %s",
         [limit],
     ).fetchall()
+
+
+def job_ids_starting(conn: Connection, prefix: str) -> list[str]:
+    """The ids of the known jobs that begin with ``prefix``, in order."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = conn.execute(
+        "SELECT job_id FROM projection_jobs WHERE job_id LIKE %s ORDER BY job_id LIMIT 100",
+        [escaped + "%"],
+    ).fetchall()
+    return [str(job_id) for (job_id,) in rows]
 
 
 def _param(value: object) -> object:

@@ -1,6 +1,7 @@
 """`tuskflow submit` and `tuskflow jobs ...` as a person runs them, with a real worker."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ def tuskflow(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Completed
     """Run the CLI in ``cwd``; its exit code and output."""
     return subprocess.run(
         [str(TUSKFLOW), *args],
-        env={**env, "COLUMNS": "200"},
+        env=env,
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -75,7 +76,8 @@ def test_submit_wait_list_show_and_retry_after_fixing_the_data(
         write_job(tmp_path, ["3", "4", "5"], max_share=0.0)
         retried = tuskflow(env, tmp_path, "jobs", "retry", job_id, "--wait")
     listed = tuskflow(env, tmp_path, "jobs", "list")
-    shown = tuskflow(env, tmp_path, "jobs", "show", job_id)
+    listed_json = tuskflow(env, tmp_path, "jobs", "list", "--json")
+    shown = tuskflow(env, tmp_path, "jobs", "show", job_id[:6])  # a unique start of the id
 
     assert failed.returncode == 1
     assert "1 of 3 rows rejected" in failed.stdout
@@ -83,8 +85,13 @@ def test_submit_wait_list_show_and_retry_after_fixing_the_data(
     assert "succeeded" in retried.stdout
     with (tmp_path / "total.csv").open(newline="") as published:
         assert list(csv.reader(published)) == [["one", "total"], ["1", "12"]]
-    assert job_id in listed.stdout
+    assert job_id in listed.stdout  # whole, piped and without COLUMNS
     assert "succeeded" in listed.stdout
+    [row] = [json.loads(line) for line in listed_json.stdout.splitlines()]
+    assert (row["job_id"], row["status"], row["attempt"]) == (job_id, "succeeded", 2)
+    assert (row["rows_in"], row["rows_out"], row["rejected"]) == (3, 1, 0)
+    assert shown.returncode == 0, shown.stderr
+    assert job_id in shown.stdout
     history = [
         line.split()[1]
         for line in shown.stdout.split("history:")[1].splitlines()[1:]

@@ -1,0 +1,53 @@
+"""How every listing prints: a table that fits the terminal without cutting an id, or, with
+``--json``, one JSON object a line (whole values, for scripts and jq)."""
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+JsonOption = Annotated[bool, typer.Option("--json", help="one JSON object a line")]
+# Piped, a table is as wide as its rows need: a pipe has no width to fit.
+_PIPED_WIDTH = 10_000
+
+
+def print_listing(rows: Sequence[Mapping[str, Any]], as_json: bool, *, empty: str) -> None:
+    """``rows`` (dicts of the same keys, the first an id) as JSON lines or as a table."""
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row, default=_json_value))
+        return
+    if not rows:
+        typer.echo(empty)
+        return
+    table = Table()
+    for index, key in enumerate(rows[0]):
+        widest = max(len(_cell(row[key])) for row in rows) if index == 0 else None
+        table.add_column(key.replace("_", " "), no_wrap=index == 0, min_width=widest)
+    for row in rows:
+        table.add_row(*(_cell(value) for value in row.values()))
+    console = Console() if sys.stdout.isatty() else Console(width=_PIPED_WIDTH)
+    console.print(table)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M:%S}"
+    return str(value)
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
