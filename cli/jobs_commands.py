@@ -19,6 +19,8 @@ from tuskflow.jobs.history import JobStateError
 from tuskflow.jobs.projection import JobsProjection, job_ids_starting, latest_jobs
 
 app = typer.Typer(help="ETL jobs: their state, history and rejects.", no_args_is_help=True)
+# What a shell reports for a command ended by SIGINT (128 + 2).
+EXIT_INTERRUPTED = 130
 JobIdArgument = Annotated[str, typer.Argument(help="the job's id, or a unique start of it")]
 
 
@@ -35,10 +37,7 @@ def submit(
     if not wait:
         job_view.console.print(f"follow it with: tuskflow jobs show {job_id}")
         return
-    final = job_view.follow(job_id)
-    job_view.print_result(final)
-    if final["status"] != "succeeded":
-        raise typer.Exit(1)
+    _follow_to_end(job_id)
 
 
 @app.command("list")
@@ -112,7 +111,23 @@ def retry(
     scheduler.retry(job_id)
     job_view.console.print(f"job {job_id} enqueued again")
     if wait:
+        _follow_to_end(job_id)
+
+
+def _follow_to_end(job_id: str) -> None:
+    """Show the job until it ends; exit 1 unless it succeeded. Ctrl-C stops only the following:
+    the job runs on in the workers, and the exit (130) says how to find it again."""
+    from tuskflow.cli import job_view
+
+    try:
         final = job_view.follow(job_id)
-        job_view.print_result(final)
-        if final["status"] != "succeeded":
-            raise typer.Exit(1)
+    except KeyboardInterrupt:
+        job_view.console.print(
+            f"stopped following job {job_id}; it goes on running in the workers.\n"
+            f"  follow it: tuskflow jobs show {job_id}\n"
+            f"  cancel it: tuskflow jobs cancel {job_id}"
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    job_view.print_result(final)
+    if final["status"] != "succeeded":
+        raise typer.Exit(1)

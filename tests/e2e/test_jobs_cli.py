@@ -3,8 +3,10 @@
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -139,3 +141,34 @@ def test_an_invalid_spec_is_refused_with_every_problem_and_exit_2(
     assert "transforms[0].expr" in refused.stderr
     assert "transforms[1].by" in refused.stderr
     assert "nope" in refused.stderr
+
+
+def test_ctrl_c_during_submit_wait_says_the_job_goes_on_and_how_to_find_it(
+    migrated_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = etl_env(migrated_url, private_redis_db(redis_url, REDIS_DB), tmp_path / "state", None)
+    write_job(tmp_path, ["1", "2"], max_share=0.0)
+    # No worker runs: the job stays queued while submit --wait follows it.
+    waiting = subprocess.Popen(
+        [str(TUSKFLOW), "submit", "spec.yaml", "--wait"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert waiting.stdout is not None
+    first = waiting.stdout.readline()
+    assert first.startswith("submitted job "), first
+    job_id = first.split()[2]
+    time.sleep(1.0)  # following: the progress bar is up
+
+    waiting.send_signal(signal.SIGINT)
+    rest, errors = waiting.communicate(timeout=30)
+    shown = tuskflow(env, tmp_path, "jobs", "show", job_id)
+
+    assert waiting.returncode == 130, errors
+    assert f"stopped following job {job_id}; it goes on running in the workers." in rest
+    assert f"tuskflow jobs cancel {job_id}" in rest
+    assert "Traceback" not in errors
+    assert f"job {job_id} (total quantity): submitted" in shown.stdout  # not cancelled
