@@ -109,9 +109,20 @@ def split_batch(
         elif delivered > limit:
             reason = f"delivered {delivered} times, over the limit of {limit}"
             letters.append(dead_letter(message, reason))
+        elif config.payload_field.encode() not in fields:
+            letters.append(dead_letter(message, _missing_payload(config, fields)))
         else:
             messages.append(message)
     return messages, letters
+
+
+def _missing_payload(config: RedisIngestConfig, fields: Fields) -> str:
+    names = ", ".join(sorted(repr(name.decode(errors="replace")) for name in fields))
+    return (
+        f"no field {config.payload_field!r} in the entry (its fields: {names}); the consumer "
+        f"reads the JSON payload from field {config.payload_field!r} and the key from field "
+        f"{config.key_field!r}"
+    )
 
 
 def safe_trim(client: redis.Redis, stream: str) -> int:

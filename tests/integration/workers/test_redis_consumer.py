@@ -212,7 +212,10 @@ def test_poison_entries_become_dead_letters_and_the_good_ones_around_them_events
     assert "missing stream key" in reasons[ids["no key"]]
     assert "missing event type" in reasons[ids["no type"]]
     assert "over the 512-byte limit" in reasons[ids["oversized"]]
-    assert "empty message" in reasons[ids["no payload"]]
+    assert reasons[ids["no payload"]] == (
+        "no field 'data' in the entry (its fields: 'key', 'other'); the consumer reads the JSON"
+        " payload from field 'data' and the key from field 'key'"
+    )
     rows = query(migrated_url, "SELECT metadata->>'entry_id' FROM events")
     assert sorted(entry_id for (entry_id,) in rows) == sorted(good)
     assert pending(client, stream) == 0
