@@ -12,10 +12,8 @@ app = typer.Typer(help="The database schema.", no_args_is_help=True)
 def migrate_command(ctx: typer.Context) -> None:
     """Apply every schema migration not yet applied (safe to run from many processes)."""
     settings: Settings = ctx.obj
+    # Each migration applied is logged once, as it is applied; this line only sums them up.
     applied = migrate(settings.required("database_url"))
-    for migration in applied:
-        typer.echo(f"applied {migration.version:04d}_{migration.name}")
     latest = available()[-1]
-    typer.echo(
-        f"schema at {latest.version:04d}_{latest.name}" + ("" if applied else " (no change)")
-    )
+    change = f"{len(applied)} applied" if applied else "no change"
+    typer.echo(f"schema at {latest.version:04d}_{latest.name} ({change})")
