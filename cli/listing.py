@@ -27,24 +27,29 @@ def print_listing(rows: Sequence[Mapping[str, Any]], as_json: bool, *, empty: st
         return
     table = Table()
     for index, key in enumerate(rows[0]):
-        widest = max(len(_cell(row[key])) for row in rows) if index == 0 else None
+        widest = max(len(_cell(key, row[key])) for row in rows) if index == 0 else None
         table.add_column(key.replace("_", " "), no_wrap=index == 0, min_width=widest)
     for row in rows:
-        table.add_row(*(_cell(value) for value in row.values()))
+        table.add_row(*(_cell(key, value) for key, value in row.items()))
     console = Console() if sys.stdout.isatty() else Console(width=_PIPED_WIDTH)
     console.print(table)
 
 
-def _cell(value: object) -> str:
+def _cell(key: str, value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, int):
+    if isinstance(value, int) and not _is_identifier(key):
         return f"{value:,}"
     if isinstance(value, datetime):
         return f"{value:%Y-%m-%d %H:%M:%S}"
     return str(value)
+
+
+def _is_identifier(key: str) -> bool:
+    """Numbers that name something (an id, a pid) are shown as they are, without separators."""
+    return key in {"id", "pid"} or key.endswith(("_id", "_position"))
 
 
 def _json_value(value: object) -> object:

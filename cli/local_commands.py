@@ -4,12 +4,16 @@ from typing import Annotated
 
 import typer
 
+from tuskflow.cli.listing import JsonOption, print_listing
 from tuskflow.config import Settings
 from tuskflow.deploy.local import LocalStack
 from tuskflow.deploy.local.worker import EtlWorker
 
 app = typer.Typer(help="Start, stop and report the local services.", no_args_is_help=True)
 
+ServiceNames = Annotated[
+    list[str] | None, typer.Argument(help="only these: postgres, redis, kafka")
+]
 # `status` exits with this when a local service is stopped, as LSB init scripts do.
 EXIT_NOT_RUNNING = 3
 
@@ -20,12 +24,7 @@ def _stack(ctx: typer.Context) -> LocalStack:
 
 
 @app.command()
-def up(
-    ctx: typer.Context,
-    services: Annotated[
-        list[str] | None, typer.Argument(help="only these: postgres, redis, kafka")
-    ] = None,
-) -> None:
+def up(ctx: typer.Context, services: ServiceNames = None) -> None:
     """Start every local service (or those named) that is not running; wait until each answers."""
     for line in _stack(ctx).up(services or ()):
         typer.echo(line)
@@ -33,21 +32,44 @@ def up(
 
 
 @app.command()
-def down(ctx: typer.Context) -> None:
-    """Stop the local worker and services and wait until no process of theirs is left."""
+def down(ctx: typer.Context, services: ServiceNames = None) -> None:
+    """Stop the local worker and services (or those named) and wait until no process of
+    theirs is left."""
     settings: Settings = ctx.obj
-    if EtlWorker(settings.state_dir).stop():
+    if not services and EtlWorker(settings.state_dir).stop():
         typer.echo("worker: stopped")
-    for line in _stack(ctx).down():
+    for line in _stack(ctx).down(services or ()):
         typer.echo(line)
 
 
 @app.command()
-def status(ctx: typer.Context) -> None:
-    """Say what runs where and its version; exit 3 when a local service is stopped."""
+def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Say what runs where, its version and pid, and the local ETL worker; exit 3 when a
+    local service is stopped."""
+    settings: Settings = ctx.obj
     statuses = _stack(ctx).status()
-    for service in statuses:
-        typer.echo(service.line())
+    rows = [
+        {
+            "service": service.name,
+            "state": service.state,
+            "address": service.address,
+            "version": service.version,
+            "pid": service.pid,
+        }
+        for service in statuses
+    ]
+    worker = EtlWorker(settings.state_dir)
+    pid = worker.pid()
+    rows.append(
+        {
+            "service": worker.name,
+            "state": "stopped" if pid is None else "running",
+            "address": f"ETL queue, log {worker.log}",
+            "version": "",
+            "pid": pid,
+        }
+    )
+    print_listing(rows, as_json, empty="")
     if any(service.state == "stopped" for service in statuses):
         raise typer.Exit(EXIT_NOT_RUNNING)
 

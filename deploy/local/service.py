@@ -16,13 +16,6 @@ class ServiceStatus:
     version: str = ""
     pid: int | None = None
 
-    def line(self) -> str:
-        """A fixed-width line for a terminal."""
-        pid = f"pid {self.pid}" if self.pid else ""
-        return (
-            f"{self.name:<9} {self.state:<9} {self.address:<48} {self.version:<28} {pid}".rstrip()
-        )
-
 
 class LocalService(Protocol):
     """A real server run from the project's state folder on 127.0.0.1."""
@@ -36,6 +29,9 @@ class LocalService(Protocol):
     @property
     def url_variable(self) -> str:
         """The TUSKFLOW_* variable that points clients at it."""
+
+    def pid(self) -> int | None:
+        """Its main process, when this state folder runs it."""
 
     def start(self) -> bool:
         """Start it and wait until it answers; False when it was already running."""

@@ -1,6 +1,8 @@
 """`tuskflow local up|status|env|down` as a person runs them, in a state folder of its own."""
 
+import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -55,6 +57,16 @@ def _processes_mentioning(text: str) -> list[str]:
     return found
 
 
+def _exported(lines: str) -> dict[str, str]:
+    """The variables `tuskflow local env` exports, as eval would set them."""
+    exported = {}
+    for line in lines.splitlines():
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").partition("=")
+            exported[name] = shlex.split(value)[0]
+    return exported
+
+
 def test_up_twice_status_env_down_leaves_no_process(tmp_path: Path) -> None:
     state = tmp_path / "state"
     ports = {name: _free_port() for name in ("postgres", "redis", "kafka", "controller")}
@@ -66,6 +78,7 @@ def test_up_twice_status_env_down_leaves_no_process(tmp_path: Path) -> None:
         TUSKFLOW_LOCAL_KAFKA_CONTROLLER_PORT=str(ports["controller"]),
         TUSKFLOW_LOG_FORMAT="json",
     )
+    env_after_eval = env
     try:
         first = _tuskflow("local", "up", env=env)
         if first.returncode != 0 and "Install Java" in first.stderr and not in_ci():
@@ -76,8 +89,13 @@ def test_up_twice_status_env_down_leaves_no_process(tmp_path: Path) -> None:
         second_took = time.monotonic() - started
         status = _tuskflow("local", "status", env=env)
         exports = _tuskflow("local", "env", env=env)
+        # As after the README's eval "$(tuskflow local env)": the services are still ours
+        env_after_eval = {**env, **_exported(exports.stdout)}
+        status_after_eval = _tuskflow("local", "status", "--json", env=env_after_eval)
+        redis_down = _tuskflow("local", "down", "redis", env=env_after_eval)
+        exports_without_redis = _tuskflow("local", "env", env=env_after_eval)
     finally:
-        down = _tuskflow("local", "down", env=env)
+        down = _tuskflow("local", "down", env=env_after_eval)
 
     assert [
         line.split(":")[1].strip().split(" at ")[0] for line in first.stdout.splitlines()[:3]
@@ -91,14 +109,27 @@ def test_up_twice_status_env_down_leaves_no_process(tmp_path: Path) -> None:
     assert "Redis " in status.stdout
     assert "Apache Kafka 4." in status.stdout
     assert f"export TUSKFLOW_KAFKA_BOOTSTRAP=127.0.0.1:{ports['kafka']}" in exports.stdout
+    rows = {row["service"]: row for row in map(json.loads, status_after_eval.stdout.splitlines())}
+    assert [rows[name]["state"] for name in ("postgres", "redis", "kafka", "worker")] == [
+        "running",
+        "running",
+        "running",
+        "stopped",
+    ]
+    assert all(isinstance(rows[name]["pid"], int) for name in ("postgres", "redis", "kafka"))
+    assert redis_down.stdout.splitlines() == ["redis: stopped"]
+    assert f"export TUSKFLOW_REDIS_URL=redis://127.0.0.1:{ports['redis']}/0" in (
+        exports_without_redis.stdout
+    )
+    assert "# redis is not running: tuskflow local up redis" in exports_without_redis.stdout
     assert down.returncode == 0, down.stderr
-    assert down.stdout.splitlines() == ["kafka: stopped", "redis: stopped", "postgres: stopped"]
+    assert down.stdout.splitlines() == ["kafka: stopped", "redis: not running", "postgres: stopped"]
     assert _processes_mentioning(str(state)) == []
     for port in ports.values():
         assert _processes_mentioning(f"127.0.0.1:{port}") == []
     after = _tuskflow("local", "status", env=env)
     assert after.returncode == 3
-    assert after.stdout.count("stopped") == 3
+    assert after.stdout.count("stopped") == 4  # the three services and the worker
 
 
 def test_missing_java_is_one_line_with_both_ways_out(
