@@ -7,13 +7,14 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+from tuskflow.cli.listing import JsonOption, print_listing
 from tuskflow.config import Settings
 from tuskflow.config.database import probe
 from tuskflow.eventstore import AggregateRepository, PostgresEventStore, RecordedEvent
 from tuskflow.eventstore.aggregate import Aggregate
 from tuskflow.eventstore.postgres.notify import NotifyWaker
 from tuskflow.eventstore.postgres.projection import ProjectionRunner
-from tuskflow.eventstore.projections import builtin_projections
+from tuskflow.jobs import catalog
 
 app = typer.Typer(help="Look into the event store.", no_args_is_help=True)
 
@@ -64,16 +65,30 @@ def read(
     from_version: Annotated[int, typer.Option(help="first version to show")] = 1,
     backwards: Annotated[bool, typer.Option(help="newest first, from --from-version down")] = False,
     limit: Annotated[int, typer.Option(help="at most this many events")] = 100,
+    as_json: JsonOption = False,
 ) -> None:
-    """One stream's events as JSON lines."""
+    """One stream's events: a table, or with --json every field as JSON lines."""
     start = from_version if not backwards or from_version > 1 else 2**31 - 1
     with _store(ctx) as store:
         events = store.read_stream(stream, start, backwards=backwards, limit=limit)
     if not events:
         typer.echo(f"stream {stream!r} has no events from version {from_version}", err=True)
         raise typer.Exit(1)
-    for event in events:
-        typer.echo(_line(event))
+    if as_json:
+        for event in events:
+            typer.echo(_line(event))
+        return
+    print_listing([_row(event) for event in events], as_json=False, empty="")
+
+
+def _row(event: RecordedEvent) -> dict[str, Any]:
+    return {
+        "global_position": event.global_position,
+        "version": event.stream_version,
+        "type": event.event_type,
+        "recorded_at": event.recorded_at,
+        "data": json.dumps(event.data, default=str),
+    }
 
 
 @app.command()
@@ -118,7 +133,7 @@ def tail(
 def replay(ctx: typer.Context, projection: str) -> None:
     """Rebuild a projection from the first event, with progress."""
     settings: Settings = ctx.obj
-    projections = builtin_projections()
+    projections = catalog.projections()
     if projection not in projections:
         typer.echo(
             f"no projection {projection!r}; known: {', '.join(sorted(projections))}", err=True
@@ -135,7 +150,7 @@ def replay(ctx: typer.Context, projection: str) -> None:
     )
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task(f"replaying {projection}", total=head)
-        applied = runner.rebuild(lambda n: progress.advance(task, n))
+        applied = runner.rebuild(lambda position: progress.update(task, completed=position))
     typer.echo(f"{projection}: rebuilt from {applied} events")
 
 
@@ -143,20 +158,27 @@ def replay(ctx: typer.Context, projection: str) -> None:
 def snapshot(
     ctx: typer.Context,
     stream: str,
+    take: Annotated[
+        bool, typer.Option(help="take one now, with the aggregate of the stream's category")
+    ] = False,
     aggregate: Annotated[
-        str | None, typer.Option(help="module:Class of the aggregate, to take a snapshot now")
+        str | None, typer.Option(help="module:Class of your own aggregate, to take one now")
     ] = None,
 ) -> None:
-    """Show a stream's latest snapshot, or take one now with --aggregate module:Class."""
+    """Show a stream's latest snapshot; --take takes one now (a job's stream, job-ID, is
+    tuskflow's own; give --aggregate module:Class for a stream of yours)."""
+    factory = _aggregate_class(aggregate) if aggregate is not None else None
+    if take and factory is None:
+        factory = catalog.aggregate_of(stream)
+        if factory is None:
+            known = ", ".join(f"{category}*" for category in catalog.aggregates())
+            raise typer.BadParameter(
+                f"tuskflow writes no aggregate to stream {stream!r} (its own are {known});"
+                " give --aggregate module:Class for a stream of yours"
+            )
     with _store(ctx) as store:
-        if aggregate is not None:
-            factory = _aggregate_class(aggregate)
-            repository = AggregateRepository(store, factory, snapshot_every=1)
-            loaded = repository.load(stream)
-            if loaded.version == 0:
-                typer.echo(f"stream {stream!r} has no events", err=True)
-                raise typer.Exit(1)
-            repository.take_snapshot(loaded)
+        if factory is not None:
+            _take_snapshot(store, stream, factory)
         kept = store.load_snapshot(stream)
         version = store.stream_version(stream)
     if kept is None:
@@ -169,7 +191,24 @@ def snapshot(
     )
 
 
-def _aggregate_class(path: str) -> Any:
+def _take_snapshot(store: PostgresEventStore, stream: str, factory: type[Aggregate]) -> None:
+    repository = AggregateRepository(store, factory, snapshot_every=1)
+    loaded = repository.load(stream)
+    if loaded.version == 0:
+        typer.echo(f"stream {stream!r} has no events", err=True)
+        raise typer.Exit(1)
+    try:
+        repository.take_snapshot(loaded)
+    except NotImplementedError:
+        typer.echo(
+            f"{factory.__module__}:{factory.__name__} does not take snapshots: give it"
+            " snapshot_state() and restore()",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+
+
+def _aggregate_class(path: str) -> type[Aggregate]:
     module_name, _, class_name = path.partition(":")
     try:
         found = getattr(importlib.import_module(module_name), class_name)

@@ -17,7 +17,8 @@ class Aggregate(ABC):
     """Base for an aggregate: ``apply`` folds one event into state; ``record`` adds a new one.
 
     ``version`` counts every event applied, recorded ones included; ``pending`` holds the
-    recorded ones not yet saved.
+    recorded ones not yet saved; ``snapshot_version`` is the version of the snapshot it was
+    loaded from or last saved (0 for none).
     """
 
     # Bump when snapshot_state's shape changes: older snapshots are then ignored, not misread.
@@ -26,6 +27,7 @@ class Aggregate(ABC):
     def __init__(self, stream_id: str) -> None:
         self.stream_id = stream_id
         self.version = 0
+        self.snapshot_version = 0
         self._pending: list[NewEvent] = []
 
     @abstractmethod
@@ -69,8 +71,9 @@ A = TypeVar("A", bound=Aggregate)
 class AggregateRepository(Generic[A]):
     """Loads aggregates from their streams (via the latest snapshot) and saves new events.
 
-    With ``snapshot_every=N`` a snapshot is saved whenever a save crosses a multiple of N
-    events, so a load reads the snapshot plus fewer than about N events.
+    With ``snapshot_every=N`` a save that leaves N or more events after the aggregate's last
+    snapshot saves a new one, so a load reads the snapshot plus fewer than about N events, even
+    when other writers append to the stream without loading it.
     """
 
     def __init__(
@@ -124,7 +127,7 @@ class AggregateRepository(Generic[A]):
         appended = self.store.append(aggregate.stream_id, pending, base if base > 0 else NO_STREAM)
         aggregate.mark_saved()
         every = self.snapshot_every
-        if every is not None and aggregate.version // every > base // every:
+        if every is not None and aggregate.version - aggregate.snapshot_version >= every:
             self.take_snapshot(aggregate)
         return appended
 
@@ -139,6 +142,7 @@ class AggregateRepository(Generic[A]):
                 {"schema": aggregate.snapshot_schema, "state": aggregate.snapshot_state()},
             )
         )
+        aggregate.snapshot_version = aggregate.version
 
     def _restore_snapshot(self, aggregate: A) -> None:
         if self.snapshot_every is None:
@@ -147,4 +151,4 @@ class AggregateRepository(Generic[A]):
         if snapshot is None or snapshot.state.get("schema") != aggregate.snapshot_schema:
             return
         aggregate.restore(snapshot.state["state"])
-        aggregate.version = snapshot.stream_version
+        aggregate.version = aggregate.snapshot_version = snapshot.stream_version

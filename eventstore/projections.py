@@ -1,7 +1,8 @@
 """Projections: the port a read model implements, and the ones tuskflow ships, by name.
 
 ``ProjectionRunner`` (eventstore.postgres.projection) keeps a ``Projection`` up to date;
-``builtin_projections()`` is what `tuskflow store replay NAME` rebuilds.
+``builtin_projections()`` are the event store's own; ``jobs.catalog.projections()`` adds the
+product's, and is what `tuskflow store replay NAME` rebuilds.
 """
 
 from collections import Counter
@@ -70,6 +71,6 @@ class EventCounts:
 
 
 def builtin_projections() -> dict[str, Projection]:
-    """Every projection tuskflow ships, by name."""
+    """The event store's own projections, by name."""
     projections: list[Projection] = [EventCounts()]
     return {projection.name: projection for projection in projections}

@@ -19,6 +19,10 @@ from tuskflow.jobs import job as lifecycle
 from tuskflow.jobs.job import Job
 
 _ATTEMPTS = 8
+# A load reads through the job's latest snapshot, so a job of many partitions is not read whole
+# at every command: a save that leaves this many events after the last snapshot takes one
+# (partition events are appended without a load; the next command after them snapshots).
+SNAPSHOT_EVERY = 100
 
 
 class JobStateError(PermanentError):
@@ -38,7 +42,7 @@ class JobHistory:
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
-        self.jobs = AggregateRepository(store, Job)
+        self.jobs = AggregateRepository(store, Job, snapshot_every=SNAPSHOT_EVERY)
 
     def load(self, job_id: str) -> Job:
         """The job as its stream tells it; ``exists`` is false for an unknown id."""

@@ -77,6 +77,38 @@ class Job(Aggregate):
         """Whether the job has ended (until a retry opens it again)."""
         return self.status in FINISHED
 
+    def snapshot_state(self) -> JsonObject:
+        """Every field of the state; the spec as JSON text, since jsonb would reorder its keys."""
+        return {
+            "name": self.name,
+            "spec_json": json.dumps(self.spec),
+            "status": self.status,
+            "attempt": self.attempt,
+            "worker": self.worker,
+            "task_id": self.task_id,
+            "partitions_total": self.progress.partitions_total,
+            "partitions_done": sorted(self.progress.partitions_done),
+            "rows_in": self.progress.rows_in,
+            "rejected": self.progress.rejected,
+            "result": dict(self.result),
+            "error": self.error,
+            "publishing": self.publishing,
+        }
+
+    def restore(self, state: JsonObject) -> None:
+        """Set every field from ``snapshot_state`` output."""
+        self.name, self.spec = state["name"], json.loads(state["spec_json"])
+        self.status, self.attempt = state["status"], state["attempt"]
+        self.worker, self.task_id = state["worker"], state["task_id"]
+        self.progress = Progress(
+            state["partitions_total"],
+            set(state["partitions_done"]),
+            state["rows_in"],
+            state["rejected"],
+        )
+        self.result, self.error = state["result"], state["error"]
+        self.publishing = state["publishing"]
+
     def apply(self, event_type: str, data: JsonObject) -> None:
         """Fold one event of the job's stream into its state."""
         handler = _HANDLERS.get(event_type)

@@ -57,14 +57,15 @@ class ProjectionRunner:
         return len(events)
 
     def catch_up(self, progress: Callable[[int], object] | None = None) -> int:
-        """Apply every committed event; return how many. ``progress(n)`` after each page."""
+        """Apply every committed event; return how many. After each page ``progress`` is given
+        the position the checkpoint reached (a category's checkpoint passes other events too)."""
         total = 0
         with database_errors(self.url), connect(self.url, "projection") as conn:
             self._setup(conn)
             while applied := self.step(conn):
                 total += applied
                 if progress is not None:
-                    progress(applied)
+                    progress(queries.checkpoint(conn, self.checkpoint_name))
         return total
 
     def rebuild(self, progress: Callable[[int], object] | None = None) -> int:

@@ -19,3 +19,14 @@ class Tally(Aggregate):
 
     def restore(self, state: JsonObject) -> None:
         self.total = int(state["total"])
+
+
+class Count(Aggregate):
+    """Counts events, and takes no snapshots."""
+
+    def __init__(self, stream_id: str) -> None:
+        super().__init__(stream_id)
+        self.events = 0
+
+    def apply(self, event_type: str, data: JsonObject) -> None:
+        self.events += 1

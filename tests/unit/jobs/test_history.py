@@ -1,11 +1,15 @@
 """Job history on the in-memory store: the lifecycle rules each command enforces."""
 
+import json
+
 import pytest
 
 from tuskflow.etl.errors import JobCancelledError
+from tuskflow.eventstore.aggregate import AggregateRepository
 from tuskflow.eventstore.memory import InMemoryEventStore
+from tuskflow.jobs import job as lifecycle
 from tuskflow.jobs.history import JobHistory, JobStateError
-from tuskflow.jobs.job import stream_of
+from tuskflow.jobs.job import Job, stream_of, summary
 
 
 @pytest.fixture
@@ -103,3 +107,33 @@ def test_an_attempt_superseded_by_a_newer_one_may_not_publish(history: JobHistor
     with pytest.raises(JobStateError, match="attempt 1 of job j1 is no longer current"):
         history.publishing("j1", 1)
     history.publishing("j1", 2)
+
+
+def test_a_job_loaded_through_its_snapshot_equals_the_job_folded_from_every_event(
+    history: JobHistory,
+) -> None:
+    history.started("j1", "w1", "t1", partitions=250)
+    for index in range(250):
+        history.partition_completed("j1", 1, index, rows_in=10, rejected=index % 2)
+    history.publishing("j1", 1)  # a save past a multiple of 100: the job takes a snapshot
+    history.succeeded("j1", 1, {"rows_in": 2500, "rows_out": 7, "rejected": 125, "output": "o"})
+    folded = AggregateRepository(history.store, Job).load(stream_of("j1"))
+
+    loaded = history.load("j1")
+
+    snapshot = history.store.load_snapshot(stream_of("j1"))
+    assert snapshot is not None
+    assert snapshot.stream_version == loaded.version - 1
+    assert loaded.snapshot_state() == folded.snapshot_state()
+    assert (loaded.version, summary(loaded)) == (folded.version, summary(folded))
+
+
+def test_a_snapshot_keeps_the_spec_keys_in_their_order() -> None:
+    job = Job(stream_of("j2"))
+    job.apply(lifecycle.SUBMITTED, {"name": "n", "spec_json": '{"z": 1, "a": {"y": 2, "b": 3}}'})
+    restored = Job(stream_of("j2"))
+
+    restored.restore(json.loads(json.dumps(job.snapshot_state(), sort_keys=True)))
+
+    assert list(restored.spec) == ["z", "a"]
+    assert list(restored.spec["a"]) == ["y", "b"]
