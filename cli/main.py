@@ -18,6 +18,7 @@ from tuskflow.cli import (
     db_commands,
     deadletters_commands,
     jobs_commands,
+    kafka_commands,
     local_commands,
     store_commands,
 )
@@ -44,6 +45,7 @@ app.add_typer(store_commands.app, name="store")
 app.add_typer(consume_commands.app, name="consume")
 app.add_typer(deadletters_commands.app, name="deadletters")
 app.add_typer(jobs_commands.app, name="jobs")
+app.add_typer(kafka_commands.app, name="kafka")
 app.command()(jobs_commands.submit)
 
 

@@ -56,6 +56,15 @@ class BrokerUnavailableError(ServiceUnavailableError):
     )
 
 
+class KafkaUnavailableError(ServiceUnavailableError):
+    """The Kafka broker could not be reached."""
+
+    remedy = (
+        "start it with `tuskflow local up kafka`, "
+        "or set TUSKFLOW_KAFKA_BOOTSTRAP to a broker that runs"
+    )
+
+
 class TransientConflictError(RetryableError):
     """PostgreSQL rolled a transaction back to resolve a race (serialization, deadlock)."""
 

@@ -15,12 +15,20 @@ still polling so that it stays in the group.
 """
 
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from tuskflow.config.errors import RetryableError
 from tuskflow.eventstore.errors import FencedError
@@ -64,6 +72,8 @@ class KafkaIngestConfig:
     # Longest a batch may take to store before the group counts this member gone and its
     # partitions lost (librdkafka's default).
     max_poll_interval_ms: int = 300_000
+    # A member that holds no partition this long says why in its log (once per idle spell).
+    idle_warning_s: float = 30.0
 
 
 def coordinates(message: Message) -> tuple[str, int, int]:
@@ -134,6 +144,7 @@ class KafkaIngestor:
         self._paused = False
         self.log = log.bind(consumer=f"kafka:{config.group}", topics=list(config.topics))
         self._outage = PostgresOutage(self.log, self.metrics)
+        self._idle = _IdleWatch(config.idle_warning_s)
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; the batch in hand is finished first."""
@@ -148,6 +159,8 @@ class KafkaIngestor:
         try:
             while not stop.is_set():
                 fetched = consumer.consume(self.config.batch_size, self.config.batch_timeout_s)
+                if self._idle.overdue(bool(self._owned)):
+                    self._say_why_idle(consumer)
                 batch = self._owned_messages(fetched)
                 # Mapped while the previous batch is being stored; written once that one is.
                 mapped = self._map(batch)
@@ -184,6 +197,24 @@ class KafkaIngestor:
         if self.config.instance_id is not None:
             config["group.instance.id"] = self.config.instance_id
         return config
+
+    def _say_why_idle(self, consumer: Consumer) -> None:
+        """Log why this member holds no partition: its topics have fewer partitions than the
+        group has members, or do not exist yet."""
+        partitions = {}
+        for topic in self.config.topics:
+            try:
+                found = consumer.list_topics(topic, timeout=2).topics[topic]
+            except KafkaException as exc:
+                self.log.warning("consumer.idle", reason=f"Kafka does not answer: {exc}")
+                return
+            partitions[topic] = 0 if found.error is not None else len(found.partitions)
+        self.log.warning(
+            "consumer.idle",
+            idle_s=self.config.idle_warning_s,
+            partitions=partitions,
+            reason=_idle_reason(partitions),
+        )
 
     def _on_error(self, error: KafkaError) -> None:
         self.log.warning("kafka.error", error=str(error), fatal=error.fatal())
@@ -364,6 +395,43 @@ class KafkaIngestor:
             self._paused = True
             consumer.pause(consumer.assignment())
             self.log.info("consumer.paused", reason="PostgreSQL unavailable")
+
+
+class _IdleWatch:
+    """Tells once per idle spell when a consumer has held no partition for ``after_s``."""
+
+    def __init__(self, after_s: float) -> None:
+        self.after_s = after_s
+        self._since: float | None = time.monotonic()
+        self._told = False
+
+    def overdue(self, holds_partitions: bool) -> bool:
+        """True once, when the spell without partitions has lasted ``after_s``."""
+        now = time.monotonic()
+        if holds_partitions:
+            self._since, self._told = None, False
+            return False
+        if self._since is None:
+            self._since = now
+        if self._told or now - self._since < self.after_s:
+            return False
+        self._told = True
+        return True
+
+
+def _idle_reason(partitions: dict[str, int]) -> str:
+    missing = [topic for topic, count in partitions.items() if count == 0]
+    if missing:
+        return (
+            f"topic {', '.join(missing)} does not exist yet; make it with"
+            " `tuskflow kafka topics create TOPIC --partitions N`"
+        )
+    counts = ", ".join(f"{topic} has {count}" for topic, count in partitions.items())
+    return (
+        f"this member holds no partition ({counts}): a group shares a topic by partitions,"
+        " so members beyond the partition count wait idle; a topic made with more"
+        " (`tuskflow kafka topics create TOPIC --partitions N`) spreads over more members"
+    )
 
 
 def _names(keys: list[Partition]) -> list[str]:

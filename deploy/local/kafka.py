@@ -69,6 +69,9 @@ def find_maven() -> Path:
     return Path(mvn)
 
 
+DEFAULT_PARTITIONS = 4
+
+
 def server_properties(data_dir: Path, port: int, controller_port: int) -> str:
     """The broker+controller configuration of a single-node KRaft cluster on 127.0.0.1."""
     host = _process.LOOPBACK
@@ -83,7 +86,9 @@ def server_properties(data_dir: Path, port: int, controller_port: int) -> str:
             "inter.broker.listener.name=PLAINTEXT",
             "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             f"log.dirs={data_dir}",
-            "num.partitions=1",
+            # A topic made by its first producer gets 4 partitions, so up to 4 consumers of one
+            # group share it (the README runs two); `tuskflow kafka topics create` sets others.
+            f"num.partitions={DEFAULT_PARTITIONS}",
             # One node: every internal topic has one replica.
             "offsets.topic.replication.factor=1",
             "transaction.state.log.replication.factor=1",

@@ -112,3 +112,15 @@ def test_submit_with_redis_unreachable_is_one_line_and_records_nothing(
     assert seconds < 5, f"submit took {seconds:.1f} s"
     with psycopg.connect(migrated_url) as conn:
         assert conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
+
+
+def test_unreachable_kafka_is_one_line_with_exit_3_within_5_s() -> None:
+    port = closed_port()
+    done, seconds = run("kafka", "topics", "list", TUSKFLOW_KAFKA_BOOTSTRAP=f"127.0.0.1:{port}")
+
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 3, done.stderr
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"tuskflow: Kafka at 127.0.0.1:{port} is unreachable: ")
+    assert lines[0].endswith("or set TUSKFLOW_KAFKA_BOOTSTRAP to a broker that runs")
+    assert seconds < 5, f"{seconds:.1f} s"

@@ -69,3 +69,13 @@ def test_storage_format_joins_each_value_to_its_option() -> None:
 
     assert argv[-2:] == ["--cluster-id=-x", "--config=/state/server.properties"]
     assert "-t" not in argv
+
+
+def test_topics_made_by_their_first_producer_get_four_partitions() -> None:
+    properties = dict(
+        line.split("=", 1)
+        for line in server_properties(Path("/state/kafka/data"), 59092, 59093).splitlines()
+        if line
+    )
+
+    assert properties["num.partitions"] == "4"
