@@ -12,7 +12,9 @@ setup: $(STAMP) ## virtualenv with tuskflow installed editable, with local servi
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[local,dev,bench]'
+	@# -qq: setuptools tells every editable install to mind folders named like the package,
+	@# which reads like a failure; pip's errors still show.
+	$(BIN)/python -m pip install -qq -e '.[local,dev,bench]'
 	touch $@
 
 test: setup ## the whole suite; starts the local services it needs and stops what it started
