@@ -8,6 +8,7 @@ TUSKFLOW_LOG_LEVEL=DEBUG.
 
 import logging
 import sys
+import traceback
 from typing import Annotated
 
 import typer
@@ -77,12 +78,13 @@ def _load(
 
 
 def main() -> None:
-    """Run the CLI; a tuskflow error becomes one line on stderr and its exit status."""
+    """Run the CLI; a tuskflow error becomes one line on stderr and its exit status (after
+    its traceback with --debug)."""
     try:
         app()
     except TuskflowError as exc:
         if _Run.debug:
-            raise
+            traceback.print_exc()
         print(f"tuskflow: {_line(exc)}", file=sys.stderr)
         sys.exit(_exit_status(exc))
 

@@ -61,15 +61,16 @@ def test_unreachable_postgres_is_one_line_with_exit_3_within_5_s(command: list[s
     assert seconds < 5, f"{' '.join(command)} took {seconds:.1f} s"
 
 
-def test_debug_shows_the_traceback_of_an_unreachable_service() -> None:
+def test_debug_shows_the_traceback_of_an_unreachable_service_and_keeps_its_exit_status() -> None:
     port = closed_port()
     done, _ = run(
         "--debug", "jobs", "list", TUSKFLOW_DATABASE_URL=f"postgresql://p@127.0.0.1:{port}/x"
     )
 
-    assert done.returncode != 0
+    assert done.returncode == 3
     assert "Traceback (most recent call last)" in done.stderr
     assert "DatabaseUnavailableError" in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("tuskflow: PostgreSQL at ")
 
 
 def test_version_is_printed_without_any_service() -> None:
