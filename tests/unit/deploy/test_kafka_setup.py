@@ -30,11 +30,7 @@ def test_java_major_version_is_read_from_java_version_output(
 
 
 def test_broker_listens_only_on_loopback_with_single_replica_internal_topics() -> None:
-    properties = dict(
-        line.split("=", 1)
-        for line in server_properties(Path("/state/kafka/data"), 59092, 59093).splitlines()
-        if line
-    )
+    properties = _broker_properties()
 
     assert properties["process.roles"] == "broker,controller"
     assert properties["listeners"] == "PLAINTEXT://127.0.0.1:59092,CONTROLLER://127.0.0.1:59093"
@@ -72,10 +68,12 @@ def test_storage_format_joins_each_value_to_its_option() -> None:
 
 
 def test_topics_made_by_their_first_producer_get_four_partitions() -> None:
-    properties = dict(
-        line.split("=", 1)
-        for line in server_properties(Path("/state/kafka/data"), 59092, 59093).splitlines()
-        if line
-    )
+    properties = _broker_properties()
 
     assert properties["num.partitions"] == "4"
+
+
+def _broker_properties() -> dict[str, str]:
+    """The local broker's server.properties for ports 59092/59093, as a dict."""
+    lines = server_properties(Path("/state/kafka/data"), 59092, 59093).splitlines()
+    return dict(line.split("=", 1) for line in lines if line)
