@@ -15,9 +15,9 @@ import pyarrow.compute as pc
 
 from tuskflow.etl.errors import Problem, SpecError
 from tuskflow.etl.expressions import evaluate, parse
-from tuskflow.etl.sources import HIDDEN_COLUMNS, REJECT_SCHEMA
+from tuskflow.etl.sources import HIDDEN_COLUMNS, REJECT_SCHEMA, strict_cast
 from tuskflow.etl.spec import Cast, Derive, Filter, GroupBy, Rename, Select
-from tuskflow.etl.types import ARROW_TYPES, TypeName
+from tuskflow.etl.types import TypeName
 
 RowwiseTransform = Filter | Select | Rename | Cast | Derive
 
@@ -69,9 +69,9 @@ def _cast(table: pa.Table, columns: Mapping[str, TypeName]) -> tuple[pa.Table, p
     for name, type_name in columns.items():
         values = table.column(name)
         try:
-            converted[name] = pc.cast(values, ARROW_TYPES[type_name])
+            converted[name] = strict_cast(values, type_name)
         except pa.ArrowInvalid:
-            for index in _unconvertible(values, ARROW_TYPES[type_name]):
+            for index in _unconvertible(values, type_name):
                 reason = f"cast {name}: {show(values[index].as_py())} is not {_a(type_name)}"
                 reasons.setdefault(index, []).append(reason)
         except pa.ArrowNotImplementedError:
@@ -79,15 +79,15 @@ def _cast(table: pa.Table, columns: Mapping[str, TypeName]) -> tuple[pa.Table, p
             raise SpecError.of([Problem("", problem)]) from None
     kept, rejects = reject_rows(table, reasons)
     for name, type_name in columns.items():
-        values = converted[name] if not reasons else pc.cast(kept[name], ARROW_TYPES[type_name])
+        values = converted[name] if not reasons else strict_cast(kept[name], type_name)
         kept = kept.set_column(kept.column_names.index(name), name, values)
     return kept, rejects
 
 
-def _unconvertible(values: pa.ChunkedArray, target: pa.DataType, offset: int = 0) -> list[int]:
+def _unconvertible(values: pa.ChunkedArray, target: TypeName, offset: int = 0) -> list[int]:
     """Positions of the values that do not cast, found by halving: few casts when few fail."""
     try:
-        pc.cast(values, target)
+        strict_cast(values, target)
     except pa.ArrowInvalid:
         if len(values) == 1:
             return [offset]

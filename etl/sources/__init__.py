@@ -12,7 +12,8 @@ row group; every other file is one partition.
 
 Reading: the rows come in the schema's columns and types (``etl.types.ARROW_TYPES``) plus the
 hidden ``_tf_file`` and ``_tf_row`` columns. A record that does not read (wrong number of
-fields, a value that does not convert, invalid JSON, text not valid in the file's encoding)
+fields, a value that does not convert, invalid JSON, text not valid in the file's encoding in
+any column, read or not, so rejects never hang on the partitioning; an int written in hex)
 goes to the rejects with its number and reason; no record is dropped silently. In CSV an
 empty field is null; timestamps are ISO 8601, and one with a zone offset is kept as UTC.
 
@@ -25,6 +26,7 @@ Known limitation: splitting CSV at byte ranges assumes no line break inside a qu
 as dask.dataframe.read_csv does; such a file must be read whole (a large ``partition_mb``).
 """
 
+from tuskflow.etl.sources._cast import strict_cast
 from tuskflow.etl.sources._files import list_files
 from tuskflow.etl.sources._model import HIDDEN_COLUMNS, REJECT_SCHEMA, Partition, ReadResult
 from tuskflow.etl.sources._plan import plan_partitions
@@ -39,4 +41,5 @@ __all__ = [
     "plan_partitions",
     "read_partition",
     "read_schema",
+    "strict_cast",
 ]

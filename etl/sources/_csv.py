@@ -13,11 +13,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from tuskflow.etl.errors import SourceError
-from tuskflow.etl.sources._cast import csv_column, text_kind
+from tuskflow.etl.sources._cast import csv_column, has_hex_int, text_kind
 from tuskflow.etl.sources._files import (
     CsvLines,
     compression_of,
     first_line,
+    is_valid_text,
     line_text,
     read_head,
     read_range,
@@ -90,7 +91,28 @@ def read_csv(source: SourceSpec, partition: Partition, schema: dict[str, TypeNam
         table = _read(data, names, types, source)
     except pa.ArrowInvalid:
         return _salvage(source, path, data, names, schema)
+    if _read_too_much(data, names, schema, source):
+        return _salvage(source, path, data, names, schema)
     return result(path, table, all_ordinals(table.num_rows), [], table.num_rows)
+
+
+def _read_too_much(
+    data: bytes, names: list[str], schema: dict[str, TypeName], source: SourceSpec
+) -> bool:
+    """Whether the one-pass read kept records the salvage rejects, which it must not.
+
+    pyarrow checks the text of the columns it reads only, so a line that is not valid text in
+    another column passed whenever its partition held no other bad record: rejects hung on the
+    partitioning. And it reads ``0x1F`` in an int column as 31. Both checks are cheap when
+    clean: ASCII is tested by words, and only data holding an ``x`` reads its ints again.
+    """
+    if not is_valid_text(data):
+        return True
+    ints = [name for name, kind in schema.items() if kind == "int"]
+    if not ints or (b"x" not in data and b"X" not in data):
+        return False
+    text = _read(data, names, dict.fromkeys(ints, pa.large_string()), source)
+    return any(has_hex_int(text.column(name).combine_chunks()) for name in ints)
 
 
 def _names(source: SourceSpec, path: str, head: bytes) -> list[str]:

@@ -345,7 +345,7 @@ def test_bad_csv_records_are_rejected_and_the_rows_around_them_kept(tmp_path: Pa
     [
         (
             "int",
-            ["5", " 5", "5\t", "-0", "+5", "0x1F", "-0x10", "1.0", "1e3", "9223372036854775808"],
+            ["5", " 5", "5\t", "-0", "+5", "0x1F", "0X1f", "-0x10", "1e3", "9223372036854775808"],
         ),
         ("float", ["1.5", " 1.5 ", "+1.5", ".5", "5.", "1e3", "inf", "-Infinity", "nan", "1,5"]),
         ("bool", ["true", "True", "TRUE", "1", "0", "false", " true", "tRue", "yes"]),
@@ -381,6 +381,54 @@ def test_a_value_reads_the_same_whether_or_not_other_records_are_bad(
 
         assert repr(_first(one)) == repr(_first(two)), value  # repr: nan == nan
         assert _rejects(two)[-1][:2] == (3, "expected 2 fields, found 1")
+
+
+@pytest.mark.parametrize("value", ["0x10", "0X1f", " 0x1F", "-0x10", "+0x1"])
+def test_an_int_column_refuses_hexadecimal_whether_or_not_other_records_are_bad(
+    tmp_path: Path, value: str
+) -> None:
+    # arrow's int parser takes 0x10 as 16: read alone, the one-pass path used to keep it.
+    schema: Schema = {"v": "int", "w": "string"}
+    alone = _write(tmp_path / "alone.csv", f"v,w\n{value},x\n7,y\n")
+    beside = _write(tmp_path / "beside.csv", f"v,w\n{value},x\n7,y\nabc,z\n")
+
+    (one,) = _read_all(_source(alone), schema)
+    (two,) = _read_all(_source(beside), schema)
+
+    for result in (one, two):
+        assert _rows(result) == [{"v": 7, "w": "y"}]
+        assert _rejects(result)[0] == (1, f"v: {value!r} is not an int", f"{value},x")
+
+
+def test_invalid_text_in_a_column_never_read_rejects_its_row_whatever_the_partitioning(
+    tmp_path: Path,
+) -> None:
+    # A partition with no other bad record took pyarrow's one pass, which checks the text of
+    # the columns it reads only; one with a bad int was salvaged, which checks every line.
+    total = 120_000
+    undecodable = {11, 30_000, 61_000, 90_000, 119_990}
+    bad_int = {45_000}
+    lines = []
+    for n in range(1, total + 1):
+        note = b"caf\xe9" if n in undecodable else f"note-{n:08d}".encode()
+        value = b"abc" if n in bad_int else str(n).encode()
+        lines.append(b"%d,%s,%s" % (n, value, note))
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"id,v,note\n" + b"\n".join(lines) + b"\n")
+    schema: Schema = {"id": "int", "v": "int"}  # note is never read
+
+    found: dict[int, set[str]] = {}
+    for partition_mb in (1, 2, 8):
+        results = _read_all(_source(path, partition_mb=partition_mb), schema)
+        before, rejected = 0, set()
+        for result in results:
+            rejected |= {f"{before + row}: {reason}" for row, reason, _ in _rejects(result)}
+            before += result.records
+        found[partition_mb] = rejected
+
+    expected = {f"{n}: not valid utf-8 text" for n in undecodable}
+    expected |= {"45000: v: 'abc' is not an int"}
+    assert found == {1: expected, 2: expected, 8: expected}
 
 
 def _first(result: ReadResult) -> tuple[list[dict[str, Any]], list[tuple[int, str, str]]]:

@@ -188,6 +188,18 @@ def test_cast_of_a_float_with_a_fraction_to_int_rejects_it() -> None:
     assert rejects.column("reason").to_pylist() == ["cast a: 1.5 is not an int"]
 
 
+def test_cast_of_a_hexadecimal_string_to_int_rejects_it() -> None:
+    data = table(a=strings("16", "0x10", "0X1f"))
+
+    out, rejects = apply_rowwise(data, Cast(op="cast", columns={"a": "int"}))
+
+    assert out.column("a").to_pylist() == [16]
+    assert rejects.column("reason").to_pylist() == [
+        "cast a: '0x10' is not an int",
+        "cast a: '0X1f' is not an int",
+    ]
+
+
 def test_cast_finds_failures_across_chunks_by_their_position() -> None:
     first = table(first_row=1, a=strings(*[str(n) for n in range(100)]))
     second = table(
