@@ -36,6 +36,7 @@ from tuskflow.etl.partitions import (
     split_by_key,
 )
 from tuskflow.etl.pruning import needed_columns
+from tuskflow.etl.rejects import policy_breach
 from tuskflow.etl.sinks import SinkWriter, open_sink
 from tuskflow.etl.sources import Partition
 from tuskflow.etl.spec import Dedupe, GroupBy, JobSpec, Join, Sort, SourceSpec
@@ -393,14 +394,9 @@ def _check_outcome(
         problem = checks.row_count_problem(rows_out, check)
         if problem is not None:
             raise JobFailedError(f"row_count check failed: {problem}")
-    share = rejected / rows_in if rows_in else 0.0
-    limit = spec.rejects.max_share
-    if share > limit:
-        raise JobFailedError(
-            f"{rejected} of {rows_in} rows rejected ({share:.2%}), more than the reject"
-            f" policy allows ({limit:.2%}); see `tuskflow jobs show` for the reasons, fix the"
-            " data or raise rejects.max_share"
-        )
+    breach = policy_breach(rejected, rows_in, spec.rejects.max_share)
+    if breach is not None:
+        raise JobFailedError(breach)
 
 
 def _concat_rejects(tables: list[pa.Table]) -> pa.Table:

@@ -42,3 +42,32 @@ def load_rejects(
     total = int(count[0]) if count else 0
     keys = ("source_file", "row", "reason", "record")
     return total, [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+def policy_breach(rejected: int, rows_in: int, max_share: float) -> str | None:
+    """Why the rejects break the policy, or None: both shares shown with digits enough to differ.
+
+    ``34 of 6,001,215 rows rejected (0.00057%), more than the reject policy allows (0%)``.
+    """
+    share = rejected / rows_in if rows_in else 0.0
+    if share <= max_share:
+        return None
+    shown, allowed = _percents_apart(share, max_share)
+    return (
+        f"{rejected:,} of {rows_in:,} rows rejected ({shown}), more than the reject policy"
+        f" allows ({allowed}); see `tuskflow jobs show` for the reasons, fix the data or raise"
+        " rejects.max_share"
+    )
+
+
+def _percents_apart(share: float, limit: float) -> tuple[str, str]:
+    for digits in range(2, 17):
+        shown, allowed = _percent(share, digits), _percent(limit, digits)
+        if shown != allowed:
+            return shown, allowed
+    return shown, allowed
+
+
+def _percent(share: float, digits: int) -> str:
+    """``share`` as a percent to ``digits`` significant digits: 0.00057%, 1%, 12.5%."""
+    return f"{share * 100:.{digits}g}%"
