@@ -21,9 +21,18 @@ from tuskflow.config.celery import ETL_QUEUE, RUN_JOB_TASK
 from tuskflow.config.database import probe
 from tuskflow.config.errors import BrokerUnavailableError, RetryableError
 from tuskflow.etl import sources
-from tuskflow.etl.errors import SpecError
-from tuskflow.etl.spec import JobSpec, load_spec_file, parse_spec, spec_json, with_absolute_paths
+from tuskflow.etl.errors import Problem, SpecError
+from tuskflow.etl.spec import (
+    CsvSink,
+    JobSpec,
+    ParquetSink,
+    load_spec_file,
+    parse_spec,
+    spec_json,
+    with_absolute_paths,
+)
 from tuskflow.etl.validate import check_spec
+from tuskflow.etl.writable import unwritable
 from tuskflow.eventstore.postgres.notify import NotifyWaker
 from tuskflow.eventstore.postgres.store import PostgresEventStore
 from tuskflow.jobs.history import JobHistory
@@ -39,10 +48,18 @@ def validate(spec: SpecInput) -> JobSpec:
     """The spec, with relative paths made absolute, checked against its source's files."""
     loaded = _load(spec)
     resolved = with_absolute_paths(loaded, Path.cwd())
-    problems = check_spec(resolved, sources.read_schema)
+    # The sink is checked by the path as given, so its message names the path the user wrote.
+    problems = check_spec(resolved, sources.read_schema) + _sink_problems(loaded)
     if problems:
         raise SpecError.of(problems)
     return resolved
+
+
+def _sink_problems(spec: JobSpec) -> list[Problem]:
+    if not isinstance(spec.sink, ParquetSink | CsvSink):
+        return []
+    refusal = unwritable(spec.sink.path)
+    return [] if refusal is None else [Problem("sink.path", refusal)]
 
 
 def submit(spec: SpecInput) -> str:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tuskflow.etl.context import JobContext
-from tuskflow.etl.errors import SinkError
+from tuskflow.etl.errors import SinkConflictError, SinkError
+from tuskflow.etl.writable import PERMANENT_ERRNOS, output_path, unwritable
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _TOKEN_MAX = 40
@@ -92,11 +93,6 @@ def job_token(job_id: str) -> str:
 def short_hash(text: str) -> str:
     """Twelve hex digits naming ``text``: short enough for a PostgreSQL identifier."""
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def output_path(path: str) -> Path:
-    """The spec's path made absolute against the driver's folder, without following links."""
-    return Path(os.path.abspath(os.path.expanduser(path)))
 
 
 def versions_dir(target: Path) -> Path:
@@ -185,6 +181,9 @@ def io_errors(target: object, doing: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
+        refusal = unwritable(str(target)) if exc.errno in PERMANENT_ERRNOS else None
+        if refusal is not None:
+            raise SinkConflictError(f"{refusal}; a retry would meet it again") from exc
         reason = exc.strerror or str(exc)
         where = f" ({exc.filename})" if exc.filename else ""
         raise SinkError(

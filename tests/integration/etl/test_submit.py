@@ -122,6 +122,29 @@ def test_spec_whose_source_file_is_missing_is_refused_by_path_and_nothing_is_enq
 
 
 @pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("/proc/tuskflow-out/out.csv", "No such file or directory when making a folder in /proc"),
+        ("{folder}/sales.csv/out.csv", "{folder}/sales.csv is a file, not a folder"),
+        ("/sys/out.csv", "Operation not permitted when making a folder in /sys"),
+    ],
+    ids=["under-proc", "under-a-file", "under-sys"],
+)
+def test_a_sink_path_that_cannot_be_written_is_refused_at_submit_naming_the_path_given(
+    services: Services, path: str, problem: str
+) -> None:
+    given = path.format(folder=services.folder)
+    sink = {"kind": "csv", "path": given}
+
+    message = refused(spec(services.folder, sink=sink))
+
+    assert f"sink.path: cannot write {given!r}: " in message
+    assert problem.format(folder=services.folder) in message
+    assert ".tuskflow" not in message  # never the staging folder, which the user did not name
+    assert_nothing_enqueued_or_recorded(services)
+
+
+@pytest.mark.parametrize(
     ("template", "problem"),
     [
         ("__import__('os').system('touch {marker}')", "unexpected '.'"),

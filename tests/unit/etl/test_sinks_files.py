@@ -3,6 +3,7 @@
 import csv
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -378,3 +379,20 @@ def test_job_ids_unsafe_in_file_names_stage_under_a_safe_distinct_name(tmp_path:
     names = _staging_entries(tmp_path, "out")
     assert len(names) == 2
     assert all("/" not in name and name.startswith("a_b") for name in names)
+
+
+@pytest.mark.parametrize("make", [_parquet, _csv])
+def test_an_output_path_under_a_file_fails_at_once_naming_that_path_not_the_staging(
+    tmp_path: Path, make: Callable[[Path], Sink]
+) -> None:
+    # Written after submit checked it (the file appeared since): a retry meets it again, so it
+    # is permanent, and the message names the path the spec gave, not our staging folder.
+    (tmp_path / "blocker").write_text("a file")
+    writer = open_sink(make(tmp_path / "blocker"), _job())
+
+    with pytest.raises(SinkConflictError) as caught:
+        writer.prepare()
+
+    assert isinstance(caught.value, PermanentError)
+    assert f"{tmp_path / 'blocker'} is a file, not a folder" in str(caught.value)
+    assert ".tuskflow" not in str(caught.value)
