@@ -1,7 +1,11 @@
 """The Dask cluster a job runs on: the one TUSKFLOW_DASK_SCHEDULER names, or a local one."""
 
+import contextlib
 import ctypes
+import fcntl
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +25,9 @@ log = structlog.get_logger(__name__)
 CONNECT_TIMEOUT_S = 30
 _START_TIMEOUT_S = 60
 _PR_SET_PDEATHSIG = 1
+_FOLDER_PREFIX = "tuskflow-dask-"
+_LOCK = "owner.lock"
+_UNLOCKED_GRACE_S = 60  # a folder made this recently may not have its lock yet
 
 
 def connect(address: str) -> Client:
@@ -39,6 +46,53 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def _claim_folder() -> tuple[Path, int]:
+    """A new folder for a cluster's files, and the descriptor of the lock held while it lives.
+
+    The lock is an flock on a file inside: the kernel drops it when the last process holding
+    it dies, however it dies, so a folder whose lock can be taken belongs to nobody.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=_FOLDER_PREFIX))
+    lock = os.open(folder / _LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return folder, lock
+
+
+def remove_stale_folders(parent: Path | None = None) -> list[Path]:
+    """Remove the folders that local clusters whose owners were killed left behind; them.
+
+    A killed owner cannot clean up (its children die with it, by PDEATHSIG), so each new
+    cluster sweeps: a folder is stale when nobody holds its lock.
+    """
+    removed = []
+    for folder in (parent or Path(tempfile.gettempdir())).glob(f"{_FOLDER_PREFIX}*"):
+        if folder.is_dir() and _unowned(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    if removed:
+        log.info("dask local cluster folders removed", folders=[str(each) for each in removed])
+    return removed
+
+
+def _unowned(folder: Path) -> bool:
+    try:
+        lock = os.open(folder / _LOCK, os.O_RDWR)
+    except FileNotFoundError:
+        try:
+            return time.time() - folder.stat().st_mtime > _UNLOCKED_GRACE_S
+        except OSError:
+            return False  # removed meanwhile, by its owner or another sweep
+    except OSError:
+        return False
+    try:
+        with contextlib.suppress(BlockingIOError):
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        return False
+    finally:
+        os.close(lock)
+
+
 class LocalDaskCluster:
     """A Dask scheduler and single-thread worker processes on 127.0.0.1, children of this one.
 
@@ -47,8 +101,9 @@ class LocalDaskCluster:
     """
 
     def __init__(self, workers: int, *, memory_limit: str = "auto") -> None:
-        self._folder = tempfile.TemporaryDirectory(prefix="tuskflow-dask-")
-        scheduler_file = Path(self._folder.name) / "scheduler.json"
+        remove_stale_folders()
+        self.folder, self._lock = _claim_folder()
+        scheduler_file = self.folder / "scheduler.json"
         self.processes = [
             self._spawn(
                 "dask_scheduler",
@@ -78,6 +133,8 @@ class LocalDaskCluster:
                     "--death-timeout",
                     "10",
                     "--no-dashboard",
+                    "--local-directory",
+                    str(self.folder / "workers"),
                 )
             )
         self._wait_for_workers(workers)
@@ -121,7 +178,8 @@ class LocalDaskCluster:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        self._folder.cleanup()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        os.close(self._lock)
 
     def __enter__(self) -> Self:
         return self
