@@ -1,9 +1,10 @@
-"""The safe expression grammar of job specs: parsed by hand, typed, evaluated with pyarrow.
+"""The expressions of job specs: SQL, parsed by sqlglot, typed, evaluated with pyarrow.
 
-Nothing here hands user text to Python (no eval, exec or literal_eval): a tokenizer and a
-recursive-descent parser build frozen nodes, and only the fixed functions in ``FUNCTIONS`` can
-be called. Evaluation follows SQL null semantics: an operation on null is null, ``and`` and
-``or`` are Kleene, ``x / 0`` and ``x % 0`` are null, ``if()`` takes a null condition as false.
+Nothing here hands user text to Python (no eval, exec or literal_eval): sqlglot's syntax tree
+is translated node by node into frozen nodes of a whitelist, and only the fixed functions in
+``FUNCTIONS`` can be called. Evaluation follows SQL: an operation on null is null, ``and`` and
+``or`` are three-valued, ``case`` and ``if()`` take a null condition as false; where engines
+differ, ``x / y`` is a float (DuckDB's rule) and ``x / 0`` and ``x % 0`` are null.
 """
 
 from tuskflow.etl.expressions._evaluate import evaluate
@@ -14,23 +15,33 @@ from tuskflow.etl.expressions._nodes import (
     Column,
     Expr,
     In,
+    Interval,
     Literal,
     LiteralValue,
     Unary,
     Value,
 )
-from tuskflow.etl.expressions._parse import columns, parse
+from tuskflow.etl.expressions._parse import (
+    AGGREGATES,
+    AggregateCall,
+    columns,
+    parse,
+    parse_aggregate,
+)
 from tuskflow.etl.expressions._render import render
 from tuskflow.etl.expressions._types import infer_type
 
 __all__ = [
+    "AGGREGATES",
     "FUNCTIONS",
+    "AggregateCall",
     "Binary",
     "Call",
     "Column",
     "Expr",
     "Function",
     "In",
+    "Interval",
     "Literal",
     "LiteralValue",
     "Unary",
@@ -39,5 +50,6 @@ __all__ = [
     "evaluate",
     "infer_type",
     "parse",
+    "parse_aggregate",
     "render",
 ]

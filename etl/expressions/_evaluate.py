@@ -1,6 +1,7 @@
 """Expressions computed over a pyarrow Table, with SQL null semantics."""
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import cast
 
 import pyarrow as pa
@@ -13,6 +14,7 @@ from tuskflow.etl.expressions._nodes import (
     Column,
     Expr,
     In,
+    Interval,
     Literal,
     LiteralValue,
     Unary,
@@ -46,8 +48,8 @@ def _eval(expr: Expr, table: pa.Table) -> Value:
     match expr:
         case Column(name):
             return table.column(name)
-        case Literal(value):
-            return _scalar(value)
+        case Literal() | Interval():
+            return _constant(expr)
         case Unary(op, operand):
             return _eval_unary(op, _eval(operand, table))
         case Binary(op, left, right):
@@ -55,6 +57,12 @@ def _eval(expr: Expr, table: pa.Table) -> Value:
         case In(operand, items):
             return _eval_in(_eval(operand, table), [item.value for item in items])
     return FUNCTIONS[expr.fn].kernel(expr, [_eval(arg, table) for arg in expr.args])
+
+
+def _constant(expr: Literal | Interval) -> Value:
+    if isinstance(expr, Interval):
+        return pa.scalar(expr.span, pa.duration("us"))
+    return _scalar(expr.value)
 
 
 def _scalar(value: LiteralValue) -> Value:
@@ -92,6 +100,9 @@ def _eval_binary(op: str, left: Value, right: Value) -> Value:
         return kleene(left.cast(pa.bool_()), right.cast(pa.bool_()))
     if _is_null_type(left) or _is_null_type(right):
         return pa.scalar(None)
+    temporal = _temporal(op, left, right)
+    if temporal is not None:
+        return temporal
     if op == "/":
         left, right = left.cast(pa.float64()), right.cast(pa.float64())
     left, right = _aligned([left, right])
@@ -99,6 +110,40 @@ def _eval_binary(op: str, left: Value, right: Value) -> Value:
         # SQL engines differ on x / 0; a null keeps one bad row from failing its partition.
         right = pc.if_else(pc.equal(right, 0), pa.scalar(None, right.type), right)
     return _KERNELS[op](left, right)
+
+
+def _temporal(op: str, left: Value, right: Value) -> Value | None:
+    """Date and time arithmetic, or None for other operands: see _types for the rules."""
+    if op not in ("+", "-"):
+        return None
+    kinds = (_kind(left), _kind(right))
+    if kinds in (("duration", "date"), ("int", "date")):
+        left, right, kinds = right, left, (kinds[1], kinds[0])
+    if kinds == ("date", "date") and op == "-":
+        return pc.subtract(_days(left), _days(right))
+    if kinds == ("date", "int"):
+        days = pc.add(_days(left), right) if op == "+" else pc.subtract(_days(left), right)
+        return days.cast(pa.int32()).cast(pa.date32())
+    if kinds[1] == "duration" and kinds[0] in ("date", "timestamp"):
+        moved = (pc.add if op == "+" else pc.subtract)(left.cast(pa.timestamp("us")), right)
+        whole_days = right.as_py() % timedelta(days=1) == timedelta(0)
+        return moved.cast(pa.date32()) if kinds[0] == "date" and whole_days else moved
+    return None
+
+
+def _kind(value: Value) -> str:
+    found = value.type
+    if pa.types.is_date(found):
+        return "date"
+    if pa.types.is_timestamp(found):
+        return "timestamp"
+    if pa.types.is_duration(found):
+        return "duration"
+    return "int" if pa.types.is_integer(found) else "other"
+
+
+def _days(value: Value) -> Value:
+    return value.cast(pa.int32()).cast(pa.int64())
 
 
 def _eval_in(operand: Value, values: list[LiteralValue]) -> Value:

@@ -14,7 +14,8 @@ import pyarrow.compute as pc
 from tuskflow.etl.errors import ExpressionError
 from tuskflow.etl.expressions._nodes import Call, Expr, Literal, Value
 from tuskflow.etl.expressions._render import render
-from tuskflow.etl.types import NUMERIC, TypeName
+from tuskflow.etl.sources._cast import convert_each, strict_cast
+from tuskflow.etl.types import ARROW_TYPES, NUMERIC, TypeName
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,25 @@ def _to_date_type(call: Call, found: list[TypeName | None]) -> TypeName | None:
     return "date"
 
 
+def _literal_args_type(
+    result: TypeName, literal: type, what: str
+) -> Callable[[Call, list[TypeName | None]], TypeName | None]:
+    """A string function whose arguments after the first are literals of one Python type."""
+
+    def typer(call: Call, found: list[TypeName | None]) -> TypeName | None:
+        _needs(call, found[:1], frozenset({"string"}), "a string")
+        for arg in call.args[1:]:
+            if not (isinstance(arg, Literal) and type(arg.value) is literal):
+                raise _type_error(call, f"{call.fn}() takes {what} as literals")
+        return result
+
+    return typer
+
+
+def _cast_type(call: Call, found: list[TypeName | None]) -> TypeName | None:
+    return cast(TypeName, cast(Literal, call.args[1]).value)
+
+
 def _fixed_type(result: TypeName) -> Callable[[Call, list[TypeName | None]], TypeName | None]:
     return lambda call, found: result
 
@@ -177,6 +197,49 @@ def _to_date(value: Value) -> Value:
     return parsed.cast(pa.date32())
 
 
+def _like(call: Call, args: list[Value]) -> Value:
+    if _is_null_type(args[0]):
+        return pa.scalar(None)
+    pattern = cast(str, cast(Literal, call.args[1]).value)
+    return pc.match_like(args[0], pattern=pattern, ignore_case=call.fn == "ilike")
+
+
+def _cast(call: Call, args: list[Value]) -> Value:
+    """SQL's cast: a value that does not convert fails the expression; try_cast makes it null."""
+    kind = cast(TypeName, cast(Literal, call.args[1]).value)
+    value = args[0]
+    if _is_null_type(value):
+        return pa.scalar(None, ARROW_TYPES[kind])
+    if isinstance(value, pa.Scalar):
+        value = pa.array([value.as_py()], value.type)
+    if isinstance(value, pa.ChunkedArray):
+        value = value.combine_chunks()
+    if kind == "int" and pa.types.is_floating(value.type):
+        # SQL rounds a float cast to an int (PostgreSQL: half away from zero); arrow refuses it.
+        value = pc.round(value, round_mode="half_towards_infinity")
+    if call.fn == "cast":
+        return strict_cast(value, kind)
+    return convert_each(value, ARROW_TYPES[kind], lambda part: strict_cast(part, kind))[0]
+
+
+def _substring(call: Call, args: list[Value]) -> Value:
+    if _is_null_type(args[0]):
+        return pa.scalar(None)
+    start = cast(int, cast(Literal, call.args[1]).value) - 1  # SQL counts from 1
+    if len(call.args) == 2:
+        return pc.utf8_slice_codeunits(args[0], max(start, 0))
+    length = cast(int, cast(Literal, call.args[2]).value)
+    stop = max(start + length, 0)
+    return pc.utf8_slice_codeunits(args[0], max(start, 0), stop)
+
+
+def _replace(call: Call, args: list[Value]) -> Value:
+    if _is_null_type(args[0]):
+        return pa.scalar(None)
+    old, new = (cast(str, cast(Literal, arg).value) for arg in call.args[1:])
+    return pc.replace_substring(args[0], pattern=old, replacement=new)
+
+
 FUNCTIONS: dict[str, Function] = {
     "lower": Function(1, 1, _string_type("string"), _strict(pc.utf8_lower)),
     "upper": Function(1, 1, _string_type("string"), _strict(pc.utf8_upper)),
@@ -192,6 +255,17 @@ FUNCTIONS: dict[str, Function] = {
     "year": Function(1, 1, _date_part_type, _strict(pc.year)),
     "month": Function(1, 1, _date_part_type, _strict(pc.month)),
     "day": Function(1, 1, _date_part_type, _strict(pc.day)),
+    "quarter": Function(1, 1, _date_part_type, _strict(pc.quarter)),
+    "hour": Function(1, 1, _date_part_type, _strict(pc.hour)),
+    "minute": Function(1, 1, _date_part_type, _strict(pc.minute)),
+    "second": Function(1, 1, _date_part_type, _strict(pc.second)),
     "concat": Function(1, None, _fixed_type("string"), _concat),
     "to_date": Function(1, 1, _to_date_type, _strict(_to_date)),
+    "substring": Function(2, 3, _literal_args_type("string", int, "start and length"), _substring),
+    "replace": Function(3, 3, _literal_args_type("string", str, "what and with what"), _replace),
+    # Made by the translator from SQL forms (x like 'a%', cast(x as int)), not called by name.
+    "like": Function(2, 2, _literal_args_type("bool", str, "the pattern"), _like),
+    "ilike": Function(2, 2, _literal_args_type("bool", str, "the pattern"), _like),
+    "cast": Function(2, 2, _cast_type, _cast),
+    "try_cast": Function(2, 2, _cast_type, _cast),
 }

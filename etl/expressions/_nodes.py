@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
-LiteralValue = str | int | float | bool | None
+LiteralValue = str | int | float | bool | date | datetime | None
 Value = Any  # a pyarrow Array, ChunkedArray or Scalar: pyarrow is untyped
 
 
@@ -18,7 +19,7 @@ class Column:
 
 @dataclass(frozen=True)
 class Literal:
-    """A constant: string, int, float, bool or null."""
+    """A constant: string, int, float, bool, date, timestamp (a datetime) or null."""
 
     value: LiteralValue
 
@@ -49,6 +50,19 @@ class In:
 
 
 @dataclass(frozen=True)
+class Interval:
+    """``interval '90' day``: a fixed span, only added to or subtracted from a date or time."""
+
+    amount: int
+    unit: str  # week, day, hour, minute or second
+
+    @property
+    def span(self) -> timedelta:
+        """The interval as a timedelta."""
+        return timedelta(**{f"{self.unit}s": self.amount})
+
+
+@dataclass(frozen=True)
 class Call:
     """One of the fixed functions applied to its arguments."""
 
@@ -56,10 +70,11 @@ class Call:
     args: tuple[Expr, ...]
 
 
-Expr = Column | Literal | Unary | Binary | In | Call
+Expr = Column | Literal | Unary | Binary | In | Interval | Call
 
 _COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 _KEYWORDS = frozenset({"and", "or", "not", "in", "true", "false", "null"})
+INTERVAL_UNITS = ("week", "day", "hour", "minute", "second")
 
 
 def _is_number(value: LiteralValue) -> bool:

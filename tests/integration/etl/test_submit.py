@@ -74,7 +74,7 @@ def test_expression_that_does_not_parse_is_refused_by_path_and_nothing_is_enqueu
 
     message = refused(spec(services.folder, transforms=transforms))
 
-    assert "transforms[0].expr: unexpected end of expression" in message
+    assert "transforms[0].expr: Expecting ) near 'price' at 16" in message
     assert "'quantity * (price'" in message
     assert_nothing_enqueued_or_recorded(services)
 
@@ -147,7 +147,7 @@ def test_a_sink_path_that_cannot_be_written_is_refused_at_submit_naming_the_path
 @pytest.mark.parametrize(
     ("template", "problem"),
     [
-        ("__import__('os').system('touch {marker}')", "unexpected '.'"),
+        ("__import__('os').system('touch {marker}')", "attribute access is not part of"),
         ("__import__('os')", "unknown function '__import__'"),
     ],
     ids=["attribute-access", "builtin-call"],
