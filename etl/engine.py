@@ -24,7 +24,7 @@ import pyarrow as pa
 import structlog
 from distributed import Client, Future, as_completed
 
-from tuskflow.etl import checks, sources, transforms
+from tuskflow.etl import checks, group_by, sources, transforms
 from tuskflow.etl.context import JobContext
 from tuskflow.etl.errors import JobCancelledError, JobFailedError, SpecError
 from tuskflow.etl.partitions import (
@@ -238,7 +238,7 @@ def _read_partition(
         written = writer.write(partition.index, transforms.drop_hidden(table))
         table = table.slice(0, 0)
     if partial_of is not None:
-        table = transforms.partial_group_by(table, partial_of)
+        table = group_by.partial(table, partial_of)
     piece = Piece(table, pa.concat_tables(found), read.records, written)
     del read
     # Hand the partition's buffers back to the system: arrow's allocator keeps freed memory
@@ -281,7 +281,7 @@ def _run_later_steps(
         if isinstance(step, GroupBy):
             partials = tables
             if not (position == 0 and step is pre_grouped):
-                partials = client.map(transforms.partial_group_by, tables, step=step, pure=False)
+                partials = client.map(group_by.partial, tables, step=step, pure=False)
             tables = [client.submit(_final_group_by, step, *partials, pure=False)]
         elif isinstance(step, Dedupe):
             tables = _by_key(client, tables, step.columns, partial(_dedupe, keys=step.columns))
@@ -347,7 +347,7 @@ def _dedupe(table: pa.Table, keys: list[str]) -> pa.Table:
 
 
 def _final_group_by(step: GroupBy, *partials: pa.Table) -> pa.Table:
-    return transforms.final_group_by(pa.concat_tables(partials), step)
+    return group_by.final(pa.concat_tables(partials), step)
 
 
 def _sort(step: Sort, *tables: pa.Table) -> pa.Table:

@@ -3,14 +3,15 @@
 Walking the transforms in order, every column an expression or a key refers to is needed.
 A ``select`` or an ``aggregate`` decides every later column, so the walk stops there; a job
 with neither sends every column to its sink, so every column is needed. Columns that are not
-needed are still split and counted by the reader (a record with too many or too few fields is
-still rejected), but their values are not converted, so a malformed value in a column the job
-never uses does not reject its row.
+needed are still split and counted by the reader (a record with too many or too few fields,
+or with text not valid in its encoding, is still rejected), but their values are not
+converted, so a malformed value in a column the job never uses does not reject its row.
 """
 
 from collections.abc import Callable, Collection
 
 from tuskflow.etl.expressions import columns, parse
+from tuskflow.etl.group_by import aggregate_calls
 from tuskflow.etl.spec import (
     Cast,
     Dedupe,
@@ -51,7 +52,8 @@ def needed_columns(
             break
         if isinstance(transform, GroupBy):
             use(transform.by)
-            use([a.column for a in transform.aggregations.values() if a.column is not None])
+            for call in aggregate_calls(transform).values():
+                use(columns(call.arg) if call.arg is not None else ())
             break
         if isinstance(transform, Join):
             right = schema_of(transform.source)

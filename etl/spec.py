@@ -85,9 +85,13 @@ class Dedupe(_Model):
 
 
 class Aggregation(_Model):
-    """One output column of a group-by: ``fn`` over ``column`` (none for count)."""
+    """An aggregation as a mapping, the older form of ``sum(column)``: ``fn`` over ``column``.
 
-    fn: Literal["count", "sum", "mean", "min", "max"]
+    ``count`` without a column counts rows (``count(*)``); with one, its values that are not
+    null (``count(column)``), as SQL does. ``mean`` is ``avg``.
+    """
+
+    fn: Literal["count", "count_distinct", "sum", "avg", "mean", "min", "max"]
     column: str | None = None
 
     @model_validator(mode="after")
@@ -98,14 +102,15 @@ class Aggregation(_Model):
 
 
 class GroupBy(_Model):
-    """Group by ``by`` and compute ``aggregations`` (output column name -> aggregation).
+    """Group by ``by`` (none: one row of the whole) and compute ``aggregations``.
 
+    Each aggregation maps an output column to SQL (``sum(price * qty)``) or to an Aggregation.
     Its spec key is ``op: aggregate``; the class is not the event-sourced ``eventstore.Aggregate``.
     """
 
     op: Literal["aggregate"]
-    by: list[str] = Field(min_length=1)
-    aggregations: dict[str, Aggregation] = Field(min_length=1)
+    by: list[str] = []
+    aggregations: dict[str, str | Aggregation] = Field(min_length=1)
 
 
 class Join(_Model):

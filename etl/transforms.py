@@ -1,4 +1,4 @@
-"""Each transform on one pyarrow Table: row-wise ones, two-phase group-by, dedupe, join, sort.
+"""Each transform on one pyarrow Table: row-wise ones, dedupe, join, sort (group_by.py: aggregate).
 
 Row-wise transforms keep the hidden columns (``_tf_file``, ``_tf_row``) so a reject can name
 its source; a group-by drops them. Rejects are tables of ``REJECT_SCHEMA``.
@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from tuskflow.etl.errors import Problem, SpecError
 from tuskflow.etl.expressions import evaluate, parse
 from tuskflow.etl.sources import HIDDEN_COLUMNS, REJECT_SCHEMA, strict_cast
-from tuskflow.etl.spec import Cast, Derive, Filter, GroupBy, Rename, Select
+from tuskflow.etl.spec import Cast, Derive, Filter, Rename, Select
 from tuskflow.etl.types import TypeName
 
 RowwiseTransform = Filter | Select | Rename | Cast | Derive
@@ -99,54 +99,6 @@ def _unconvertible(values: pa.ChunkedArray, target: TypeName, offset: int = 0) -
 
 def _a(type_name: str) -> str:
     return f"an {type_name}" if type_name[0] in "aeiou" else f"a {type_name}"
-
-
-def partial_group_by(table: pa.Table, step: GroupBy) -> pa.Table:
-    """One partition's share of a group-by: keys and partial results, to be combined later."""
-    _require(table, [*step.by, *(a.column for a in step.aggregations.values() if a.column)])
-    working = {key: table.column(key) for key in step.by}
-    requests: list[tuple[str, str, pc.FunctionOptions | None]] = []
-    for i, aggregation in enumerate(step.aggregations.values()):
-        # Values under a working name, so output names cannot clash with keys or each other.
-        values = table.column(aggregation.column or step.by[0])
-        if aggregation.fn == "mean":
-            values = pc.cast(values, pa.float64(), safe=False)
-        working[_value(i)] = values
-        requests += [(_value(i), fn, options) for fn, options, _ in _PARTS[aggregation.fn]]
-    grouped = pa.table(working).group_by(step.by, use_threads=False).aggregate(requests)
-    return grouped.select([*step.by, *(f"{column}_{fn}" for column, fn, _ in requests)])
-
-
-def final_group_by(partials: pa.Table, step: GroupBy) -> pa.Table:
-    """The group-by's output from concatenated partials: keys first, then each aggregation."""
-    requests = [
-        (f"{_value(i)}_{fn}", final)
-        for i, aggregation in enumerate(step.aggregations.values())
-        for fn, _, final in _PARTS[aggregation.fn]
-    ]
-    grouped = partials.group_by(step.by, use_threads=False).aggregate(requests)
-    columns = {key: grouped.column(key) for key in step.by}
-    for i, (name, aggregation) in enumerate(step.aggregations.items()):
-        parts = [
-            grouped.column(f"{_value(i)}_{fn}_{final}") for fn, _, final in _PARTS[aggregation.fn]
-        ]
-        columns[name] = pc.divide(parts[0], parts[1]) if aggregation.fn == "mean" else parts[0]
-    return pa.table(columns)
-
-
-def _value(i: int) -> str:
-    return f"_tf_v{i}"
-
-
-# Per function: (partial function, its options, function combining the partials). Mean keeps
-# a sum and a count of non-null values; count counts rows, nulls included.
-_PARTS: dict[str, tuple[tuple[str, pc.FunctionOptions | None, str], ...]] = {
-    "count": (("count", pc.CountOptions(mode="all"), "sum"),),
-    "sum": (("sum", None, "sum"),),
-    "mean": (("sum", None, "sum"), ("count", None, "sum")),
-    "min": (("min", None, "min"),),
-    "max": (("max", None, "max"),),
-}
 
 
 def dedupe(table: pa.Table, columns: Sequence[str]) -> pa.Table:

@@ -13,10 +13,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tuskflow.etl.errors import ExpressionError, Problem, SourceError, SpecError
-from tuskflow.etl.expressions import columns, infer_type, parse
+from tuskflow.etl.expressions import Expr, columns, infer_type, parse, parse_aggregate, render
 from tuskflow.etl.sources import HIDDEN_COLUMNS
 from tuskflow.etl.spec import (
     AcceptedValues,
+    Aggregation,
     Cast,
     Dedupe,
     Derive,
@@ -44,7 +45,7 @@ SourceSchema = Callable[[SourceSpec], dict[str, TypeName]]
 _HIDDEN = frozenset(HIDDEN_COLUMNS)
 # Transforms name their working columns with this prefix, so no user column may take it.
 _RESERVED_PREFIX = "_tf_"
-_GROUP_BY_TYPES: dict[str, TypeName] = {"count": "int", "mean": "float"}
+_AGGREGATE_TYPES: dict[str, TypeName] = {"count": "int", "count_distinct": "int", "avg": "float"}
 
 
 def check_spec(spec: JobSpec, source_schema: SourceSchema) -> list[Problem]:
@@ -114,6 +115,10 @@ class _Walk:
         except ExpressionError as exc:
             self.report(path, str(exc))
             return None
+        return self.typed(path, expr)
+
+    def typed(self, path: str, expr: Expr) -> TypeName | None:
+        """A parsed expression's type; None, with its problems reported, when it has none."""
         found = {name: self.need(path, name) for name in sorted(columns(expr))}
         if any(kind is None for kind in found.values()):
             return None
@@ -204,18 +209,34 @@ def _sort(walk: _Walk, path: str, transform: Sort) -> None:
 def _group_by(walk: _Walk, path: str, transform: GroupBy) -> None:
     walk.needs(f"{path}.by", transform.by)
     output = {name: walk.schema.get(name) for name in transform.by}
-    for name, aggregation in transform.aggregations.items():
+    for name, written in transform.aggregations.items():
         where = f"{path}.aggregations.{name}"
         walk.new_name(where, name)
         if name in output:
             walk.report(where, f"the output {name!r} is also a group-by column")
-        found = walk.need(f"{where}.column", aggregation.column) if aggregation.column else None
-        if aggregation.fn in ("sum", "mean") and found is not None and found not in NUMERIC:
-            message = f"{aggregation.fn} needs a numeric column; {aggregation.column!r} is {found}"
-            walk.report(f"{where}.column", message)
-            found = None
-        output[name] = _GROUP_BY_TYPES.get(aggregation.fn, found)
+        output[name] = _aggregation(walk, where, written)
     walk.schema, walk.complete = output, True
+
+
+def _aggregation(walk: _Walk, where: str, written: Aggregation | str) -> TypeName | None:
+    """An aggregation's result type; its problems reported where the spec writes them."""
+    if isinstance(written, Aggregation):
+        where = f"{where}.column"
+        fn = {"mean": "avg"}.get(written.fn, written.fn)
+        found = walk.need(where, written.column) if written.column else None
+        shown = repr(written.column)
+    else:
+        try:
+            call = parse_aggregate(written)
+        except ExpressionError as exc:
+            walk.report(where, str(exc))
+            return None
+        fn, shown = call.fn, repr(render(call.arg)) if call.arg else "*"
+        found = walk.typed(where, call.arg) if call.arg else None
+    if fn in ("sum", "avg") and found is not None and found not in NUMERIC:
+        walk.report(where, f"{fn} needs a numeric column; {shown} is {found}")
+        return None
+    return _AGGREGATE_TYPES.get(fn, found)
 
 
 def _join(walk: _Walk, path: str, transform: Join) -> None:

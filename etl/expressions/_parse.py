@@ -131,6 +131,7 @@ def _parse_error(text: str, exc: ParseError) -> ExpressionError:
         description = "unexpected text"
     near = first.get("highlight")
     shown = f" near {near!r}" if near else ""
+    pos -= len(near) - 1 if near else 0  # sqlglot points at the token's last character
     return ExpressionError(f"{description}{shown} at {pos} in {text!r}")
 
 

@@ -323,13 +323,37 @@ def test_aggregate_with_every_function_matches_pandas(
             last_product=("product", "max"),
             coupons=("coupon", "sum"),
             mean_coupon=("coupon", "mean"),
-            coupon_rows=("coupon", "size"),
+            coupon_rows=("coupon", "count"),  # count(column) skips nulls, as in SQL
         )
         .reset_index()
     )
     assert len(got) == len(REGIONS) * 2 + 4  # central and null regions, each paid or not
     assert_same_rows(got, want, ["region", "paid"])
     assert done.result.rows_out == len(want)
+
+
+def test_a_global_sql_aggregate_with_expressions_and_distinct_counts_matches_pandas(
+    client: Client, orders: Orders, tmp_path: Path
+) -> None:
+    aggregations = {
+        "rows": "count(*)",
+        "revenue": "sum(quantity * price)",
+        "products": "count(distinct product)",
+        "coupon_regions": "count(distinct case when coupon is not null then region end)",
+        "mean_paid_price": "avg(case when paid then price end)",
+    }
+    aggregate = {"op": "aggregate", "aggregations": aggregations}
+
+    done, got = run_to_parquet(client, orders.path, tmp_path, [aggregate])
+
+    good = orders.good
+    assert done.result.rows_out == 1
+    row = got.iloc[0]
+    assert row["rows"] == len(good)
+    assert row["revenue"] == pytest.approx((good.quantity * good.price).sum(), rel=1e-12)
+    assert row["products"] == good["product"].nunique()
+    assert row["coupon_regions"] == good.loc[good.coupon.notna(), "region"].nunique()
+    assert row["mean_paid_price"] == pytest.approx(good.loc[good.paid == True, "price"].mean())  # noqa: E712
 
 
 @pytest.mark.parametrize(

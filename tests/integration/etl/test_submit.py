@@ -74,7 +74,7 @@ def test_expression_that_does_not_parse_is_refused_by_path_and_nothing_is_enqueu
 
     message = refused(spec(services.folder, transforms=transforms))
 
-    assert "transforms[0].expr: Expecting ) near 'price' at 16" in message
+    assert "transforms[0].expr: Expecting ) near 'price' at 12" in message
     assert "'quantity * (price'" in message
     assert_nothing_enqueued_or_recorded(services)
 

@@ -99,7 +99,7 @@ def test_int_and_float_literals_keep_their_kind() -> None:
         ("a b", "unexpected 'b': two expressions with no operator between them at 2 in 'a b'"),
         ("a < b < c", "comparisons do not chain; join them with and at 8 in 'a < b < c'"),
         ("a in (b)", "in takes a list of literals, not b at 6 in 'a in (b)'"),
-        ("a not b", "unexpected text near 'not' at 4"),
+        ("a not b", "unexpected text near 'not' at 2"),
         ("'open", 'unterminated string or quoted name in "\'open"'),
         ("and", "incomplete expression near 'and'"),
         ("round(a, 1, 2)", "round() takes 1 or 2 arguments, not 3 at 0"),

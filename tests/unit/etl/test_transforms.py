@@ -1,18 +1,16 @@
-"""Transforms on one Table: row-wise with rejects, two-phase group-by, dedupe, join, sort."""
+"""Transforms on one Table: row-wise with rejects, dedupe, join, sort."""
 
 import json
 import random
 from datetime import date, datetime
 from typing import Any
 
-import pandas as pd  # no stubs installed
 import pyarrow as pa
 import pytest
 
 from tuskflow.etl.errors import SpecError
 from tuskflow.etl.sources import REJECT_SCHEMA
 from tuskflow.etl.spec import (
-    Aggregation,
     Cast,
     Dedupe,
     Derive,
@@ -26,10 +24,8 @@ from tuskflow.etl.transforms import (
     apply_rowwise,
     dedupe,
     drop_hidden,
-    final_group_by,
     is_rowwise,
     join,
-    partial_group_by,
     sort,
 )
 
@@ -48,17 +44,6 @@ def strings(*values: str | None) -> pa.Array:
     return pa.array(values, S)
 
 
-def group_by(by: list[str], **aggregations: tuple[str, str | None]) -> GroupBy:
-    return GroupBy(
-        op="aggregate",
-        by=by,
-        aggregations={
-            name: Aggregation.model_validate({"fn": fn, "column": column})
-            for name, (fn, column) in aggregations.items()
-        },
-    )
-
-
 # --- row-wise ------------------------------------------------------------------------------
 
 
@@ -70,7 +55,7 @@ def test_only_filter_select_rename_cast_derive_are_rowwise() -> None:
     assert is_rowwise(Derive(op="derive", column="b", expr="a"))
     assert not is_rowwise(Dedupe(op="dedupe"))
     assert not is_rowwise(Sort(op="sort", by=["a"]))
-    assert not is_rowwise(group_by(["a"], n=("count", None)))
+    assert not is_rowwise(GroupBy(op="aggregate", by=["a"], aggregations={"n": "count(*)"}))
 
 
 def test_filter_keeps_true_rows_and_drops_null_ones_without_rejecting() -> None:
@@ -235,147 +220,6 @@ def test_cast_between_types_arrow_cannot_convert_is_a_spec_error() -> None:
 
     with pytest.raises(SpecError, match="cannot cast column 'd'"):
         apply_rowwise(data, Cast(op="cast", columns={"d": "int"}))
-
-
-# --- group-by ------------------------------------------------------------------------------
-
-
-def test_group_by_by_hand_names_columns_keys_first_and_drops_hidden() -> None:
-    data = table(
-        region=strings("n", "s", "n", "n"),
-        amount=[10, 5, None, 4],
-    )
-    spec = group_by(
-        ["region"],
-        orders=("count", None),
-        total=("sum", "amount"),
-        avg=("mean", "amount"),
-        low=("min", "amount"),
-        high=("max", "amount"),
-    )
-
-    out = final_group_by(partial_group_by(data, spec), spec)
-
-    assert out.column_names == ["region", "orders", "total", "avg", "low", "high"]
-    assert sorted(out.to_pylist(), key=lambda row: row["region"]) == [
-        {"region": "n", "orders": 3, "total": 14, "avg": 7.0, "low": 4, "high": 10},
-        {"region": "s", "orders": 1, "total": 5, "avg": 5.0, "low": 5, "high": 5},
-    ]
-
-
-def test_group_by_result_types_follow_the_functions() -> None:
-    data = table(
-        k=strings("a", "a"),
-        n=[1, 2],
-        d=pa.array([date(2024, 5, 1), date(2023, 1, 1)]),
-        s=strings("pear", "apple"),
-    )
-    spec = group_by(
-        ["k"],
-        c=("count", None),
-        total=("sum", "n"),
-        avg=("mean", "n"),
-        first=("min", "d"),
-        last=("max", "s"),
-    )
-
-    out = final_group_by(partial_group_by(data, spec), spec)
-
-    assert [out.schema.field(name).type for name in out.column_names] == [
-        S,
-        pa.int64(),
-        pa.int64(),
-        pa.float64(),
-        pa.date32(),
-        S,
-    ]
-    assert out.to_pylist() == [
-        {"k": "a", "c": 2, "total": 3, "avg": 1.5, "first": date(2023, 1, 1), "last": "pear"}
-    ]
-
-
-def test_group_by_of_only_nulls_is_null_but_their_rows_are_counted() -> None:
-    data = table(k=strings("a", "a"), v=pa.array([None, None], pa.float64()))
-    spec = group_by(["k"], n=("count", None), s=("sum", "v"), m=("mean", "v"), lo=("min", "v"))
-
-    out = final_group_by(partial_group_by(data, spec), spec)
-
-    assert out.to_pylist() == [{"k": "a", "n": 2, "s": None, "m": None, "lo": None}]
-
-
-def test_group_by_groups_null_keys_together_and_allows_the_same_column_twice() -> None:
-    data = table(k=strings(None, "a", None), v=[1, 2, 3])
-    spec = group_by(["k"], v_sum=("sum", "v"), k_count=("count", None), again=("sum", "v"))
-
-    out = final_group_by(partial_group_by(data, spec), spec)
-
-    rows = sorted(out.to_pylist(), key=lambda row: str(row["k"]))
-    assert rows == [
-        {"k": None, "v_sum": 4, "k_count": 2, "again": 4},
-        {"k": "a", "v_sum": 2, "k_count": 1, "again": 2},
-    ]
-
-
-def _random_partition(seed: int, rows: int) -> pa.Table:
-    rng = random.Random(seed)
-    return table(
-        file=f"part-{seed}.csv",
-        region=strings(*[rng.choice(["n", "s", "e", None]) for _ in range(rows)]),
-        shop=pa.array([rng.choice([1, 2, 3]) for _ in range(rows)], pa.int64()),
-        qty=pa.array([rng.choice([None, *range(-5, 50)]) for _ in range(rows)], pa.int64()),
-        price=pa.array(
-            [rng.choice([None, rng.uniform(0, 100)]) for _ in range(rows)], pa.float64()
-        ),
-    )
-
-
-def _only_nulls(rows: int) -> pa.Table:
-    return table(
-        region=strings(*["z"] * rows),
-        shop=pa.array([9] * rows, pa.int64()),
-        qty=pa.nulls(rows, pa.int64()),
-        price=pa.nulls(rows, pa.float64()),
-    )
-
-
-def test_partial_then_final_over_three_partitions_equals_pandas_groupby_of_all() -> None:
-    parts = [_random_partition(seed, rows) for seed, rows in ((1, 400), (2, 611), (3, 250))]
-    # A group whose values are all null, spread over two partitions, and an empty partition.
-    only_nulls = _only_nulls(rows=2)
-    parts = [
-        pa.concat_tables([parts[0], only_nulls]),
-        parts[1],
-        pa.concat_tables([parts[2], only_nulls]),
-    ]
-    parts.append(_random_partition(4, 0))
-    spec = group_by(
-        ["region", "shop"],
-        n=("count", None),
-        qty_sum=("sum", "qty"),
-        price_mean=("mean", "price"),
-        qty_min=("min", "qty"),
-        price_max=("max", "price"),
-    )
-    partials = pa.concat_tables([partial_group_by(part, spec) for part in parts])
-
-    out = final_group_by(partials, spec).to_pandas()
-
-    frame = pa.concat_tables(parts).to_pandas()
-    grouped = frame.groupby(["region", "shop"], dropna=False)
-    expected = pd.DataFrame(
-        {
-            "n": grouped.size(),
-            "qty_sum": grouped["qty"].sum(min_count=1),
-            "price_mean": grouped["price"].mean(),
-            "qty_min": grouped["qty"].min(),
-            "price_max": grouped["price"].max(),
-        }
-    ).reset_index()
-    assert len(out) == len(expected) == 13
-    keys = ["region", "shop"]
-    actual = out.sort_values(keys, na_position="last").reset_index(drop=True)
-    expected = expected.sort_values(keys, na_position="last").reset_index(drop=True)
-    pd.testing.assert_frame_equal(actual, expected, check_dtype=False, check_exact=False)
 
 
 # --- dedupe --------------------------------------------------------------------------------

@@ -291,6 +291,45 @@ def test_aggregate_outputs_have_their_types_and_must_not_reuse_a_group_column() 
     ]
 
 
+def test_sql_aggregations_are_typed_and_a_global_aggregate_has_no_keys() -> None:
+    aggregations = {
+        "n": "count(*)",
+        "with_day": "count(day)",
+        "regions": "count(distinct region)",
+        "revenue": "sum(amount * (1 - 0.1))",
+        "ids": "sum(id)",
+        "average": "avg(id)",
+        "last_day": "max(day - interval '1' day)",
+    }
+    job = spec({"op": "aggregate", "aggregations": aggregations})
+
+    assert problems(job) == []
+    assert output_schema(job, schema_of) == {
+        "n": "int", "with_day": "int", "regions": "int", "revenue": "float", "ids": "int",
+        "average": "float", "last_day": "date",
+    }  # fmt: skip
+
+
+def test_a_sql_aggregation_is_checked_where_it_is_written() -> None:
+    aggregations = {
+        "a": "sum(region)",
+        "b": "avg(amont * 2)",
+        "c": "sum(amount",
+        "d": "amount + 1",
+    }
+    job = spec({"op": "aggregate", "by": ["region"], "aggregations": aggregations})
+
+    assert problems(job) == [
+        ("transforms[0].aggregations.a", "sum needs a numeric column; 'region' is string"),
+        ("transforms[0].aggregations.b", f"unknown column 'amont'; {SALES}"),
+        ("transforms[0].aggregations.c", "Expecting ) near 'amount' at 4 in 'sum(amount'"),
+        (
+            "transforms[0].aggregations.d",
+            "an aggregation is one of count, sum, avg, min or max at 0 in 'amount + 1'",
+        ),
+    ]
+
+
 def test_columns_named_by_sort_dedupe_sink_and_checks_must_exist() -> None:
     job = spec(
         {"op": "sort", "by": ["day", "when"]},
