@@ -289,6 +289,8 @@ def _run_later_steps(
             right = _read_whole(client, step.source, found)
             tables = client.map(_join, tables, right=right, step=step, pure=False)
         elif isinstance(step, Sort):
+            if step.limit is not None:  # each partition keeps its own top rows first
+                tables = client.map(transforms.sort, tables, step=step, pure=False)
             tables = [client.submit(_sort, step, *tables, pure=False)]
         else:
             pieces = client.map(transforms.apply_rowwise, tables, transform=step, pure=False)
@@ -351,7 +353,7 @@ def _final_group_by(step: GroupBy, *partials: pa.Table) -> pa.Table:
 
 
 def _sort(step: Sort, *tables: pa.Table) -> pa.Table:
-    return transforms.sort(pa.concat_tables(tables), step.by, step.descending)
+    return transforms.sort(pa.concat_tables(tables), step)
 
 
 def _join(table: pa.Table, *, right: pa.Table, step: Join) -> pa.Table:

@@ -86,4 +86,4 @@ def _walk(transform: object, origin: dict[str, str | None], use: _Use) -> None:
     elif isinstance(transform, Dedupe):
         use(transform.columns or list(origin))
     elif isinstance(transform, Sort):
-        use(transform.by)
+        use([column for column, _ in transform.sort_keys()])

@@ -123,11 +123,35 @@ class Join(_Model):
 
 
 class Sort(_Model):
-    """Order the rows by ``by``."""
+    """Order the rows by ``by``, nulls last; keep the first ``limit`` rows, or of each group.
+
+    A key is a column, or as in SQL ``revenue desc`` / ``region asc``; a key without a
+    direction takes ``descending``. With ``per``, the rows come grouped by those columns
+    (ascending) and ``limit`` keeps the first of each group: top-N per group.
+    """
 
     op: Literal["sort"]
     by: list[str] = Field(min_length=1)
     descending: bool = False
+    limit: int | None = Field(None, ge=0)
+    per: list[str] = []
+
+    @model_validator(mode="after")
+    def _per_with_a_limit(self) -> "Sort":
+        if self.per and self.limit is None:
+            raise ValueError("per keeps the first rows of each group: give it a limit")
+        return self
+
+    def sort_keys(self) -> list[tuple[str, bool]]:
+        """Each key's column and whether it sorts descending, ``per`` columns first."""
+        keys = [(column, False) for column in self.per]
+        for key in self.by:
+            column, _, word = key.rpartition(" ")
+            if column.strip() and word.lower() in ("asc", "desc"):
+                keys.append((column.strip(), word.lower() == "desc"))
+            else:
+                keys.append((key, self.descending))
+        return keys
 
 
 Transform = Annotated[

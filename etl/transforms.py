@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from tuskflow.etl.errors import Problem, SpecError
 from tuskflow.etl.expressions import evaluate, parse
 from tuskflow.etl.sources import HIDDEN_COLUMNS, REJECT_SCHEMA, strict_cast
-from tuskflow.etl.spec import Cast, Derive, Filter, Rename, Select
+from tuskflow.etl.spec import Cast, Derive, Filter, Rename, Select, Sort
 from tuskflow.etl.types import TypeName
 
 RowwiseTransform = Filter | Select | Rename | Cast | Derive
@@ -131,11 +131,39 @@ def join(
     return joined.take(order).select([*left.column_names, *(n for n in names if n not in on)])
 
 
-def sort(table: pa.Table, by: Sequence[str], descending: bool = False) -> pa.Table:
-    """The rows ordered by ``by`` (stable, nulls last)."""
-    _require(table, by)
-    order = "descending" if descending else "ascending"
-    return table.sort_by([(column, order) for column in by])
+def sort(table: pa.Table, step: Sort) -> pa.Table:
+    """The rows in the step's order (stable, nulls last), cut to its limit, of each group too.
+
+    Sorting a part and cutting it to the limit keeps every row the whole could keep, so the
+    engine runs this on each partition first and then on the union of what they kept.
+    """
+    keys = step.sort_keys()
+    _require(table, [column for column, _ in keys])
+    order = [(column, "descending" if down else "ascending") for column, down in keys]
+    ordered = table.sort_by(order)
+    if step.limit is None:
+        return ordered
+    if not step.per:
+        return ordered.slice(0, step.limit)
+    return ordered.filter(pa.array(_rank_in_group(ordered, step.per) < step.limit))
+
+
+def _rank_in_group(ordered: pa.Table, per: Sequence[str]) -> np.ndarray:
+    """Each row's place within its group, for a table already sorted by the ``per`` columns."""
+    rows = ordered.num_rows
+    starts = np.zeros(rows, dtype=bool)
+    if rows:
+        starts[0] = True
+    for column in per:
+        values = ordered.column(column)
+        before, after = values.slice(0, rows - 1), values.slice(1)
+        changed = pc.or_kleene(
+            pc.not_equal(after, before), pc.xor(pc.is_null(after), pc.is_null(before))
+        )
+        starts[1:] |= pc.fill_null(changed, False).to_numpy(zero_copy_only=False)
+    positions = np.arange(rows)
+    group_start = np.maximum.accumulate(np.where(starts, positions, 0))
+    return positions - group_start
 
 
 def drop_hidden(table: pa.Table) -> pa.Table:

@@ -203,7 +203,8 @@ def _dedupe(walk: _Walk, path: str, transform: Dedupe) -> None:
 
 
 def _sort(walk: _Walk, path: str, transform: Sort) -> None:
-    walk.needs(f"{path}.by", transform.by)
+    walk.needs(f"{path}.per", transform.per)
+    walk.needs(f"{path}.by", [column for column, _ in transform.sort_keys()[len(transform.per) :]])
 
 
 def _group_by(walk: _Walk, path: str, transform: GroupBy) -> None:

@@ -408,6 +408,36 @@ def test_sort_orders_every_row_across_partitions_stably_with_nulls_last(
     assert got.order_id.tolist() == want.order_id.tolist()
 
 
+def test_top_n_per_group_with_a_direction_per_key_matches_pandas_across_partitions(
+    client: Client, orders: Orders, tmp_path: Path
+) -> None:
+    out = tmp_path / "top.csv"
+    document = orders_spec(
+        orders.path,
+        [
+            {"op": "select", "columns": ["order_id", "region", "quantity"]},
+            {"op": "sort", "by": ["quantity desc", "order_id asc"], "limit": 3, "per": ["region"]},
+        ],
+        {"kind": "csv", "path": str(out)},
+    )
+
+    run(client, document, tmp_path)
+
+    want = (
+        orders.good.sort_values(
+            ["region", "quantity", "order_id"],
+            ascending=[True, False, True],
+            na_position="last",
+            kind="stable",
+        )
+        .groupby("region", dropna=False, sort=False)
+        .head(3)
+    )
+    got = read_csv_output(out, {"order_id": "int", "region": "string", "quantity": "int"})
+    assert len(got) == len(want) == 17  # 3 of each of five regions and of null, 2 of central
+    assert got.order_id.tolist() == want.order_id.tolist()
+
+
 def test_parquet_sink_partitioned_by_a_column_reads_back_as_the_output(
     client: Client, orders: Orders, tmp_path: Path
 ) -> None:

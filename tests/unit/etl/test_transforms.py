@@ -308,9 +308,59 @@ def test_join_on_two_keys_shows_them_once() -> None:
 def test_sort_orders_by_columns_stably_with_nulls_last() -> None:
     data = table(a=[2, None, 1, 2, 1], b=strings("x", "y", "z", "w", "v"))
 
-    assert sort(data, ["a"]).column("_tf_row").to_pylist() == [3, 5, 1, 4, 2]
-    assert sort(data, ["a"], descending=True).column("_tf_row").to_pylist() == [1, 4, 3, 5, 2]
-    assert sort(data, ["a", "b"]).column("b").to_pylist() == ["v", "z", "w", "x", "y"]
+    assert sort(data, ordered("a")).column("_tf_row").to_pylist() == [3, 5, 1, 4, 2]
+    down = ordered("a", descending=True)
+    assert sort(data, down).column("_tf_row").to_pylist() == [1, 4, 3, 5, 2]
+    assert sort(data, ordered("a", "b")).column("b").to_pylist() == ["v", "z", "w", "x", "y"]
+
+
+def ordered(*by: str, **options: Any) -> Sort:
+    return Sort.model_validate({"op": "sort", "by": list(by), **options})
+
+
+def test_each_sort_key_takes_its_own_direction_as_in_sql() -> None:
+    data = table(a=[2, None, 1, 2, 1], b=strings("x", "y", "z", "w", "v"))
+
+    out = sort(data, ordered("a desc", "b ASC"))
+
+    assert out.column("b").to_pylist() == ["w", "x", "v", "z", "y"]  # nulls last either way
+    assert sort(data, ordered("a", "b desc", descending=True)).column("b").to_pylist() == [
+        "x", "w", "z", "v", "y",
+    ]  # fmt: skip
+
+
+def test_a_sort_with_a_limit_keeps_the_top_rows_and_per_keeps_them_for_each_group() -> None:
+    data = table(
+        region=strings("n", "s", "n", None, "s", "n", None),
+        revenue=[5, 9, 7, 1, 3, 7, 2],
+    )
+
+    top = sort(data, ordered("revenue desc", limit=2))
+    per_region = sort(data, ordered("revenue desc", limit=2, per=["region"]))
+
+    assert top.column("revenue").to_pylist() == [9, 7]
+    assert drop_hidden(per_region).to_pylist() == [
+        {"region": "n", "revenue": 7},
+        {"region": "n", "revenue": 7},
+        {"region": "s", "revenue": 9},
+        {"region": "s", "revenue": 3},
+        {"region": None, "revenue": 2},
+        {"region": None, "revenue": 1},
+    ]
+
+
+def test_top_rows_of_each_partition_then_of_their_union_are_the_top_rows_of_all() -> None:
+    data = table(k=strings(*"abcabcabca"), v=[4, 8, 1, 9, 2, 7, 3, 6, 5, 0])
+    step = ordered("v desc", limit=2, per=["k"])
+
+    parts = [sort(data.slice(at, 3), step) for at in (0, 3, 6, 9)]
+
+    assert sort(pa.concat_tables(parts), step).equals(sort(data, step))
+
+
+def test_per_without_a_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="per keeps the first rows of each group: give it a limit"):
+        ordered("v", per=["k"])
 
 
 def test_drop_hidden_leaves_only_visible_columns() -> None:
