@@ -21,8 +21,8 @@ measures side by side and prints medians and ratios (it never asserts a time):
      (Kafka) or ``streams`` (Redis), a few rows each. Its peak RSS is VmHWM just before SIGTERM;
    - the ceiling: a raw COPY of the very rows the worker stores (the backlog read back, mapped
      by workers.mapping and formatted as COPY text off the clock) into a bare table, in
-     transactions of the worker's batch size (workers.ingest.DEFAULT_BATCH_SIZE), each written
-     in one block;
+     transactions of the worker's batch size (workers.ingest_configs.DEFAULT_BATCH_SIZE), each
+     written in one block;
    - for scale, not a target: the same COPY into the event store's own events table, with its
      unique indexes and triggers (a fresh store), which is the most any writer of these events
      could do, before the streams table, offsets and source;
@@ -86,12 +86,12 @@ from psycopg import sql
 from tuskflow.eventstore import migrate
 from tuskflow.eventstore.postgres._append import encode_batch
 from tuskflow.eventstore.validation import DEFAULT_MAX_EVENT_BYTES, PreparedEvent
-from tuskflow.workers.ingest import DEFAULT_BATCH_SIZE
-from tuskflow.workers.kafka_consumer import KafkaIngestConfig, KafkaIngestor, coordinates
+from tuskflow.workers.ingest_configs import DEFAULT_BATCH_SIZE, KafkaIngestConfig, RedisIngestConfig
+from tuskflow.workers.kafka_consumer import KafkaIngestor, coordinates
 from tuskflow.workers.kafka_consumer import source_message as kafka_message
 from tuskflow.workers.mapping import EVENT_ID_NAMESPACE, MappingSpec, SourceMessage, map_message
 from tuskflow.workers.process import tune_for_consuming
-from tuskflow.workers.redis_consumer import RedisIngestConfig, RedisIngestor
+from tuskflow.workers.redis_consumer import RedisIngestor
 from tuskflow.workers.redis_consumer import source_message as redis_message
 
 SCHEMA = "tf_consumers_bench"

@@ -1,20 +1,24 @@
-"""`tuskflow consume kafka|redis`: dedicated consumer workers into the event store."""
+"""`tuskflow consume kafka|redis`: dedicated consumer workers into the event store.
+
+The ingestors (confluent-kafka, redis-py, psycopg, the metrics server) are imported inside
+their command, so that every other command, and `--help`, starts without them.
+"""
 
 import signal
 import socket
 import threading
 from pathlib import Path
-from typing import Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
 
 from tuskflow.cli.mapping_options import mapping_from_options
 from tuskflow.config import Settings
-from tuskflow.workers.kafka_consumer import KafkaIngestConfig, KafkaIngestor
+from tuskflow.workers.ingest_configs import KafkaIngestConfig, RedisIngestConfig
 from tuskflow.workers.mapping import MappingSpec
-from tuskflow.workers.metrics import ConsumerMetrics
-from tuskflow.workers.process import tune_for_consuming
-from tuskflow.workers.redis_consumer import RedisIngestConfig, RedisIngestor
+
+if TYPE_CHECKING:
+    from tuskflow.workers.metrics import ConsumerMetrics
 
 app = typer.Typer(help="Consume a source into the event store until SIGTERM.", no_args_is_help=True)
 
@@ -43,6 +47,8 @@ class Ingestor(Protocol):
 def run_until_signalled(ingestor: Ingestor) -> None:
     """Run a consumer in this process, tuned for it (workers.process), until SIGTERM or SIGINT;
     the batch in hand finishes."""
+    from tuskflow.workers.process import tune_for_consuming
+
     tune_for_consuming()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -50,7 +56,9 @@ def run_until_signalled(ingestor: Ingestor) -> None:
     ingestor.run(stop)
 
 
-def _metrics(source: str, port: int | None) -> ConsumerMetrics:
+def _metrics(source: str, port: int | None) -> "ConsumerMetrics":
+    from tuskflow.workers.metrics import ConsumerMetrics
+
     metrics = ConsumerMetrics(source)
     if port is not None:
         metrics.serve(port)
@@ -75,6 +83,8 @@ def kafka(
     metrics_port: MetricsPort = None,
 ) -> None:
     """Kafka topics into the event store; offsets live in PostgreSQL."""
+    from tuskflow.workers.kafka_consumer import KafkaIngestor
+
     settings: Settings = ctx.obj
     config = KafkaIngestConfig(
         bootstrap=settings.required("kafka_bootstrap"),
@@ -115,6 +125,8 @@ def redis(
     metrics_port: MetricsPort = None,
 ) -> None:
     """A Redis stream into the event store; XACK only after the PostgreSQL commit."""
+    from tuskflow.workers.redis_consumer import RedisIngestor
+
     settings: Settings = ctx.obj
     config = RedisIngestConfig(
         redis_url=settings.required("redis_url"),

@@ -3,7 +3,6 @@
 import typer
 
 from tuskflow.config import Settings
-from tuskflow.eventstore.postgres.migrate import available, migrate
 
 app = typer.Typer(help="The database schema.", no_args_is_help=True)
 
@@ -11,6 +10,8 @@ app = typer.Typer(help="The database schema.", no_args_is_help=True)
 @app.command("migrate")
 def migrate_command(ctx: typer.Context) -> None:
     """Apply every schema migration not yet applied (safe to run from many processes)."""
+    from tuskflow.eventstore.postgres.migrate import available, migrate
+
     settings: Settings = ctx.obj
     # Each migration applied is logged once, as it is applied; this line only sums them up.
     applied = migrate(settings.required("database_url"))

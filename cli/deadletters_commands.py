@@ -1,22 +1,25 @@
-"""`tuskflow deadletters list|replay`: messages that could not become events."""
+"""`tuskflow deadletters list|replay`: messages that could not become events.
+
+psycopg and the store are imported inside the commands, so that `--help` starts without them.
+"""
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tuskflow.cli.listing import JsonOption, print_listing
-from tuskflow.cli.mapping_options import mapping_from_options
 from tuskflow.config import Settings
-from tuskflow.config.database import Connection, connect, probe
-from tuskflow.eventstore.postgres.queries import list_dead_letters
-from tuskflow.eventstore.postgres.store import PostgresEventStore
-from tuskflow.workers.deadletter_replay import replay_dead_letters
+
+if TYPE_CHECKING:
+    from tuskflow.config.database import Connection
 
 app = typer.Typer(help="Messages that could not become events.", no_args_is_help=True)
 
 
-def _connect(ctx: typer.Context) -> Connection:
+def _connect(ctx: typer.Context) -> "Connection":
+    from tuskflow.config.database import connect
+
     settings: Settings = ctx.obj
     return connect(settings.required("database_url"), "cli")
 
@@ -29,6 +32,8 @@ def list_command(
     as_json: JsonOption = False,
 ) -> None:
     """Dead letters with where they came from, attempts and the reason."""
+    from tuskflow.eventstore.postgres.queries import list_dead_letters
+
     with _connect(ctx) as conn:
         letters = list_dead_letters(conn, include_replayed=include_replayed, limit=limit)
     rows = [
@@ -60,6 +65,11 @@ def replay(
     ] = "source",
 ) -> None:
     """Map open dead letters again and store those that map now."""
+    from tuskflow.cli.mapping_options import mapping_from_options
+    from tuskflow.config.database import probe
+    from tuskflow.eventstore.postgres.store import PostgresEventStore
+    from tuskflow.workers.deadletter_replay import replay_dead_letters
+
     settings: Settings = ctx.obj
     spec = mapping_from_options(mapping, stream_id, stream_prefix, event_type, event_id)
     url = settings.required("database_url")

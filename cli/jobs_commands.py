@@ -6,17 +6,16 @@ would otherwise pay about a second for them.
 """
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from tuskflow.cli.listing import JsonOption, print_listing
 from tuskflow.config import Settings
-from tuskflow.config.database import Connection, connect
-from tuskflow.eventstore.postgres.projection import ProjectionRunner
-from tuskflow.jobs.history import JobStateError
-from tuskflow.jobs.projection import JobsProjection, job_ids_starting, latest_jobs
+
+if TYPE_CHECKING:
+    from tuskflow.config.database import Connection
 
 app = typer.Typer(help="ETL jobs: their state, history and rejects.", no_args_is_help=True)
 # What a shell reports for a command ended by SIGINT (128 + 2).
@@ -30,9 +29,11 @@ def submit(
 ) -> None:
     """Validate a job spec, record it and enqueue it; with --wait, follow it to the end."""
     from tuskflow import scheduler
+
+    job_id = scheduler.submit(spec)  # the display is loaded once the spec has passed
+
     from tuskflow.cli import job_view
 
-    job_id = scheduler.submit(spec)
     job_view.console.print(f"submitted job [bold]{job_id}[/bold]")
     if not wait:
         job_view.console.print(f"follow it with: tuskflow jobs show {job_id}")
@@ -47,12 +48,18 @@ def list_command(
     as_json: JsonOption = False,
 ) -> None:
     """Jobs with their status, progress and output, from the jobs projection."""
+    from tuskflow.jobs.projection import latest_jobs
+
     rows = latest_jobs(_caught_up(ctx), limit)
     print_listing(rows, as_json, empty="no jobs yet; submit one with: tuskflow submit SPEC")
 
 
-def _caught_up(ctx: typer.Context) -> Connection:
+def _caught_up(ctx: typer.Context) -> "Connection":
     """A connection to a store whose jobs projection has caught up."""
+    from tuskflow.config.database import connect
+    from tuskflow.eventstore.postgres.projection import ProjectionRunner
+    from tuskflow.jobs.projection import JobsProjection
+
     settings: Settings = ctx.obj
     url = settings.required("database_url")
     ProjectionRunner(url, JobsProjection()).catch_up()
@@ -61,6 +68,9 @@ def _caught_up(ctx: typer.Context) -> Connection:
 
 def _job_id(ctx: typer.Context, given: str) -> str:
     """The job id ``given`` is a unique prefix of (or ``given``, for the command to refuse)."""
+    from tuskflow.jobs.history import JobStateError
+    from tuskflow.jobs.projection import job_ids_starting
+
     matches = job_ids_starting(_caught_up(ctx), given)
     if len(matches) > 1:
         shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")

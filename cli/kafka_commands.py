@@ -1,19 +1,23 @@
 """`tuskflow kafka topics create|list|describe`: the topics of the configured broker."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tuskflow.cli.listing import JsonOption, print_listing
 from tuskflow.config import Settings
-from tuskflow.workers.kafka_topics import KafkaTopics
+
+if TYPE_CHECKING:  # confluent-kafka is loaded by the commands that reach the broker
+    from tuskflow.workers.kafka_topics import KafkaTopics
 
 app = typer.Typer(help="Kafka topics on the configured broker.", no_args_is_help=True)
 topics_app = typer.Typer(help="Create, list and describe topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 
 
-def _topics(ctx: typer.Context) -> KafkaTopics:
+def _topics(ctx: typer.Context) -> "KafkaTopics":
+    from tuskflow.workers.kafka_topics import KafkaTopics
+
     settings: Settings = ctx.obj
     return KafkaTopics(settings.required("kafka_bootstrap"))
 

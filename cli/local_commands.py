@@ -1,13 +1,19 @@
-"""`tuskflow local up|down|status|env`: the local PostgreSQL, Redis and Kafka."""
+"""`tuskflow local up|down|status|env`: the local PostgreSQL, Redis and Kafka.
 
-from typing import Annotated
+The launchers (deploy.local, which reach PostgreSQL, Redis and Kafka) are imported inside the
+commands, so that `--help` and every other command start without them.
+"""
+
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tuskflow.cli.listing import JsonOption, print_listing
 from tuskflow.config import Settings
-from tuskflow.deploy.local import LocalStack
-from tuskflow.deploy.local.worker import EtlWorker
+
+if TYPE_CHECKING:
+    from tuskflow.deploy.local import LocalStack
+    from tuskflow.deploy.local.worker import EtlWorker
 
 app = typer.Typer(help="Start, stop and report the local services.", no_args_is_help=True)
 
@@ -18,7 +24,15 @@ ServiceNames = Annotated[
 EXIT_NOT_RUNNING = 3
 
 
-def _stack(ctx: typer.Context) -> LocalStack:
+def _worker(settings: Settings) -> "EtlWorker":
+    from tuskflow.deploy.local.worker import EtlWorker
+
+    return EtlWorker(settings.state_dir)
+
+
+def _stack(ctx: typer.Context) -> "LocalStack":
+    from tuskflow.deploy.local import LocalStack
+
     settings: Settings = ctx.obj
     return LocalStack(settings)
 
@@ -36,7 +50,7 @@ def down(ctx: typer.Context, services: ServiceNames = None) -> None:
     """Stop the local worker and services (or those named) and wait until no process of
     theirs is left."""
     settings: Settings = ctx.obj
-    if not services and EtlWorker(settings.state_dir).stop():
+    if not services and _worker(settings).stop():
         typer.echo("worker: stopped")
     for line in _stack(ctx).down(services or ()):
         typer.echo(line)
@@ -58,7 +72,7 @@ def status(ctx: typer.Context, as_json: JsonOption = False) -> None:
         }
         for service in statuses
     ]
-    worker = EtlWorker(settings.state_dir)
+    worker = _worker(settings)
     pid = worker.pid()
     rows.append(
         {
@@ -88,7 +102,7 @@ def worker(
 ) -> None:
     """Start or stop a Celery worker on the ETL queue, pointed at the local services."""
     settings: Settings = ctx.obj
-    etl_worker = EtlWorker(settings.state_dir)
+    etl_worker = _worker(settings)
     if action == "stop":
         typer.echo("worker: stopped" if etl_worker.stop() else "worker: not running")
         return

@@ -1,25 +1,31 @@
-"""`tuskflow store stats|read|tail|replay|snapshot`: look into the event store."""
+"""`tuskflow store stats|read|tail|replay|snapshot`: look into the event store.
+
+The PostgreSQL store (psycopg) and the product's catalog are imported inside the commands, so
+that `--help` and every other command start without them.
+"""
 
 import importlib
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from tuskflow.cli.listing import JsonOption, print_listing
 from tuskflow.config import Settings
-from tuskflow.config.database import probe
-from tuskflow.eventstore import AggregateRepository, PostgresEventStore, RecordedEvent
+from tuskflow.eventstore import AggregateRepository, RecordedEvent
 from tuskflow.eventstore.aggregate import Aggregate
-from tuskflow.eventstore.postgres.notify import NotifyWaker
-from tuskflow.eventstore.postgres.projection import ProjectionRunner
-from tuskflow.jobs import catalog
+
+if TYPE_CHECKING:
+    from tuskflow.eventstore.postgres.store import PostgresEventStore
 
 app = typer.Typer(help="Look into the event store.", no_args_is_help=True)
 
 
-def _store(ctx: typer.Context) -> PostgresEventStore:
+def _store(ctx: typer.Context) -> "PostgresEventStore":
+    from tuskflow.config.database import probe
+    from tuskflow.eventstore.postgres.store import PostgresEventStore
+
     settings: Settings = ctx.obj
     url = settings.required("database_url")
     probe(url, "cli")
@@ -103,6 +109,8 @@ def tail(
 ) -> None:
     """Follow new events as they commit, as JSON lines (Ctrl-C stops)."""
     settings: Settings = ctx.obj
+    from tuskflow.eventstore.postgres.notify import NotifyWaker
+
     waker = NotifyWaker(settings.required("database_url"))
     shown = 0
     with _store(ctx) as store:
@@ -132,6 +140,9 @@ def tail(
 @app.command()
 def replay(ctx: typer.Context, projection: str) -> None:
     """Rebuild a projection from the first event, with progress."""
+    from tuskflow.eventstore.postgres.projection import ProjectionRunner
+    from tuskflow.jobs import catalog
+
     settings: Settings = ctx.obj
     projections = catalog.projections()
     if projection not in projections:
@@ -167,6 +178,8 @@ def snapshot(
 ) -> None:
     """Show a stream's latest snapshot; --take takes one now (a job's stream, job-ID, is
     tuskflow's own; give --aggregate module:Class for a stream of yours)."""
+    from tuskflow.jobs import catalog
+
     factory = _aggregate_class(aggregate) if aggregate is not None else None
     if take and factory is None:
         factory = catalog.aggregate_of(stream)
@@ -191,7 +204,7 @@ def snapshot(
     )
 
 
-def _take_snapshot(store: PostgresEventStore, stream: str, factory: type[Aggregate]) -> None:
+def _take_snapshot(store: "PostgresEventStore", stream: str, factory: type[Aggregate]) -> None:
     repository = AggregateRepository(store, factory, snapshot_every=1)
     loaded = repository.load(stream)
     if loaded.version == 0:

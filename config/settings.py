@@ -136,6 +136,21 @@ def env_var(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
 
+_process: list[Settings] = []
+
+
+def process_settings() -> Settings:
+    """This process's settings, loaded once from the environment on first use."""
+    if not _process:
+        _process.append(load_settings())
+    return _process[0]
+
+
+def forget_process_settings() -> None:
+    """Load the process's settings afresh on next use (a test that changed the environment)."""
+    _process.clear()
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build Settings from the environment, turning validation errors into one ConfigError.
 

@@ -6,13 +6,14 @@ product's, and is what `tuskflow store replay NAME` rebuilds.
 """
 
 from collections import Counter
-from typing import Any, Protocol
-
-import psycopg
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tuskflow.eventstore.records import RecordedEvent
 
-Connection = psycopg.Connection[Any]
+if TYPE_CHECKING:  # psycopg is loaded by whoever opens the connection, not by the port
+    import psycopg
+
+    Connection = psycopg.Connection[Any]
 
 
 class Projection(Protocol):
@@ -28,13 +29,13 @@ class Projection(Protocol):
     def category(self) -> str | None:
         """The stream-id prefix of the streams it reads; None for every stream."""
 
-    def setup(self, conn: Connection) -> None:
+    def setup(self, conn: "Connection") -> None:
         """Create the read model's tables if they are missing."""
 
-    def reset(self, conn: Connection) -> None:
+    def reset(self, conn: "Connection") -> None:
         """Empty the read model, for a rebuild from the first event."""
 
-    def apply(self, conn: Connection, events: list[RecordedEvent]) -> None:
+    def apply(self, conn: "Connection", events: list[RecordedEvent]) -> None:
         """Fold a page of events into the read model, inside the caller's transaction."""
 
 
@@ -45,18 +46,18 @@ class EventCounts:
     table = "projection_event_counts"
     category: str | None = None
 
-    def setup(self, conn: Connection) -> None:
+    def setup(self, conn: "Connection") -> None:
         """Create the read model table."""
         conn.execute(
             "CREATE TABLE IF NOT EXISTS projection_event_counts ("
             " event_type text PRIMARY KEY, events bigint NOT NULL, last_position bigint NOT NULL)"
         )
 
-    def reset(self, conn: Connection) -> None:
+    def reset(self, conn: "Connection") -> None:
         """Empty the read model."""
         conn.execute("DELETE FROM projection_event_counts")
 
-    def apply(self, conn: Connection, events: list[RecordedEvent]) -> None:
+    def apply(self, conn: "Connection", events: list[RecordedEvent]) -> None:
         """Add the page's counts per event type."""
         counts = Counter(event.event_type for event in events)
         last = {event.event_type: event.global_position for event in events}

@@ -3,6 +3,9 @@
 A spec is checked against its source's files before anything happens; an invalid one raises
 SpecError listing every problem, and nothing is recorded or enqueued. A valid one is recorded
 as JobSubmitted in the job's stream first, then enqueued, so a worker always finds the job.
+
+Celery, Redis and the PostgreSQL store are imported when a job is recorded or enqueued, not
+before: a spec that fails validation is refused without loading them.
 """
 
 import getpass
@@ -12,14 +15,11 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import redis
-
-from tuskflow.config.celery import ETL_QUEUE, RUN_JOB_TASK
-from tuskflow.config.database import probe
 from tuskflow.config.errors import BrokerUnavailableError, RetryableError
+from tuskflow.config.settings import process_settings as settings
 from tuskflow.etl import sources
 from tuskflow.etl.errors import Problem, SpecError
 from tuskflow.etl.spec import (
@@ -33,11 +33,10 @@ from tuskflow.etl.spec import (
 )
 from tuskflow.etl.validate import check_spec
 from tuskflow.etl.writable import unwritable
-from tuskflow.eventstore.postgres.notify import NotifyWaker
-from tuskflow.eventstore.postgres.store import PostgresEventStore
-from tuskflow.jobs.history import JobHistory
 from tuskflow.jobs.job import stream_of, summary
-from tuskflow.tasks.app import app, settings
+
+if TYPE_CHECKING:
+    from tuskflow.jobs.history import JobHistory
 
 SpecInput = JobSpec | Mapping[str, Any] | str | Path
 
@@ -123,6 +122,8 @@ def wait(
     outage: str | None = None
     # Woken by the store's NOTIFY on every append, so the end is seen at once; the timeout
     # makes it a poll while notifications are not coming.
+    from tuskflow.eventstore.postgres.notify import NotifyWaker
+
     waker = NotifyWaker(settings().required("database_url"))
     waker.listen()
     try:
@@ -167,14 +168,21 @@ def _check_deadline(
 
 
 @contextmanager
-def _history() -> Iterator[JobHistory]:
+def _history() -> Iterator["JobHistory"]:
+    from tuskflow.config.database import probe
+    from tuskflow.eventstore.postgres.store import PostgresEventStore
+    from tuskflow.jobs.history import JobHistory
+
     url = settings().required("database_url")
     probe(url, "producer")
     with PostgresEventStore(url, pool_size=1, role="producer") as store:
         yield JobHistory(store)
 
 
-def _enqueue(history: JobHistory, job_id: str, *, task_id: str) -> None:
+def _enqueue(history: "JobHistory", job_id: str, *, task_id: str) -> None:
+    from tuskflow.config.celery import ETL_QUEUE, RUN_JOB_TASK
+    from tuskflow.tasks.app import app
+
     try:
         app.send_task(RUN_JOB_TASK, args=[job_id], task_id=task_id, queue=ETL_QUEUE)
     except Exception as exc:  # kombu raises many kinds for one cause: the broker is unreachable
@@ -188,6 +196,8 @@ def _enqueue(history: JobHistory, job_id: str, *, task_id: str) -> None:
 def _probe_broker() -> None:
     """BrokerUnavailableError within seconds, with Redis's own reason, if the broker cannot be
     reached: Celery's publish would retry its result backend for 20 s before saying so."""
+    import redis
+
     url = settings().required("redis_url")
     try:
         with redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3) as client:

@@ -9,16 +9,9 @@ from celery.signals import setup_logging
 
 from tuskflow.config.celery import celery_config
 from tuskflow.config.logging import configure_logging
-from tuskflow.config.settings import Settings, load_settings
+from tuskflow.config.settings import process_settings
 
-_settings: list[Settings] = []
-
-
-def settings() -> Settings:
-    """The process's settings, loaded once from the environment on first use."""
-    if not _settings:
-        _settings.append(load_settings())
-    return _settings[0]
+settings = process_settings  # the tasks' name for it
 
 
 class _ConfigFromSettings(Mapping[str, Any]):

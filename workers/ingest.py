@@ -27,7 +27,6 @@ from tuskflow.workers.mapping import MappingSpec, SourceMessage, map_message, or
 # Messages per batch, at most (a batch also closes on time). Larger batches cost PostgreSQL less
 # per event: fewer round trips, and each stream's row is bumped once per batch, not once per
 # 1,000 events. bench/bench_consumers.py measured 5,000 against 1,000: 10-15% more events/s.
-DEFAULT_BATCH_SIZE = 5000
 H = TypeVar("H")
 
 

@@ -35,14 +35,14 @@ from tuskflow.eventstore.errors import FencedError
 from tuskflow.eventstore.postgres.store import PostgresEventStore
 from tuskflow.eventstore.records import OffsetAdvance, SourceProgress
 from tuskflow.workers.ingest import (
-    DEFAULT_BATCH_SIZE,
     BatchOutcome,
     BatchWriter,
     MappedBatch,
     map_batch,
     store_batch,
 )
-from tuskflow.workers.mapping import NO_HEADERS, MappingSpec, SourceMessage
+from tuskflow.workers.ingest_configs import KafkaIngestConfig
+from tuskflow.workers.mapping import NO_HEADERS, SourceMessage
 from tuskflow.workers.metrics import ConsumerMetrics
 from tuskflow.workers.outage import PostgresOutage
 
@@ -50,30 +50,6 @@ log = structlog.get_logger(__name__)
 Partition = tuple[str, int]
 # The writer thread's connection, and one for offsets on assignment and after a fence.
 _POOL_SIZE = 2
-
-
-@dataclass(frozen=True)
-class KafkaIngestConfig:
-    """What to consume and how: topics, group, mapping, batching."""
-
-    bootstrap: str
-    topics: tuple[str, ...]
-    group: str
-    mapping: MappingSpec
-    database_url: str
-    max_event_bytes: int
-    batch_size: int = DEFAULT_BATCH_SIZE
-    batch_timeout_s: float = 0.5
-    client_id: str = "tuskflow-consumer"
-    # Static membership: a restarted worker with the same id takes its partitions back at once,
-    # without a rebalance of the whole group.
-    instance_id: str | None = None
-    session_timeout_ms: int = 10_000
-    # Longest a batch may take to store before the group counts this member gone and its
-    # partitions lost (librdkafka's default).
-    max_poll_interval_ms: int = 300_000
-    # A member that holds no partition this long says why in its log (once per idle spell).
-    idle_warning_s: float = 30.0
 
 
 def coordinates(message: Message) -> tuple[str, int, int]:

@@ -29,14 +29,14 @@ from tuskflow.config.errors import RetryableError
 from tuskflow.eventstore.postgres.store import PostgresEventStore
 from tuskflow.eventstore.records import DeadLetter
 from tuskflow.workers.ingest import (
-    DEFAULT_BATCH_SIZE,
     BatchOutcome,
     BatchWriter,
     MappedBatch,
     map_batch,
     store_batch,
 )
-from tuskflow.workers.mapping import NO_HEADERS, MappingSpec, SourceMessage, dead_letter
+from tuskflow.workers.ingest_configs import RedisIngestConfig
+from tuskflow.workers.mapping import NO_HEADERS, SourceMessage, dead_letter
 from tuskflow.workers.metrics import ConsumerMetrics
 from tuskflow.workers.outage import Backoff, PostgresOutage
 
@@ -47,27 +47,6 @@ StreamId = tuple[int, int]
 _REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 _MAX_SEQUENCE = 2**64 - 1
 _DELETED = "entry was deleted from the stream before it was stored"
-
-
-@dataclass(frozen=True)
-class RedisIngestConfig:
-    """What to consume and how: stream, group, this consumer's stable name, mapping, cadences."""
-
-    redis_url: str
-    stream: str
-    group: str
-    consumer: str
-    mapping: MappingSpec
-    database_url: str
-    max_event_bytes: int
-    batch_size: int = DEFAULT_BATCH_SIZE
-    block_ms: int = 500
-    claim_idle_ms: int = 30000
-    claim_every_s: float = 5.0
-    max_deliveries: int = 5
-    payload_field: str = "data"
-    key_field: str = "key"
-    trim_every_s: float | None = None
 
 
 def source_message(config: RedisIngestConfig, entry_id: str, fields: Fields) -> SourceMessage:

@@ -4,8 +4,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import fastavro
-
 from tuskflow.etl.errors import SourceError
 from tuskflow.etl.sources._model import Partition, ReadResult
 from tuskflow.etl.sources._pyrows import Record, rows_result
@@ -69,6 +67,8 @@ def read_avro(source: SourceSpec, partition: Partition, schema: dict[str, TypeNa
 def _reader(path: str) -> Iterator[Any]:
     with open(path, "rb") as stream:
         try:
+            import fastavro  # noqa: PLC0415 - loaded by the jobs that read Avro
+
             yield fastavro.reader(stream)
         except (ValueError, EOFError) as exc:
             raise SourceError(f"cannot read {path} as Avro: {exc}") from None

@@ -4,8 +4,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import openpyxl
-
 from tuskflow.etl.errors import SourceError
 from tuskflow.etl.sources._model import Partition, ReadResult, Reject
 from tuskflow.etl.sources._pyrows import Record, infer_kind, record_text, rows_result, sample
@@ -43,6 +41,8 @@ def read_excel(source: SourceSpec, partition: Partition, schema: dict[str, TypeN
 @contextmanager
 def _rows(source: SourceSpec, path: str) -> Iterator[Iterator[Row]]:
     try:
+        import openpyxl  # noqa: PLC0415 - loaded by the jobs that read Excel, not by every submit
+
         book: Any = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (OSError, ValueError, KeyError) as exc:
         raise SourceError(f"cannot read {path} as an Excel workbook: {exc}") from None

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from tests.e2e.etl_processes import private_redis_db
+from tuskflow.config.settings import forget_process_settings
 
 # A Redis database per test process, as the e2e tests choose theirs.
 REDIS_DB = 1 + os.getpid() % 15
@@ -35,7 +36,7 @@ def services(
     monkeypatch.setenv("TUSKFLOW_DATABASE_URL", migrated_url)
     monkeypatch.setenv("TUSKFLOW_REDIS_URL", broker_url)
     monkeypatch.setenv("TUSKFLOW_STATE_DIR", str(tmp_path / "state"))
-    CELERY_APP._settings.clear()
+    forget_process_settings()
     # Celery reads its configuration once per process: it must be this test's broker.
     assert CELERY_APP.app.conf.broker_url == broker_url
     broker = redis.Redis.from_url(broker_url)
@@ -46,4 +47,4 @@ def services(
         yield Services(migrated_url, broker, tmp_path)
     finally:
         broker.close()
-        CELERY_APP._settings.clear()
+        forget_process_settings()

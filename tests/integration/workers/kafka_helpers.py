@@ -12,7 +12,8 @@ import psycopg
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from tuskflow.workers.kafka_consumer import KafkaIngestConfig, KafkaIngestor
+from tuskflow.workers.ingest_configs import KafkaIngestConfig
+from tuskflow.workers.kafka_consumer import KafkaIngestor
 from tuskflow.workers.mapping import MappingSpec
 
 

@@ -14,8 +14,9 @@ import psycopg
 import pytest
 import redis
 
+from tuskflow.workers.ingest_configs import RedisIngestConfig
 from tuskflow.workers.mapping import MappingSpec
-from tuskflow.workers.redis_consumer import RedisIngestConfig, RedisIngestor, client_name, safe_trim
+from tuskflow.workers.redis_consumer import RedisIngestor, client_name, safe_trim
 
 MAPPING = MappingSpec(stream="key", event_type="field:type", event_id="source")
 GROUP = "loaders"
