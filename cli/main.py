@@ -6,6 +6,7 @@ be reached (which one, where, and what to do). A traceback only with ``--debug``
 TUSKFLOW_LOG_LEVEL=DEBUG.
 """
 
+import gc
 import logging
 import sys
 import traceback
@@ -87,6 +88,10 @@ def main() -> None:
             traceback.print_exc()
         print(f"tuskflow: {_line(exc)}", file=sys.stderr)
         sys.exit(_exit_status(exc))
+    finally:
+        # The interpreter's exit collects every object the imports made (pandas, pyarrow,
+        # Celery...): 0.2-0.3 s of a submit's wall time. Frozen objects are left to the OS.
+        gc.freeze()
 
 
 def _line(exc: TuskflowError) -> str:

@@ -120,9 +120,12 @@ def read_range(path: str, start: int, end: int | None) -> bytes:
         elif begin >= end:
             return b""
         else:
-            data = stream.read(end - begin)
-            if len(data) == end - begin and not data.endswith(b"\n"):
-                data += stream.readline()
+            # The crossing line's length first, so that the range is read in one piece: adding
+            # it after copied the whole partition once more.
+            stream.seek(end - 1)
+            last = stream.readline()
+            stream.seek(begin)
+            data = stream.read(end - 1 - begin + len(last)) if last else stream.read()
     return data.removeprefix(_BOM) if begin == 0 else data
 
 

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import gzip
+import itertools
 import json
 import pickle
 from pathlib import Path
@@ -24,6 +25,7 @@ from tuskflow.etl.sources import (
     read_partition,
     read_schema,
 )
+from tuskflow.etl.sources._files import read_range
 from tuskflow.etl.spec import SourceSpec
 from tuskflow.etl.types import ARROW_TYPES, TypeName
 
@@ -752,3 +754,17 @@ def test_a_split_csv_reading_no_column_keeps_every_record(tmp_path: Path) -> Non
     assert {tuple(r.table.column_names) for r in results} == {HIDDEN_COLUMNS}
     assert [r.table.num_rows for r in results] == [r.records for r in results]
     assert sum(r.records for r in results) == 60_000
+
+
+@pytest.mark.parametrize("trailing_newline", [True, False])
+def test_byte_ranges_read_every_line_once_wherever_they_cut(
+    tmp_path: Path, trailing_newline: bool
+) -> None:
+    lines = [f"{n},{'x' * (n % 7)}\n".encode() for n in range(40)]
+    data = b"".join(lines).removesuffix(b"" if trailing_newline else b"\n")
+    path = tmp_path / "lines.csv"
+    path.write_bytes(data)
+    for step in (1, 3, 5, 8, 13, len(data) + 10):
+        cuts = [*range(0, len(data), step), len(data) + step]
+        pieces = [read_range(str(path), a, b) for a, b in itertools.pairwise(cuts)]
+        assert b"".join(pieces) == data, step
