@@ -5,9 +5,14 @@ is translated node by node into frozen nodes of a whitelist, and only the fixed 
 ``FUNCTIONS`` can be called. Evaluation follows SQL: an operation on null is null, ``and`` and
 ``or`` are three-valued, ``case`` and ``if()`` take a null condition as false; where engines
 differ, ``x / y`` is a float (DuckDB's rule) and ``x / 0`` and ``x % 0`` are null.
+
+``evaluate`` is imported on first use: parsing and typing (all that checking a spec needs)
+load neither pyarrow nor numpy.
 """
 
-from tuskflow.etl.expressions._evaluate import evaluate
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from tuskflow.etl.expressions._functions import FUNCTIONS, Function
 from tuskflow.etl.expressions._nodes import (
     Binary,
@@ -31,6 +36,9 @@ from tuskflow.etl.expressions._parse import (
 from tuskflow.etl.expressions._render import render
 from tuskflow.etl.expressions._types import infer_type
 
+if TYPE_CHECKING:
+    from tuskflow.etl.expressions._evaluate import evaluate
+
 __all__ = [
     "AGGREGATES",
     "FUNCTIONS",
@@ -53,3 +61,12 @@ __all__ = [
     "parse_aggregate",
     "render",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``evaluate``, imported with pyarrow the first time it is asked for."""
+    if name != "evaluate":
+        raise AttributeError(f"module 'tuskflow.etl.expressions' has no attribute {name!r}")
+    evaluate = importlib.import_module("tuskflow.etl.expressions._evaluate").evaluate
+    globals()["evaluate"] = evaluate
+    return evaluate

@@ -7,8 +7,9 @@ from typing import cast
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tuskflow.etl.arrow_types import ARROW_TYPES, type_name_of
 from tuskflow.etl.errors import ExpressionError
-from tuskflow.etl.expressions._functions import FUNCTIONS, _aligned, _is_null_type
+from tuskflow.etl.expressions._kernels import KERNELS, _aligned, _is_null_type
 from tuskflow.etl.expressions._nodes import (
     Binary,
     Column,
@@ -23,7 +24,7 @@ from tuskflow.etl.expressions._nodes import (
 from tuskflow.etl.expressions._parse import columns
 from tuskflow.etl.expressions._render import render
 from tuskflow.etl.expressions._types import _literal_type, infer_type
-from tuskflow.etl.types import ARROW_TYPES, TypeName, type_name_of
+from tuskflow.etl.types import TypeName
 
 
 def evaluate(expr: Expr, table: pa.Table) -> pa.ChunkedArray | pa.Array:
@@ -56,7 +57,7 @@ def _eval(expr: Expr, table: pa.Table) -> Value:
             return _eval_binary(op, _eval(left, table), _eval(right, table))
         case In(operand, items):
             return _eval_in(_eval(operand, table), [item.value for item in items])
-    return FUNCTIONS[expr.fn].kernel(expr, [_eval(arg, table) for arg in expr.args])
+    return KERNELS[expr.fn](expr, [_eval(arg, table) for arg in expr.args])
 
 
 def _constant(expr: Literal | Interval) -> Value:

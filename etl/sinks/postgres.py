@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from psycopg import sql
 
+from tuskflow.etl.arrow_types import type_name_of
 from tuskflow.etl.context import JobContext
 from tuskflow.etl.errors import SinkConflictError, SinkError
 from tuskflow.etl.sinks._staging import new_nonce
@@ -36,7 +37,6 @@ from tuskflow.etl.sinks._tables import (
     table_exists,
 )
 from tuskflow.etl.spec import PostgresSink
-from tuskflow.etl.types import type_name_of
 
 LEDGER = "tuskflow_etl_loads"
 PG_TYPES: dict[str, str] = {

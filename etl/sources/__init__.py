@@ -10,7 +10,7 @@ begins with the first line after its start; every range reads through the line t
 its end; so each line is read by exactly one partition. A Parquet file gives one partition a
 row group; every other file is one partition.
 
-Reading: the rows come in the schema's columns and types (``etl.types.ARROW_TYPES``) plus the
+Reading: the rows come in the schema's columns and types (``etl.arrow_types.ARROW_TYPES``) plus the
 hidden ``_tf_file`` and ``_tf_row`` columns. A record that does not read (wrong number of
 fields, a value that does not convert, invalid JSON, text not valid in the file's encoding in
 any column, read or not, so rejects never hang on the partitioning; an int written in hex)
@@ -24,13 +24,33 @@ the head, so a rare bad value is rejected when read instead of turning the colum
 
 Known limitation: splitting CSV at byte ranges assumes no line break inside a quoted field,
 as dask.dataframe.read_csv does; such a file must be read whole (a large ``partition_mb``).
+
+The names that read rows (``read_partition``, ``plan_partitions``, the records, ``strict_cast``)
+are imported on first use: ``list_files`` and ``read_schema``, all that checking a spec needs,
+load neither pyarrow nor numpy for a CSV or JSON source with declared columns.
 """
 
-from tuskflow.etl.sources._cast import strict_cast
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from tuskflow.etl.sources._files import list_files
-from tuskflow.etl.sources._model import HIDDEN_COLUMNS, REJECT_SCHEMA, Partition, ReadResult
-from tuskflow.etl.sources._plan import plan_partitions
-from tuskflow.etl.sources._readers import read_partition, read_schema
+from tuskflow.etl.sources._hidden import HIDDEN_COLUMNS
+from tuskflow.etl.sources._schema import read_schema
+
+if TYPE_CHECKING:
+    from tuskflow.etl.sources._cast import strict_cast
+    from tuskflow.etl.sources._model import REJECT_SCHEMA, Partition, ReadResult
+    from tuskflow.etl.sources._plan import plan_partitions
+    from tuskflow.etl.sources._readers import read_partition
+
+_READING = {
+    "strict_cast": "tuskflow.etl.sources._cast",
+    "REJECT_SCHEMA": "tuskflow.etl.sources._model",
+    "Partition": "tuskflow.etl.sources._model",
+    "ReadResult": "tuskflow.etl.sources._model",
+    "plan_partitions": "tuskflow.etl.sources._plan",
+    "read_partition": "tuskflow.etl.sources._readers",
+}
 
 __all__ = [
     "HIDDEN_COLUMNS",
@@ -43,3 +63,17 @@ __all__ = [
     "read_schema",
     "strict_cast",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """A name that reads rows, imported from its module the first time it is asked for."""
+    home = _READING.get(name)
+    if home is None:
+        raise AttributeError(f"module 'tuskflow.etl.sources' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

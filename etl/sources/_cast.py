@@ -12,7 +12,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tuskflow.etl.types import ARROW_TYPES, TypeName
+from tuskflow.etl.arrow_types import ARROW_TYPES
+from tuskflow.etl.types import TypeName
 
 _ARTICLES: dict[str, str] = {
     "string": "a string",

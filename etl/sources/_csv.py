@@ -12,10 +12,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from tuskflow.etl.arrow_types import ARROW_TYPES
 from tuskflow.etl.errors import SourceError
 from tuskflow.etl.sources._cast import csv_column, has_hex_int, text_kind
 from tuskflow.etl.sources._files import (
-    CsvLines,
     compression_of,
     first_line,
     is_valid_text,
@@ -27,6 +27,8 @@ from tuskflow.etl.sources._files import (
     to_utf8,
     undecodable,
 )
+from tuskflow.etl.sources._header import csv_names
+from tuskflow.etl.sources._lines import CsvLines
 from tuskflow.etl.sources._model import (
     Ordinals,
     Partition,
@@ -38,7 +40,7 @@ from tuskflow.etl.sources._model import (
     result,
 )
 from tuskflow.etl.spec import SourceSpec
-from tuskflow.etl.types import ARROW_TYPES, TypeName
+from tuskflow.etl.types import TypeName
 
 _HEAD_BYTES = 1 << 20
 _BLANK = re.compile(rb"[\r\n]*")  # what pyarrow reads no record from
@@ -48,17 +50,11 @@ _CONVERT = {"null_values": [""], "strings_can_be_null": True, "quoted_strings_ca
 Handler = Callable[[pacsv.InvalidRow], str]
 
 
-def csv_columns(source: SourceSpec, path: str) -> list[str]:
-    """The file's column names: its header, the spec's columns, or col_1..col_n."""
-    compression = compression_of(source, path)
-    return _names(source, path, first_line(path, compression, source.options.encoding))
-
-
 def csv_schema(source: SourceSpec, path: str) -> dict[str, TypeName]:
     """The types pyarrow infers from the head of the file."""
     encoding = source.options.encoding
     head = read_head(path, compression_of(source, path), encoding, _HEAD_BYTES)
-    names = _names(source, path, head)
+    names = csv_names(source, path, head)
     body = split_off_line(head)[1] if source.options.header else head
     if _BLANK.fullmatch(body):
         return dict.fromkeys(names, "string")
@@ -82,7 +78,7 @@ def read_csv(source: SourceSpec, partition: Partition, schema: dict[str, TypeNam
         data = split_off_line(data)[1]
     if _BLANK.fullmatch(data):
         return empty_result(path, schema)
-    names = _names(source, path, first)
+    names = csv_names(source, path, first)
     missing = [name for name in schema if name not in names]
     if missing:
         raise SourceError(f"{path} has no column {', '.join(map(repr, missing))}")
@@ -113,29 +109,6 @@ def _read_too_much(
         return False
     text = _read(data, names, dict.fromkeys(ints, pa.large_string()), source)
     return any(has_hex_int(text.column(name).combine_chunks()) for name in ints)
-
-
-def _names(source: SourceSpec, path: str, head: bytes) -> list[str]:
-    options = source.options
-    if not options.header and source.columns is not None:
-        return list(source.columns)
-    line = split_off_line(head)[0]
-    if not line.strip():
-        raise SourceError(f"{path} is empty: it has no first line to name its columns")
-    table = pacsv.read_csv(
-        pa.BufferReader(line),
-        read_options=pacsv.ReadOptions(
-            use_threads=False, autogenerate_column_names=not options.header
-        ),
-        parse_options=pacsv.ParseOptions(delimiter=options.delimiter),
-    )
-    names: list[str] = table.column_names
-    if not options.header:
-        return [f"col_{number}" for number in range(1, len(names) + 1)]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise SourceError(f"{path} names a column more than once: {', '.join(repeated)}")
-    return names
 
 
 def _read(

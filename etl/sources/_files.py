@@ -4,11 +4,7 @@ import codecs
 import glob
 import os
 from collections.abc import Sequence
-from typing import BinaryIO, cast, overload
-
-import numpy as np
-import numpy.typing as npt
-import pyarrow as pa
+from typing import BinaryIO, cast
 
 from tuskflow.etl.errors import SourceError
 from tuskflow.etl.spec import SourceSpec
@@ -26,8 +22,6 @@ _SUFFIXES = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".zstd": "zstd"}
 _GLOB_MAGIC = frozenset("*?[")
 _CHUNK = 1 << 16
 _BOM = codecs.BOM_UTF8
-_LF = 0x0A
-_CR = 0x0D
 
 
 def list_files(source: SourceSpec) -> list[str]:
@@ -98,6 +92,8 @@ def open_stream(path: str, compression: str | None) -> BinaryIO:
     """The file's bytes as a stream, decompressed."""
     if compression is None:
         return open(path, "rb")
+    import pyarrow as pa  # noqa: PLC0415  only compressed files need it; checking a spec does not
+
     return cast(BinaryIO, pa.input_stream(path, compression=compression))
 
 
@@ -169,40 +165,6 @@ def split_off_line(data: bytes) -> tuple[bytes, bytes]:
     if cut < 0:
         return data, b""
     return data[: cut + 1], data[cut + 1 :]
-
-
-class CsvLines(Sequence[bytes]):
-    """The lines of a buffer that pyarrow reads a record from (all but the empty ones)."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._spans: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
-
-    def _found(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        if self._spans is None:
-            raw = np.frombuffer(self._data or b"\n", np.uint8)
-            breaks = np.flatnonzero(raw == _LF)
-            starts = np.concatenate(([0], breaks + 1))
-            ends = np.concatenate((breaks, [len(raw)]))
-            ends -= (ends > starts) & (raw[np.minimum(ends, len(raw)) - 1] == _CR)
-            kept = ends > starts
-            self._spans = (starts[kept], ends[kept])
-        return self._spans
-
-    def __len__(self) -> int:
-        return len(self._found()[0])
-
-    @overload
-    def __getitem__(self, index: int) -> bytes: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[bytes]: ...
-
-    def __getitem__(self, index: int | slice) -> bytes | list[bytes]:
-        starts, ends = self._found()
-        if isinstance(index, slice):
-            return [self._data[a:b] for a, b in zip(starts[index], ends[index], strict=True)]
-        return self._data[starts[index] : ends[index]]
 
 
 def line_text(line: bytes) -> str:

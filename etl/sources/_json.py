@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
+from tuskflow.etl.arrow_types import ARROW_TYPES, type_name_of
 from tuskflow.etl.errors import SourceError
 from tuskflow.etl.sources._cast import cast_each, reason, shown
 from tuskflow.etl.sources._files import (
@@ -35,7 +36,7 @@ from tuskflow.etl.sources._model import (
 )
 from tuskflow.etl.sources._pyrows import infer_kind
 from tuskflow.etl.spec import SourceSpec
-from tuskflow.etl.types import ARROW_TYPES, TypeName, type_name_of
+from tuskflow.etl.types import TypeName
 
 _HEAD_BYTES = 1 << 20
 _BLOCK = 1 << 20

@@ -7,9 +7,9 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from tuskflow.etl.types import ARROW_TYPES, TypeName
-
-HIDDEN_COLUMNS: tuple[str, str] = ("_tf_file", "_tf_row")
+from tuskflow.etl.arrow_types import ARROW_TYPES
+from tuskflow.etl.sources._hidden import HIDDEN_COLUMNS
+from tuskflow.etl.types import TypeName
 
 REJECT_SCHEMA: pa.Schema = pa.schema(
     [

@@ -6,11 +6,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tuskflow.etl.arrow_types import ARROW_TYPES, type_name_of
 from tuskflow.etl.errors import SourceError
 from tuskflow.etl.sources._cast import cast_each, reason
 from tuskflow.etl.sources._model import Partition, ReadResult, Reject, all_ordinals, result
 from tuskflow.etl.spec import SourceSpec
-from tuskflow.etl.types import ARROW_TYPES, TypeName, type_name_of
+from tuskflow.etl.types import TypeName
 
 
 def parquet_columns(path: str) -> list[str]:

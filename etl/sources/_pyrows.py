@@ -16,9 +16,10 @@ from itertools import islice
 import numpy as np
 import pyarrow as pa
 
+from tuskflow.etl.arrow_types import ARROW_TYPES
 from tuskflow.etl.sources._cast import FALSE_VALUES, TOLERATED_SHARE, TRUE_VALUES, reason
 from tuskflow.etl.sources._model import ReadResult, Reject, no_columns, result
-from tuskflow.etl.types import ARROW_TYPES, TypeName
+from tuskflow.etl.types import TypeName
 
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 _SAMPLE = 1000

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tuskflow.etl.arrow_types import ARROW_TYPES
 from tuskflow.etl.errors import SourceError
 from tuskflow.etl.sources import (
     HIDDEN_COLUMNS,
@@ -27,7 +28,7 @@ from tuskflow.etl.sources import (
 )
 from tuskflow.etl.sources._files import read_range
 from tuskflow.etl.spec import SourceSpec
-from tuskflow.etl.types import ARROW_TYPES, TypeName
+from tuskflow.etl.types import TypeName
 
 Schema = dict[str, TypeName]
 

@@ -1,5 +1,10 @@
 """Spec validation: every problem named by its path, and the schema each transform leaves."""
 
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -7,7 +12,7 @@ import pytest
 from tuskflow.etl.errors import Problem, SourceError, SpecError
 from tuskflow.etl.spec import JobSpec, SourceSpec, parse_spec
 from tuskflow.etl.types import TypeName
-from tuskflow.etl.validate import check_spec, output_schema
+from tuskflow.etl.validate import UNCASTABLE, check_spec, output_schema
 
 SCHEMAS: dict[str, dict[str, TypeName]] = {
     "sales.csv": {
@@ -372,3 +377,42 @@ def test_output_schema_refuses_a_spec_with_problems() -> None:
     assert str(Problem("transforms[0].where", f"unknown column 'amont'; {SALES}")) in str(
         caught.value
     )
+
+
+def test_the_uncastable_pairs_are_those_arrow_has_no_kernel_for() -> None:
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    from tuskflow.etl.arrow_types import ARROW_TYPES  # noqa: PLC0415
+
+    refused = set()
+    for source, target in itertools.product(ARROW_TYPES, repeat=2):
+        try:
+            pc.cast(pa.array([], ARROW_TYPES[source]), ARROW_TYPES[target])
+        except pa.ArrowNotImplementedError:
+            refused.add((source, target))
+    assert refused == UNCASTABLE
+
+
+def test_checking_a_csv_spec_loads_neither_pyarrow_nor_numpy(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text("id,amount\n1,2.5\n")
+    spec = {
+        "version": 1,
+        "name": "light",
+        "source": {"format": "csv", "path": "in.csv", "columns": {"id": "int", "amount": "float"}},
+        "transforms": [{"op": "filter", "where": "amount between 1 and id * 2 + 0.5"}],
+        "sink": {"kind": "parquet", "path": "out"},
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    script = (
+        "import sys; from tuskflow.scheduler import validate; validate(sys.argv[1]);"
+        " print(sorted({m.split('.')[0] for m in sys.modules} & {'pyarrow', 'numpy', 'pandas'}))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script, "spec.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert run.stdout.strip() == "[]"
