@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 
 from tuskflow.etl.arrow_types import ARROW_TYPES, type_name_of
 from tuskflow.etl.errors import ExpressionError
+from tuskflow.etl.expressions._calendar import add_months
 from tuskflow.etl.expressions._kernels import KERNELS, _aligned, _is_null_type
 from tuskflow.etl.expressions._nodes import (
     Binary,
@@ -61,6 +62,8 @@ def _eval(expr: Expr, table: pa.Table) -> Value:
 
 
 def _constant(expr: Literal | Interval) -> Value:
+    if isinstance(expr, Interval) and expr.months is not None:
+        return pa.scalar((expr.months, 0, 0), pa.month_day_nano_interval())
     if isinstance(expr, Interval):
         return pa.scalar(expr.span, pa.duration("us"))
     return _scalar(expr.value)
@@ -118,8 +121,11 @@ def _temporal(op: str, left: Value, right: Value) -> Value | None:
     if op not in ("+", "-"):
         return None
     kinds = (_kind(left), _kind(right))
-    if kinds in (("duration", "date"), ("int", "date")):
+    if kinds in _SWAPPED:
         left, right, kinds = right, left, (kinds[1], kinds[0])
+    if kinds[1] == "months" and kinds[0] in ("date", "timestamp"):
+        months = right.as_py().months
+        return add_months(left, months if op == "+" else -months)
     if kinds == ("date", "date") and op == "-":
         return pc.subtract(_days(left), _days(right))
     if kinds == ("date", "int"):
@@ -132,6 +138,19 @@ def _temporal(op: str, left: Value, right: Value) -> Value | None:
     return None
 
 
+# interval + date and int + date, computed as date + interval and date + int (the types refuse
+# interval - date).
+_SWAPPED = frozenset(
+    {
+        ("duration", "date"),
+        ("duration", "timestamp"),
+        ("months", "date"),
+        ("months", "timestamp"),
+        ("int", "date"),
+    }
+)
+
+
 def _kind(value: Value) -> str:
     found = value.type
     if pa.types.is_date(found):
@@ -140,6 +159,8 @@ def _kind(value: Value) -> str:
         return "timestamp"
     if pa.types.is_duration(found):
         return "duration"
+    if pa.types.is_interval(found):
+        return "months"
     return "int" if pa.types.is_integer(found) else "other"
 
 

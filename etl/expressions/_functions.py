@@ -86,6 +86,15 @@ def _date_part_type(call: Call, found: list[TypeName | None]) -> TypeName | None
     return "int"
 
 
+def _date_diff_type(call: Call, found: list[TypeName | None]) -> TypeName | None:
+    _needs(call, found[1:], frozenset({"date", "timestamp"}), "dates or timestamps")
+    return "int"
+
+
+def _date_trunc_type(call: Call, found: list[TypeName | None]) -> TypeName | None:
+    return _needs(call, found[1:], frozenset({"date", "timestamp"}), "a date or timestamp")
+
+
 def _if_type(call: Call, found: list[TypeName | None]) -> TypeName | None:
     if found[0] not in (None, "bool"):
         raise _type_error(call, f"if() needs a bool condition, not {found[0]}")
@@ -124,6 +133,8 @@ FUNCTIONS: dict[str, Function] = {
     "lower": Function(1, 1, _string_type("string")),
     "upper": Function(1, 1, _string_type("string")),
     "trim": Function(1, 1, _string_type("string")),
+    "ltrim": Function(1, 1, _string_type("string")),
+    "rtrim": Function(1, 1, _string_type("string")),
     "length": Function(1, 1, _string_type("int")),
     "abs": Function(1, 1, _numeric_type),
     "round": Function(1, 2, _numeric_type),
@@ -139,6 +150,9 @@ FUNCTIONS: dict[str, Function] = {
     "hour": Function(1, 1, _date_part_type),
     "minute": Function(1, 1, _date_part_type),
     "second": Function(1, 1, _date_part_type),
+    # date_diff(unit, a, b) and date_trunc(unit, x): the translator makes the unit a literal.
+    "date_diff": Function(3, 3, _date_diff_type),
+    "date_trunc": Function(2, 2, _date_trunc_type),
     "concat": Function(1, None, _fixed_type("string")),
     "to_date": Function(1, 1, _to_date_type),
     "substring": Function(2, 3, _literal_args_type("string", int, "start and length")),

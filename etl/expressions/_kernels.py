@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tuskflow.etl.arrow_types import ARROW_TYPES
+from tuskflow.etl.expressions._calendar import date_diff, date_trunc
 from tuskflow.etl.expressions._nodes import Call, Literal, Value
 from tuskflow.etl.sources._cast import convert_each, strict_cast
 from tuskflow.etl.types import TypeName
@@ -130,6 +131,8 @@ KERNELS: dict[str, Callable[[Call, list[Value]], Value]] = {
     "lower": _strict(pc.utf8_lower),
     "upper": _strict(pc.utf8_upper),
     "trim": _strict(pc.utf8_trim_whitespace),
+    "ltrim": _strict(pc.utf8_ltrim_whitespace),
+    "rtrim": _strict(pc.utf8_rtrim_whitespace),
     "length": _strict(pc.utf8_length),
     "abs": _strict(pc.abs_checked),
     "round": _round,
@@ -145,6 +148,8 @@ KERNELS: dict[str, Callable[[Call, list[Value]], Value]] = {
     "hour": _strict(pc.hour),
     "minute": _strict(pc.minute),
     "second": _strict(pc.second),
+    "date_diff": date_diff,
+    "date_trunc": date_trunc,
     "concat": _concat,
     "to_date": _strict(_to_date),
     "substring": _substring,

@@ -51,15 +51,27 @@ class In:
 
 @dataclass(frozen=True)
 class Interval:
-    """``interval '90' day``: a fixed span, only added to or subtracted from a date or time."""
+    """``interval '90' day`` or ``interval '3' month``, only added to or subtracted from a date
+    or time: a fixed span (week to second) or whole months (month, quarter, year)."""
 
     amount: int
-    unit: str  # week, day, hour, minute or second
+    unit: str  # one of INTERVAL_UNITS
+
+    @property
+    def months(self) -> int | None:
+        """The whole months of a calendar interval; None for a fixed span."""
+        per = CALENDAR_MONTHS.get(self.unit)
+        return None if per is None else per * self.amount
 
     @property
     def span(self) -> timedelta:
-        """The interval as a timedelta."""
+        """A fixed interval as a timedelta."""
         return timedelta(**{f"{self.unit}s": self.amount})
+
+    @property
+    def whole_days(self) -> bool:
+        """Whether it moves a date to a date (days, weeks and months do, hours do not)."""
+        return self.unit in ("day", "week", *CALENDAR_MONTHS)
 
 
 @dataclass(frozen=True)
@@ -74,7 +86,8 @@ Expr = Column | Literal | Unary | Binary | In | Interval | Call
 
 _COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 _KEYWORDS = frozenset({"and", "or", "not", "in", "true", "false", "null"})
-INTERVAL_UNITS = ("week", "day", "hour", "minute", "second")
+CALENDAR_MONTHS = {"year": 12, "quarter": 3, "month": 1}
+INTERVAL_UNITS = (*CALENDAR_MONTHS, "week", "day", "hour", "minute", "second")
 
 
 def _is_number(value: LiteralValue) -> bool:

@@ -308,15 +308,35 @@ class _Translator:
     def interval(self, node: sx.Interval) -> Expr:
         amount, unit = node.this, node.args.get("unit")
         name = (unit.name if unit is not None else "").lower().removesuffix("s")
-        if name in ("month", "year", "quarter"):
-            what = f"a {name} interval has no fixed length and is not supported yet"
-            raise self.error(node, f"{what}; write it in days ({', '.join(INTERVAL_UNITS)})")
         if name not in INTERVAL_UNITS or amount is None:
             raise self.error(node, f"an interval takes a unit: {', '.join(INTERVAL_UNITS)}")
         text = amount.this if isinstance(amount, sx.Literal) else None
         if text is None or not str(text).lstrip("-").isdigit():
             raise self.error(node, "an interval takes a whole number: interval '90' day")
         return Interval(int(text), name)
+
+    def trim(self, node: sx.Trim) -> Expr:
+        if node.expression is not None or node.args.get("collation") is not None:
+            raise self.error(node, "trim takes one string and trims whitespace")
+        position = str(node.args.get("position") or "").upper()
+        fn = {"LEADING": "ltrim", "TRAILING": "rtrim"}.get(position, "trim")
+        return Call(fn, (self.row(node.this),))
+
+    def date_diff(self, node: sx.DateDiff) -> Expr:
+        # sqlglot keeps date_diff(unit, a, b) as this=b, expression=a.
+        unit = self.date_unit(node, _DIFF_UNITS)
+        return Call("date_diff", (unit, self.row(node.expression), self.row(node.this)))
+
+    def date_trunc(self, node: sx.TimestampTrunc | sx.DateTrunc) -> Expr:
+        return Call("date_trunc", (self.date_unit(node, _TRUNC_UNITS), self.row(node.this)))
+
+    def date_unit(self, node: sx.Expression, known: tuple[str, ...]) -> Literal:
+        unit = node.args.get("unit")
+        name = (unit.name if unit is not None else "").lower().removesuffix("s")
+        if name not in known:
+            what = f"{node.key.lower()} takes a unit: {', '.join(map(repr, known))}"
+            raise self.error(node, what)
+        return Literal(name)
 
     def extract(self, node: sx.Extract) -> Expr:
         part = node.this.name.lower()
@@ -343,6 +363,8 @@ class _Translator:
 
 # Calls the translator makes from SQL forms, which text cannot call by name.
 _NOT_CALLABLE = frozenset({"like", "ilike", "cast", "try_cast"})
+_DIFF_UNITS = ("year", "quarter", "month", "day", "hour", "minute", "second")
+_TRUNC_UNITS = ("year", "quarter", "month", "week", "day", "hour", "minute", "second")
 _RENAMED = {"substr": "substring", "ceiling": "ceil", "dpipe": "concat", "dateadd": "date_add"}
 
 _TRANSLATIONS: tuple[tuple[type[sx.Expression], Callable[[_Translator, Any], Expr]], ...] = (
@@ -364,6 +386,10 @@ _TRANSLATIONS: tuple[tuple[type[sx.Expression], Callable[[_Translator, Any], Exp
     (sx.Cast, _Translator.cast),  # TryCast is a Cast
     (sx.Interval, _Translator.interval),
     (sx.Extract, _Translator.extract),
+    (sx.Trim, _Translator.trim),
+    (sx.DateDiff, _Translator.date_diff),
+    (sx.TimestampTrunc, _Translator.date_trunc),
+    (sx.DateTrunc, _Translator.date_trunc),
     *((kind, _Translator.binary) for kind in _OPERATORS),
 )
 

@@ -77,8 +77,7 @@ def _interval_type(expr: Binary, span: Interval, other: TypeName | None) -> Type
         raise _type_error(expr, "an interval only adds to or subtracts from a date or time")
     if other not in (None, "date", "timestamp"):
         raise _type_error(expr, f"cannot add an interval to {other}")
-    whole_days = span.unit in ("day", "week")
-    return "date" if other == "date" and whole_days else ("timestamp" if other else None)
+    return "date" if other == "date" and span.whole_days else ("timestamp" if other else None)
 
 
 def _date_arithmetic_type(
@@ -92,7 +91,7 @@ def _date_arithmetic_type(
     if expr.op == "+" and right == "date" and left in ("int", None):
         return "date"
     if "timestamp" in (left, right) and left == right and expr.op == "-":
-        hint = "subtract their dates, or compare them"
+        hint = "date_diff('second', a, b) counts the seconds from a to b"
         raise _type_error(expr, "timestamp - timestamp is not supported yet", hint)
     return None
 
