@@ -24,7 +24,7 @@ import pyarrow as pa
 import structlog
 from distributed import Client, Future, as_completed
 
-from tuskflow.etl import checks, group_by, sources, transforms
+from tuskflow.etl import checks, group_by, remote, sources, transforms
 from tuskflow.etl.context import JobContext
 from tuskflow.etl.errors import JobCancelledError, JobFailedError, SpecError
 from tuskflow.etl.partitions import (
@@ -130,7 +130,8 @@ def _run(plan: JobPlan, writer: SinkWriter, client: Client, observer: Observer) 
     # A group-by right after the row-wise steps runs its first phase in the reading task, so
     # a worker keeps a few group rows per partition instead of the partition.
     group_by_first = later[0] if later and isinstance(later[0], GroupBy) else None
-    read = client.map(
+    read = remote.map_tasks(
+        client,
         _read_partition,
         plan.partitions,
         source=spec.source,
@@ -139,19 +140,18 @@ def _run(plan: JobPlan, writer: SinkWriter, client: Client, observer: Observer) 
         row_checks=row_checks if streaming else [],
         writer=writer if streaming else None,
         partial_of=group_by_first,
-        pure=False,
     )
-    summaries = client.map(Piece.summary, read, pure=False)
+    summaries = remote.map_tasks(client, Piece.summary, read)
     records, rejects, written = _follow_partitions(client, summaries, plan.partitions, observer)
     found = _Found(rejects)
     if streaming:
         rows_out = written
     else:
-        tables = client.map(_table_of, read, pure=False)
+        tables = remote.map_tasks(client, _table_of, read)
         del read
         tables = _run_later_steps(client, tables, later, found, group_by_first)
         tables = _run_checks(client, tables, row_checks, unique_checks, found.rejects)
-        rows_out = sum(client.gather(client.map(_num_rows, tables, pure=False)))
+        rows_out = sum(client.gather(remote.map_tasks(client, _num_rows, tables)))
     # Rows read from every source: a joined source's rejects count against its rows too.
     rows_in = sum(records.values()) + found.joined_records
     numbered = decode_rejects(found.rejects, plan.partitions, records)
@@ -159,7 +159,7 @@ def _run(plan: JobPlan, writer: SinkWriter, client: Client, observer: Observer) 
     observer.rejected(all_rejects)
     _check_outcome(spec, rows_in, rows_out, all_rejects.num_rows, count_checks)
     if not streaming:
-        writes = client.map(_write, range(len(tables)), tables, writer=writer, pure=False)
+        writes = remote.map_tasks(client, _write, range(len(tables)), tables, writer=writer)
         rows_out = sum(client.gather(writes))
     observer.publishing()
     return {
@@ -281,19 +281,19 @@ def _run_later_steps(
         if isinstance(step, GroupBy):
             partials = tables
             if not (position == 0 and step is pre_grouped):
-                partials = client.map(group_by.partial, tables, step=step, pure=False)
-            tables = [client.submit(_final_group_by, step, *partials, pure=False)]
+                partials = remote.map_tasks(client, group_by.partial, tables, step=step)
+            tables = [remote.submit_task(client, _final_group_by, step, *partials)]
         elif isinstance(step, Dedupe):
             tables = _by_key(client, tables, step.columns, partial(_dedupe, keys=step.columns))
         elif isinstance(step, Join):
             right = _read_whole(client, step.source, found)
-            tables = client.map(_join, tables, right=right, step=step, pure=False)
+            tables = remote.map_tasks(client, _join, tables, right=right, step=step)
         elif isinstance(step, Sort):
             if step.limit is not None:  # each partition keeps its own top rows first
-                tables = client.map(transforms.sort, tables, step=step, pure=False)
-            tables = [client.submit(_sort, step, *tables, pure=False)]
+                tables = remote.map_tasks(client, transforms.sort, tables, step=step)
+            tables = [remote.submit_task(client, _sort, step, *tables)]
         else:
-            pieces = client.map(transforms.apply_rowwise, tables, transform=step, pure=False)
+            pieces = remote.map_tasks(client, transforms.apply_rowwise, tables, transform=step)
             tables = _split_pairs(client, pieces, found.rejects)
     return tables
 
@@ -306,7 +306,7 @@ def _run_checks(
     rejects: list[pa.Table],
 ) -> list[Future[Any]]:
     if row_checks:
-        pieces = client.map(checks.row_checks, tables, checks=row_checks, pure=False)
+        pieces = remote.map_tasks(client, checks.row_checks, tables, checks=row_checks)
         tables = _split_pairs(client, pieces, rejects)
     for unique in unique_checks:
         check = partial(checks.unique_rejects, columns=unique.columns)
@@ -318,8 +318,8 @@ def _split_pairs(
     client: Client, pairs: list[Future[Any]], rejects: list[pa.Table]
 ) -> list[Future[Any]]:
     """The kept tables of (kept, rejected) pairs; the rejected ones join ``rejects``."""
-    rejects.extend(client.gather(client.map(_second, pairs, pure=False)))
-    return client.map(_first, pairs, pure=False)
+    rejects.extend(client.gather(remote.map_tasks(client, _second, pairs)))
+    return remote.map_tasks(client, _first, pairs)
 
 
 def _by_key(
@@ -327,14 +327,14 @@ def _by_key(
 ) -> list[Future[Any]]:
     """Hash-partition the rows by key into as many buckets as tables, in order, then apply."""
     buckets = len(tables)
-    splits = client.map(split_by_key, tables, keys=keys, buckets=buckets, pure=False)
+    splits = remote.map_tasks(client, split_by_key, tables, keys=keys, buckets=buckets)
     # One small task per (split, bucket), so a bucket's task fetches its own rows only.
     return [
-        client.submit(
+        remote.submit_task(
+            client,
             _apply_bucket,
             apply,
-            *[client.submit(operator.getitem, split, bucket, pure=False) for split in splits],
-            pure=False,
+            *[remote.submit_task(client, operator.getitem, split, bucket) for split in splits],
         )
         for bucket in range(buckets)
     ]
@@ -363,7 +363,8 @@ def _join(table: pa.Table, *, right: pa.Table, step: Join) -> pa.Table:
 def _read_whole(client: Client, source: SourceSpec, found: _Found) -> Future[Any]:
     """A second source read whole onto one worker; its rejects and records go to ``found``."""
     partitions = sources.plan_partitions(source)
-    read = client.map(
+    read = remote.map_tasks(
+        client,
         _read_partition,
         partitions,
         source=source,
@@ -371,13 +372,12 @@ def _read_whole(client: Client, source: SourceSpec, found: _Found) -> Future[Any
         steps=[],
         row_checks=[],
         writer=None,
-        pure=False,
     )
-    summaries: list[PieceSummary] = client.gather(client.map(Piece.summary, read, pure=False))
+    summaries: list[PieceSummary] = client.gather(remote.map_tasks(client, Piece.summary, read))
     records = {p.index: piece.records for p, piece in zip(partitions, summaries, strict=True)}
     found.decoded.append(decode_rejects([p.rejects for p in summaries], partitions, records))
     found.joined_records += sum(records.values())
-    return client.submit(concat_pieces, *read, pure=False)
+    return remote.submit_task(client, concat_pieces, *read)
 
 
 def _first(pair: tuple[pa.Table, pa.Table]) -> pa.Table:

@@ -746,3 +746,26 @@ def test_sample_parquet_to_postgres_spec_matches_pandas(
     assert reject_rows(done.result.rejects) == [("sales.parquet", record) for record in rejected]
     assert 20 <= len(rejected) < SAMPLE_ROWS // 100
     assert_observed(done)
+
+
+def _libraries_mapped(pid: int) -> list[str]:
+    """The data libraries whose compiled parts the process has loaded, read from outside it
+    (a probe run on the scheduler would be pickled by reference and import this module)."""
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    found = {"pyarrow": "/pyarrow/", "pandas": "/pandas/", "psycopg": "/psycopg_binary/"}
+    return sorted(name for name, mark in found.items() if mark in maps)
+
+
+def test_the_dask_scheduler_never_imports_the_engine_nor_its_data_libraries(
+    client: Client, orders: Orders, tmp_path: Path
+) -> None:
+    steps: list[dict[str, Any]] = [
+        {"op": "filter", "where": "quantity > 0"},
+        {"op": "dedupe", "columns": ["invoice"]},
+        {"op": "aggregate", "by": ["region"], "aggregations": {"units": "sum(quantity)"}},
+        {"op": "sort", "by": ["units desc"]},
+    ]
+    done, got = run_to_parquet(client, orders.path, tmp_path, steps)
+
+    assert done.result.rows_out == len(got) > 0
+    assert _libraries_mapped(client.run_on_scheduler(os.getpid)) == []
