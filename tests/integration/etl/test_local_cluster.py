@@ -34,11 +34,19 @@ def _start_owner(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
     raise AssertionError(f"the owner exited with {owner.wait()} before its cluster started")
 
 
+def _running(pid: int) -> bool:
+    """A zombie waiting for init to reap it is dead: it holds no lock and runs nothing."""
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _wait_gone(pids: list[int], timeout_s: float = 20) -> None:
     deadline = time.monotonic() + timeout_s
-    while any(psutil.pid_exists(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not [pid for pid in pids if psutil.pid_exists(pid)]
+    assert not [pid for pid in pids if _running(pid)]
 
 
 def test_a_killed_owners_folder_is_swept_by_the_next_cluster_and_a_live_one_is_kept(
