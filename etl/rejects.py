@@ -1,15 +1,16 @@
 """The job's rejects: rows that failed to parse, convert or pass a check, kept in PostgreSQL."""
 
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from tuskflow.config.database import connect, database_errors
+
+if TYPE_CHECKING:  # `submit --wait` shows rejects without loading arrow
+    import pyarrow as pa
 
 _COLUMNS = ("source_file", "row", "reason", "record")
 
 
-def store_rejects(url: str, job_id: str, attempt: int, rejects: pa.Table) -> None:
+def store_rejects(url: str, job_id: str, attempt: int, rejects: "pa.Table") -> None:
     """Replace the attempt's rejects with these (a rerun of the attempt stores them once)."""
     with database_errors(url), connect(url, "etl-rejects") as conn, conn.transaction():
         conn.execute(
