@@ -5,6 +5,7 @@ import time
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from tuskflow.config.errors import ConfigError
 from tuskflow.workers.ingest import BatchOutcome
 
 log = structlog.get_logger(__name__)
@@ -45,8 +46,14 @@ class ConsumerMetrics:
         self._window_events = 0
 
     def serve(self, port: int) -> None:
-        """Expose the metrics on http://0.0.0.0:<port>/metrics."""
-        start_http_server(port, registry=self.registry)
+        """Expose the metrics on http://0.0.0.0:<port>/metrics; ConfigError if it cannot."""
+        try:
+            start_http_server(port, registry=self.registry)
+        except OSError as exc:  # before the consumer joins its group: nothing was taken yet
+            raise ConfigError(
+                f"cannot serve the consumer's metrics on 0.0.0.0:{port}: {exc.strerror};"
+                " choose another --metrics-port, or stop what listens there"
+            ) from exc
         log.info("metrics.serving", port=port)
 
     def batch(self, outcome: BatchOutcome) -> None:
