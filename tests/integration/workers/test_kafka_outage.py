@@ -7,11 +7,12 @@ partitions are assigned to A in the middle of its outage. Before the fix A's hol
 fetched the first message of such a partition and dropped it, and A's next write moved the
 stored offset past it: one message of the 40,000 was lost.
 
-The outages are staggered so that A's wait (6.4 s after six failed attempts) outlasts the
-rebalance, which reaches A only at its next heartbeat (up to 3 s after B leaves). With one cut
-for both, B's partitions reached A while its assignment callback was itself waiting for
-PostgreSQL, past the end of A's short wait, so nothing was fetched mid-outage and the old code
-lost nothing; staggered, the old code lost one message in every run.
+The outages are staggered so that A's wait (10 s, the backoff's ceiling, after seven failed
+attempts) outlasts B's failing, its stop and the rebalance, which reaches A only at its next
+heartbeat (up to 3 s after B leaves); 6.4 s after six attempts proved too short once in CI.
+With one cut for both, B's partitions reached A while its assignment callback was itself
+waiting for PostgreSQL, past the end of A's short wait, so nothing was fetched mid-outage and
+the old code lost nothing; staggered, the old code lost one message in every run.
 """
 
 import json
@@ -39,9 +40,10 @@ MESSAGES = 40_000
 PARTITIONS = 6
 CHUNK = 1_000
 KEYS = 40
-PRODUCE_SECONDS = 14.0
-# Failed attempts after which A waits 6.4 s (0.2 s doubling): longer than a rebalance takes.
-LONG_WAIT_AFTER = 6
+PRODUCE_SECONDS = 21.0  # still producing when B is cut, 13 s after A
+# Failed attempts after which A waits 10 s (0.2 s doubling to the ceiling): B's failing, its
+# stop and the rebalance all fit in it.
+LONG_WAIT_AFTER = 7
 
 
 class CuttableProxy:
