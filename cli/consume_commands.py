@@ -65,6 +65,25 @@ def _metrics(source: str, port: int | None) -> "ConsumerMetrics":
     return metrics
 
 
+def _reachable_at_start(database_url: str, *, redis_url: str = "", kafka: str = "") -> None:
+    """The consumer's services answer, or one line says which does not, and where (exit 3).
+
+    Only at start-up: a consumer that has run rides a later outage out with its backoff, as
+    it should; one that never reached its services is more likely misconfigured.
+    """
+    from tuskflow.config.database import probe
+
+    if redis_url:
+        from tuskflow.config.redis_probe import probe_redis
+
+        probe_redis(redis_url)
+    if kafka:
+        from tuskflow.workers.kafka_topics import KafkaTopics
+
+        KafkaTopics(kafka).names()
+    probe(database_url, "consumer")
+
+
 @app.command()
 def kafka(
     ctx: typer.Context,
@@ -96,7 +115,9 @@ def kafka(
         batch_size=batch_size,
         instance_id=instance_id,
     )
-    run_until_signalled(KafkaIngestor(config, _metrics("kafka", metrics_port)))
+    metrics = _metrics("kafka", metrics_port)
+    _reachable_at_start(config.database_url, kafka=config.bootstrap)
+    run_until_signalled(KafkaIngestor(config, metrics))
 
 
 @app.command()
@@ -141,4 +162,6 @@ def redis(
         claim_idle_ms=claim_idle_ms,
         trim_every_s=trim_every_s,
     )
-    run_until_signalled(RedisIngestor(config, _metrics("redis", metrics_port)))
+    metrics = _metrics("redis", metrics_port)
+    _reachable_at_start(config.database_url, redis_url=config.redis_url)
+    run_until_signalled(RedisIngestor(config, metrics))

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from tuskflow.config.errors import BrokerUnavailableError, RetryableError
 from tuskflow.config.settings import process_settings as settings
@@ -194,21 +193,16 @@ def _enqueue(history: "JobHistory", job_id: str, *, task_id: str) -> None:
 
 
 def _probe_broker() -> None:
-    """BrokerUnavailableError within seconds, with Redis's own reason, if the broker cannot be
-    reached: Celery's publish would retry its result backend for 20 s before saying so."""
-    import redis
+    """BrokerUnavailableError within seconds if Celery's broker cannot be reached."""
+    from tuskflow.config.redis_probe import probe_redis
 
-    url = settings().required("redis_url")
-    try:
-        with redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3) as client:
-            client.ping()
-    except redis.RedisError as exc:
-        raise BrokerUnavailableError(f"Redis at {_broker()} is unreachable: {exc}") from None
+    probe_redis(settings().required("redis_url"))
 
 
 def _broker() -> str:
-    url = urlsplit(settings().required("redis_url"))
-    return f"{url.hostname or 'localhost'}:{url.port or 6379}"
+    from tuskflow.config.redis_probe import redis_address
+
+    return redis_address(settings().required("redis_url"))
 
 
 def _load(spec: SpecInput) -> JobSpec:

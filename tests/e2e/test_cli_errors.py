@@ -125,3 +125,59 @@ def test_unreachable_kafka_is_one_line_with_exit_3_within_5_s() -> None:
     assert lines[0].startswith(f"tuskflow: Kafka at 127.0.0.1:{port} is unreachable: ")
     assert lines[0].endswith("or set TUSKFLOW_KAFKA_BOOTSTRAP to a broker that runs")
     assert seconds < 5, f"{seconds:.1f} s"
+
+
+# The source is reached first: PostgreSQL, unreachable too, is not named.
+NOWHERE = f"postgresql://postgres@127.0.0.1:{closed_port()}/x"
+
+
+def _consume(source: str, **env: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    where = ["--stream", "s"] if source == "redis" else ["--topic", "t"]
+    return run("consume", source, *where, "--group", "g", **env)
+
+
+def _one_line_exit_3(done: subprocess.CompletedProcess[str], seconds: float, start: str) -> str:
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 3, done.stderr
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(start), lines[0]
+    assert seconds < 5, f"{seconds:.1f} s"
+    return lines[0]
+
+
+def test_a_consumer_whose_redis_is_unreachable_at_start_says_so_in_one_line() -> None:
+    port = closed_port()
+    done, seconds = _consume(
+        "redis", TUSKFLOW_REDIS_URL=f"redis://127.0.0.1:{port}/0", TUSKFLOW_DATABASE_URL=NOWHERE
+    )
+
+    line = _one_line_exit_3(done, seconds, f"tuskflow: Redis at 127.0.0.1:{port} is unreachable: ")
+    assert line.endswith("or set TUSKFLOW_REDIS_URL to a Redis that runs")
+
+
+def test_a_consumer_whose_kafka_is_unreachable_at_start_says_so_in_one_line() -> None:
+    port = closed_port()
+    done, seconds = _consume(
+        "kafka", TUSKFLOW_KAFKA_BOOTSTRAP=f"127.0.0.1:{port}", TUSKFLOW_DATABASE_URL=NOWHERE
+    )
+
+    line = _one_line_exit_3(done, seconds, f"tuskflow: Kafka at 127.0.0.1:{port} is unreachable: ")
+    assert line.endswith("or set TUSKFLOW_KAFKA_BOOTSTRAP to a broker that runs")
+
+
+@pytest.mark.parametrize("source", ["redis", "kafka"])
+def test_a_consumer_whose_postgres_is_unreachable_at_start_says_so_in_one_line(
+    source: str, redis_url: str, kafka_bootstrap: str
+) -> None:
+    port = closed_port()
+    done, seconds = _consume(
+        source,
+        TUSKFLOW_REDIS_URL=redis_url,
+        TUSKFLOW_KAFKA_BOOTSTRAP=kafka_bootstrap,
+        TUSKFLOW_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/x",
+    )
+
+    line = _one_line_exit_3(
+        done, seconds, f"tuskflow: PostgreSQL at 127.0.0.1:{port}/x is unreachable"
+    )
+    assert line.endswith("or set TUSKFLOW_DATABASE_URL to a PostgreSQL that runs")
