@@ -25,6 +25,7 @@ from tuskflow.eventstore.records import (
     Appended,
     BatchWritten,
     DeadLetter,
+    LetterFilter,
     LetterOrigin,
     Rejected,
     SourceProgress,
@@ -79,9 +80,14 @@ class BatchStore(Protocol):
         """The stored next offsets of these partitions; partitions never written are absent."""
 
     def dead_letters(
-        self, *, include_replayed: bool = False, limit: int = 100, after_id: int = 0
+        self,
+        *,
+        include_replayed: bool = False,
+        limit: int = 100,
+        after_id: int = 0,
+        matching: LetterFilter | None = None,
     ) -> list[StoredDeadLetter]:
-        """Dead letters in the order they first failed."""
+        """Dead letters in the order they first failed, those ``matching`` only if given."""
 
     def replay_dead_letter(
         self, dead_letter_id: int, event: PreparedEvent, origin: LetterOrigin

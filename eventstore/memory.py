@@ -22,6 +22,7 @@ from tuskflow.eventstore.records import (
     DeadLetter,
     ExpectedVersion,
     JsonObject,
+    LetterFilter,
     LetterOrigin,
     NewEvent,
     RecordedEvent,
@@ -142,12 +143,20 @@ class InMemoryEventStore:
             return self._sources.offsets(group, partitions)
 
     def dead_letters(
-        self, *, include_replayed: bool = False, limit: int = 100, after_id: int = 0
+        self,
+        *,
+        include_replayed: bool = False,
+        limit: int = 100,
+        after_id: int = 0,
+        matching: LetterFilter | None = None,
     ) -> list[StoredDeadLetter]:
-        """Dead letters in the order they first failed."""
+        """Dead letters in the order they first failed, those ``matching`` only if given."""
         with self._lock:
             return self._sources.letters(
-                include_replayed=include_replayed, limit=limit, after_id=after_id
+                include_replayed=include_replayed,
+                limit=limit,
+                after_id=after_id,
+                matching=matching or LetterFilter(),
             )
 
     def replay_dead_letter(

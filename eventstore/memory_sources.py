@@ -8,7 +8,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from tuskflow.eventstore.records import DeadLetter, SourceProgress, StoredDeadLetter
+from tuskflow.eventstore.records import (
+    DeadLetter,
+    LetterFilter,
+    SourceProgress,
+    StoredDeadLetter,
+)
 
 Partition = tuple[str, int]
 
@@ -68,13 +73,15 @@ class SourceState:
                 self._letters[key] = replace(kept, replayed_at=now, replayed_position=position)
 
     def letters(
-        self, *, include_replayed: bool, limit: int, after_id: int
+        self, *, include_replayed: bool, limit: int, after_id: int, matching: LetterFilter
     ) -> list[StoredDeadLetter]:
-        """Dead letters in the order they first failed."""
+        """Dead letters in the order they first failed, those ``matching`` only."""
         found = [
             kept
             for kept in self._letters.values()
-            if kept.id > after_id and (include_replayed or kept.replayed_at is None)
+            if kept.id > after_id
+            and (include_replayed or kept.replayed_at is None)
+            and matching.matches(kept)
         ]
         return sorted(found, key=lambda s: s.id)[:limit]
 

@@ -152,6 +152,38 @@ class StoredDeadLetter:
     replayed_position: int | None
 
 
+@dataclass(frozen=True)
+class LetterFilter:
+    """Which dead letters an operator means; every field given must hold (None: any).
+
+    ``origin`` is the Kafka topic or Redis stream, ``reason`` a case-insensitive substring,
+    ``since`` and ``until`` bound when the letter first failed (``until`` exclusive).
+    """
+
+    source: str | None = None
+    origin: str | None = None
+    partition: int | None = None
+    reason: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def matches(self, stored: "StoredDeadLetter") -> bool:
+        """Whether ``stored`` is one of them (the in-memory store's test; SQL says the same)."""
+        letter, coordinates = stored.letter, stored.letter.coordinates
+        return (
+            (self.source is None or letter.source == self.source)
+            and (self.origin is None or _origin(coordinates) == self.origin)
+            and (self.partition is None or coordinates.get("partition") == self.partition)
+            and (self.reason is None or self.reason.lower() in letter.reason.lower())
+            and (self.since is None or stored.first_failed_at >= self.since)
+            and (self.until is None or stored.first_failed_at < self.until)
+        )
+
+
+def _origin(coordinates: Mapping[str, Any]) -> Any:
+    return coordinates.get("topic", coordinates.get("stream"))
+
+
 class LetterOrigin(NamedTuple):
     """Where a message came from: kept as a dead letter, with the store's reason, if the store
     rejects the event it became (a tuple: a consumer makes one per message)."""

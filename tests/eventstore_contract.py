@@ -30,6 +30,7 @@ from tuskflow.eventstore.batch_store import BatchStore
 from tuskflow.eventstore.errors import FencedError, RejectedEventsError
 from tuskflow.eventstore.records import (
     DeadLetter,
+    LetterFilter,
     LetterOrigin,
     OffsetAdvance,
     RecordedEvent,
@@ -570,6 +571,35 @@ class EventStoreContract:
         assert store.dead_letters() == []
         [replayed] = store.dead_letters(include_replayed=True)
         assert replayed.replayed_position == item.global_position
+
+    def test_dead_letters_chosen_by_source_origin_partition_reason_and_time(
+        self, store: Store
+    ) -> None:
+        kafka = [
+            LetterOrigin("kafka", f"kafka:{topic}/{part}/{off}", b"x", None, {}, {
+                "topic": topic, "partition": part, "offset": off,
+            }).letter(reason)
+            for topic, part, off, reason in [
+                ("t", 0, 1, "payload is not JSON"),
+                ("t", 1, 2, "missing event type"),
+                ("u", 1, 3, "Missing Event Type"),
+            ]
+        ]  # fmt: skip
+        redis = LetterOrigin(
+            "redis", "redis:t/1-0", b"x", None, {}, {"stream": "t", "entry_id": "1-0"}
+        ).letter("missing event type")
+        store.write_batch(store.prepare([]), [*kafka, redis])
+        hour_ago = datetime.now(UTC) - timedelta(hours=1)
+
+        def chosen(**given: Any) -> list[str]:
+            return [s.letter.source_key for s in store.dead_letters(matching=LetterFilter(**given))]
+
+        assert chosen(origin="t") == ["kafka:t/0/1", "kafka:t/1/2", "redis:t/1-0"]
+        assert chosen(source="kafka", partition=1) == ["kafka:t/1/2", "kafka:u/1/3"]
+        assert chosen(reason="EVENT type", origin="t") == ["kafka:t/1/2", "redis:t/1-0"]
+        assert chosen(since=hour_ago, source="redis") == ["redis:t/1-0"]
+        assert chosen(until=hour_ago) == []
+        assert chosen(reason="100%_") == []  # matched as text, not as a LIKE pattern
 
     def test_batches_appended_all_or_nothing(self, store: Store) -> None:
         stored = NewEvent("Read", {"i": 0})

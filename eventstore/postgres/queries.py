@@ -11,6 +11,7 @@ from psycopg.types.json import Jsonb
 
 from tuskflow.eventstore.records import (
     DeadLetter,
+    LetterFilter,
     RecordedEvent,
     Snapshot,
     StoredDeadLetter,
@@ -193,15 +194,37 @@ _LETTER_COLUMNS = (
 
 
 def list_dead_letters(
-    conn: Connection, *, include_replayed: bool = False, limit: int = 100, after_id: int = 0
+    conn: Connection,
+    *,
+    include_replayed: bool = False,
+    limit: int = 100,
+    after_id: int = 0,
+    matching: LetterFilter | None = None,
 ) -> list[StoredDeadLetter]:
-    """Dead letters in the order they first failed."""
-    where = "id > %s" + ("" if include_replayed else " AND replayed_at IS NULL")
+    """Dead letters in the order they first failed, those ``matching`` only if given."""
+    conditions, params = _letter_conditions(matching or LetterFilter())
+    if not include_replayed:
+        conditions.append("replayed_at IS NULL")
+    where = " AND ".join(["id > %s", *conditions])
     rows = conn.execute(
         f"SELECT {_LETTER_COLUMNS} FROM dead_letters WHERE {where} ORDER BY id LIMIT %s",  # noqa: S608
-        [after_id, limit],
+        [after_id, *params, limit],
     ).fetchall()
     return [_stored(row) for row in rows]
+
+
+def _letter_conditions(matching: LetterFilter) -> tuple[list[str], list[Any]]:
+    """SQL for LetterFilter.matches: the same letters, chosen by the database."""
+    given = [
+        ("source = %s", matching.source),
+        ("coalesce(coordinates->>'topic', coordinates->>'stream') = %s", matching.origin),
+        ("coordinates->'partition' = to_jsonb(%s::int)", matching.partition),
+        ("strpos(lower(reason), lower(%s)) > 0", matching.reason),
+        ("first_failed_at >= %s", matching.since),
+        ("first_failed_at < %s", matching.until),
+    ]
+    kept = [(sql, value) for sql, value in given if value is not None]
+    return [sql for sql, _ in kept], [value for _, value in kept]
 
 
 def _stored(row: Any) -> StoredDeadLetter:

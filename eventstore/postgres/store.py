@@ -30,6 +30,7 @@ from tuskflow.eventstore.records import (
     BatchWritten,
     DeadLetter,
     ExpectedVersion,
+    LetterFilter,
     LetterOrigin,
     NewEvent,
     RecordedEvent,
@@ -143,12 +144,21 @@ class PostgresEventStore:
             return _offsets.load_offsets(conn, group, partitions)
 
     def dead_letters(
-        self, *, include_replayed: bool = False, limit: int = 100, after_id: int = 0
+        self,
+        *,
+        include_replayed: bool = False,
+        limit: int = 100,
+        after_id: int = 0,
+        matching: LetterFilter | None = None,
     ) -> list[StoredDeadLetter]:
-        """Dead letters in the order they first failed."""
+        """Dead letters in the order they first failed, those ``matching`` only if given."""
         with self._connection() as conn:
             return queries.list_dead_letters(
-                conn, include_replayed=include_replayed, limit=limit, after_id=after_id
+                conn,
+                include_replayed=include_replayed,
+                limit=limit,
+                after_id=after_id,
+                matching=matching,
             )
 
     def replay_dead_letter(

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -87,3 +88,115 @@ def test_replay_refuses_a_malformed_mapping_before_touching_anything(migrated_ur
     assert "Traceback" not in refused.stderr
     [letter] = _listed("deadletters", "list", "--json", url=migrated_url)
     assert letter["attempts"] == 1
+
+
+def _letter(topic: str, partition: int, offset: int, value: bytes) -> DeadLetter:
+    message = SourceMessage(
+        source="kafka",
+        source_key=f"kafka:{topic}/{partition}/{offset}",
+        coordinates={"topic": topic, "partition": partition, "offset": offset},
+        key=b"meter-3",
+        value=value,
+    )
+    letter = map_message(MappingSpec(event_type="field:kind"), message, 4096)
+    assert isinstance(letter, DeadLetter)
+    return letter
+
+
+def _redis_letter(entry_id: str) -> DeadLetter:
+    message = SourceMessage(
+        source="redis",
+        source_key=f"redis:readings/{entry_id}",
+        coordinates={"stream": "readings", "entry_id": entry_id},
+        key=b"meter-4",
+        value=b'{"type": "Measured"}',
+    )
+    letter = map_message(MappingSpec(event_type="field:kind"), message, 4096)
+    assert isinstance(letter, DeadLetter)
+    return letter
+
+
+def _mixed_letters(url: str) -> None:
+    """Six letters: by source, topic, partition and reason, two of them failed a day ago."""
+    typed = b'{"type": "Measured"}'
+    _record(
+        url,
+        [
+            _letter("readings", 0, 1, typed),  # old
+            _letter("readings", 0, 2, typed),
+            _letter("readings", 1, 3, typed),
+            _letter("readings", 1, 4, b"not json"),
+            _letter("other", 0, 5, typed),  # old
+            _redis_letter("1-0"),
+        ],
+    )
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "UPDATE dead_letters SET first_failed_at = now() - interval '1 day'"
+            " WHERE source_key IN ('kafka:readings/0/1', 'kafka:other/0/5')"
+        )
+
+
+def _keys(rows: list[dict[str, object]]) -> list[object]:
+    return [row["source_key"] for row in rows]
+
+
+def test_list_narrows_by_source_topic_partition_reason_and_time(migrated_url: str) -> None:
+    _mixed_letters(migrated_url)
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+
+    def listed(*options: str) -> list[object]:
+        return _keys(_listed("deadletters", "list", "--json", *options, url=migrated_url))
+
+    assert listed("--source", "redis") == ["redis:readings/1-0"]
+    assert listed("--topic", "readings", "--source", "kafka") == [
+        "kafka:readings/0/1",
+        "kafka:readings/0/2",
+        "kafka:readings/1/3",
+        "kafka:readings/1/4",
+    ]
+    assert listed("--topic", "readings", "--partition", "1") == [
+        "kafka:readings/1/3",
+        "kafka:readings/1/4",
+    ]
+    assert listed("--reason", "IS NOT json") == ["kafka:readings/1/4"]
+    assert listed("--until", hour_ago) == ["kafka:readings/0/1", "kafka:other/0/5"]
+    assert listed("--since", hour_ago, "--topic", "readings", "--partition", "0") == [
+        "kafka:readings/0/2"
+    ]
+
+
+def test_replay_by_reason_and_time_replays_exactly_those_and_dry_run_stores_nothing(
+    migrated_url: str,
+) -> None:
+    _mixed_letters(migrated_url)
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    chosen = ("--reason", "missing event type", "--since", hour_ago, "--source", "kafka")
+
+    preview = _listed(
+        "deadletters", "replay", "--type", "field:type", *chosen, "--dry-run", "--json",
+        url=migrated_url,
+    )  # fmt: skip
+    with psycopg.connect(migrated_url) as conn:
+        after_preview = conn.execute("SELECT count(*) FROM events").fetchone()
+    replay = _tuskflow(
+        "deadletters", "replay", "--type", "field:type", *chosen, "--json", url=migrated_url
+    )
+    still_open = _keys(_listed("deadletters", "list", "--json", url=migrated_url))
+
+    assert [(row["source_key"], row["event_type"], row["still_failing"]) for row in preview] == [
+        ("kafka:readings/0/2", "Measured", None),
+        ("kafka:readings/1/3", "Measured", None),
+    ]
+    assert after_preview == (0,)
+    assert replay.returncode == 0, replay.stderr
+    assert json.loads(replay.stdout) == {"replayed": 2, "failed": 0}
+    assert still_open == [
+        "kafka:readings/0/1",
+        "kafka:readings/1/4",
+        "kafka:other/0/5",
+        "redis:readings/1-0",
+    ]
+    with psycopg.connect(migrated_url) as conn:
+        stored = conn.execute("SELECT metadata->>'offset' FROM events ORDER BY 1").fetchall()
+    assert stored == [("2",), ("3",)]
