@@ -13,7 +13,7 @@ batch; batches still commit one at a time and in order.
 """
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
@@ -74,18 +74,28 @@ def map_batch(
 
 
 def store_batch(
-    store: BatchStore, batch: MappedBatch, progress: SourceProgress | None
+    store: BatchStore,
+    batch: MappedBatch,
+    progress: SourceProgress | None,
+    on_stored: Callable[[BatchOutcome], None],
 ) -> BatchOutcome:
     """Write a mapped batch in one transaction; FencedError (nothing stored) if ``progress``
-    finds its partitions moved by another consumer."""
+    finds its partitions moved by another consumer.
+
+    ``on_stored`` (the consumer's metrics) is told the outcome right after the commit, in the
+    thread that wrote: counters never trail the store, though the consumer takes the outcome
+    only when it next looks (up to a batch timeout later once the source has drained).
+    """
     started = time.perf_counter()
     written = store.write_batch(batch.events, batch.letters, progress)
-    return BatchOutcome(
+    outcome = BatchOutcome(
         new=written.new,
         duplicates=written.duplicates,
         dead=written.dead_letters,
         seconds=time.perf_counter() - started,
     )
+    on_stored(outcome)
+    return outcome
 
 
 @dataclass(frozen=True)
@@ -111,8 +121,9 @@ class BatchWriter(Generic[H]):
     process shortens the GIL switch interval for it (workers.process).
     """
 
-    def __init__(self, store: BatchStore) -> None:
+    def __init__(self, store: BatchStore, on_stored: Callable[[BatchOutcome], None]) -> None:
         self._store = store
+        self._on_stored = on_stored
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer")
         self._in_flight: Settled[H] | None = None
 
@@ -125,7 +136,8 @@ class BatchWriter(Generic[H]):
         """Begin storing ``batch``; the previous one must have been taken."""
         if self._in_flight is not None:
             raise RuntimeError("a batch is still in flight: take it first")
-        future = self._pool.submit(partial(store_batch, self._store, batch, progress))
+        write = partial(store_batch, self._store, batch, progress, self._on_stored)
+        future = self._pool.submit(write)
         self._in_flight = Settled(held, future)
 
     def settle(self) -> None:

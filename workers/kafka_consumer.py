@@ -116,7 +116,7 @@ class KafkaIngestor:
             role="consumer",
             fail_fast=True,
         )
-        self._writer: BatchWriter[_InFlight] = BatchWriter(self._store)
+        self._writer: BatchWriter[_InFlight] = BatchWriter(self._store, self.metrics.batch)
         self._paused = False
         self.log = log.bind(consumer=f"kafka:{config.group}", topics=list(config.topics))
         self._outage = PostgresOutage(self.log, self.metrics)
@@ -286,7 +286,9 @@ class KafkaIngestor:
                 return
             advances = self._advances(held)
             try:
-                outcome = store_batch(self._store, self._map(held), self._progress(advances))
+                outcome = store_batch(
+                    self._store, self._map(held), self._progress(advances), self.metrics.batch
+                )
             except FencedError:
                 self._resync(consumer, advances)
                 return
@@ -332,7 +334,6 @@ class KafkaIngestor:
             key = (advance.topic, advance.partition)
             if key in self._owned:
                 self._owned[key] = advance.next_offset
-        self.metrics.batch(outcome)
         # For lag tools only, and only for partitions still ours (one lost while the batch was
         # in flight is another member's to commit).
         owned = [a for a in advances if (a.topic, a.partition) in self._owned]

@@ -178,7 +178,7 @@ class RedisIngestor:
             role="consumer",
             fail_fast=True,
         )
-        self._writer: BatchWriter[_InFlight] = BatchWriter(self._store)
+        self._writer: BatchWriter[_InFlight] = BatchWriter(self._store, self.metrics.batch)
         self._group_ready = False
         self._replay_due = True
         self._next_claim = 0.0
@@ -343,11 +343,12 @@ class RedisIngestor:
         except RetryableError as exc:
             self._outage.noticed(exc)
             outcome = self._outage.until_stored(
-                lambda: store_batch(self._store, settled.held.mapped, None), stop, stop.wait
+                lambda: store_batch(self._store, settled.held.mapped, None, self.metrics.batch),
+                stop,
+                stop.wait,
             )
         if outcome is None:
             return  # not acknowledged: the entries stay pending and are delivered again
-        self.metrics.batch(outcome)
         client.xack(self.config.stream, self.config.group, *settled.held.entry_ids)
 
     def _deliveries(self, client: redis.Redis, entries: list[Entry]) -> dict[str, int]:

@@ -110,7 +110,9 @@ def test_event_postgres_refuses_becomes_a_dead_letter_and_the_rest_are_stored(
             _message(3, {"type": "Measured", "value": 3}),
         ]
 
-        outcome = store_batch(store, map_batch(store, messages, MappingSpec(), 4096), None)
+        outcome = store_batch(
+            store, map_batch(store, messages, MappingSpec(), 4096), None, lambda outcome: None
+        )
 
         stored = conn.execute("SELECT data->>'value' FROM events ORDER BY 1").fetchall()
         [letter] = store.dead_letters()

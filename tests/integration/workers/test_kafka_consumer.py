@@ -2,6 +2,7 @@
 
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -160,3 +161,23 @@ def test_members_joining_and_leaving_mid_flow_lose_and_double_nothing(
     assert sum(handled) == total
     assert all(count > 0 for count in handled), f"every member got partitions: {handled}"
     _versions_follow_values(migrated_url, topic)
+
+
+def test_the_metrics_count_what_the_store_holds_as_soon_as_it_holds_it(
+    kafka_bootstrap: str, migrated_url: str
+) -> None:
+    # Drained, the consumer waits out a fetch (1 s here) before it takes its last batch's
+    # outcome: counters taken then trailed the store by that batch for that second.
+    topic = new_topic(kafka_bootstrap, 4)
+    produce(kafka_bootstrap, topic, 3000)
+    config = replace(ingest_config(kafka_bootstrap, topic, f"g-{topic}", migrated_url),
+                     batch_timeout_s=1.0, batch_size=700)  # fmt: skip
+
+    with running(config) as ingestor:
+        deadline = time.monotonic() + 60
+        while stored(migrated_url, topic) < 3000:
+            assert time.monotonic() < deadline, "3000 events not stored in 60 s"
+            time.sleep(0.005)
+        counted = ingestor.metrics.handled("new")
+
+    assert counted == 3000

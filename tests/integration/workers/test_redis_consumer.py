@@ -347,3 +347,20 @@ def retries(ingestor: RedisIngestor) -> float:
         "tuskflow_consumer_retries_total", {"source": "redis"}
     )
     return value or 0.0
+
+
+def test_the_metrics_count_what_the_store_holds_as_soon_as_it_holds_it(
+    client: redis.Redis, ingest_config: RedisIngestConfig, stream: str, migrated_url: str
+) -> None:
+    # Counted at the commit (as the Kafka consumer is); this consumer also settles a batch in
+    # flight before it blocks on XREADGROUP (1 s here), so it never trailed: keep it so.
+    add(client, stream, 2000)
+
+    with running(replace(ingest_config, block_ms=1000, batch_size=300)) as ingestor:
+        deadline = time.monotonic() + 20
+        while stored(migrated_url, stream) < 2000:
+            assert time.monotonic() < deadline, "2000 events not stored in 20 s"
+            time.sleep(0.005)
+        counted = ingestor.metrics.handled("new")
+
+    assert counted == 2000

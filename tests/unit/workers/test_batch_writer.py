@@ -9,7 +9,7 @@ from tuskflow.config.errors import DatabaseUnavailableError
 from tuskflow.eventstore import InMemoryEventStore
 from tuskflow.eventstore.batch_store import PreparedBatch
 from tuskflow.eventstore.records import BatchResult, BatchWritten, DeadLetter, SourceProgress
-from tuskflow.workers.ingest import BatchWriter, MappedBatch
+from tuskflow.workers.ingest import BatchOutcome, BatchWriter, MappedBatch
 
 
 class GatedStore(InMemoryEventStore):
@@ -34,6 +34,10 @@ class GatedStore(InMemoryEventStore):
         return BatchWritten(BatchResult(()), dead_letters=self.runs)
 
 
+def _uncounted(outcome: BatchOutcome) -> None:
+    pass
+
+
 def _batch() -> MappedBatch:
     return MappedBatch(PreparedBatch([], []), [])
 
@@ -46,7 +50,7 @@ def _taken(writer: BatchWriter[str]) -> tuple[str, int]:
 
 def test_taking_waits_for_the_batch_in_flight_and_gives_back_what_was_held() -> None:
     store = GatedStore()
-    writer: BatchWriter[str] = BatchWriter(store)
+    writer: BatchWriter[str] = BatchWriter(store, _uncounted)
     writer.start(_batch(), None, "entries 1-5")
     assert writer.busy
     assert store.runs == 0  # still in flight: the gate is closed
@@ -62,7 +66,7 @@ def test_taking_waits_for_the_batch_in_flight_and_gives_back_what_was_held() -> 
 def test_a_second_batch_is_refused_until_the_first_is_taken() -> None:
     store = GatedStore()
     store.gate.set()
-    writer: BatchWriter[str] = BatchWriter(store)
+    writer: BatchWriter[str] = BatchWriter(store, _uncounted)
     writer.start(_batch(), None, "first")
 
     with pytest.raises(RuntimeError, match="still in flight"):
@@ -77,7 +81,7 @@ def test_a_second_batch_is_refused_until_the_first_is_taken() -> None:
 def test_what_the_write_raised_is_raised_by_the_result_with_the_batch_still_held() -> None:
     store = GatedStore(fail_with=DatabaseUnavailableError("server closed the connection"))
     store.gate.set()
-    writer: BatchWriter[str] = BatchWriter(store)
+    writer: BatchWriter[str] = BatchWriter(store, _uncounted)
     writer.start(_batch(), None, "to retry")
     settled = writer.take()
 
@@ -92,7 +96,7 @@ def test_what_the_write_raised_is_raised_by_the_result_with_the_batch_still_held
 def test_only_a_committed_batch_is_taken_at_a_revoke() -> None:
     failing = GatedStore(fail_with=DatabaseUnavailableError("server closed the connection"))
     failing.gate.set()
-    writer: BatchWriter[str] = BatchWriter(failing)
+    writer: BatchWriter[str] = BatchWriter(failing, _uncounted)
     writer.start(_batch(), None, "failed")
 
     assert writer.take_if_stored() is None
@@ -102,11 +106,27 @@ def test_only_a_committed_batch_is_taken_at_a_revoke() -> None:
 
     committed = GatedStore()
     committed.gate.set()
-    writer = BatchWriter(committed)
+    writer = BatchWriter(committed, _uncounted)
     writer.start(_batch(), None, "committed")
     settled = writer.take_if_stored()
 
     assert settled is not None
     assert settled.held == "committed"
     assert not writer.busy
+    writer.close()
+
+
+def test_a_batch_is_counted_when_it_commits_not_when_the_consumer_takes_it() -> None:
+    # A drained consumer takes its last batch only after its next fetch times out: counters
+    # taken then trailed the store by that batch for up to the batch timeout.
+    store, counted = GatedStore(), threading.Event()
+    writer: BatchWriter[str] = BatchWriter(store, lambda outcome: counted.set())
+    writer.start(_batch(), None, "last")
+    assert not counted.wait(0.1)  # not committed yet: not counted
+
+    store.gate.set()
+
+    assert counted.wait(5)
+    assert writer.busy  # counted while the consumer has not looked yet
+    assert _taken(writer) == ("last", 1)
     writer.close()
