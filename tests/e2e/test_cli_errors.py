@@ -145,24 +145,25 @@ def _one_line_exit_3(done: subprocess.CompletedProcess[str], seconds: float, sta
     return lines[0]
 
 
-def test_a_consumer_whose_redis_is_unreachable_at_start_says_so_in_one_line() -> None:
+@pytest.mark.parametrize(
+    ("source", "variable", "value", "named", "remedy"),
+    [
+        ("redis", "TUSKFLOW_REDIS_URL", "redis://127.0.0.1:{port}/0", "Redis", "a Redis"),
+        ("kafka", "TUSKFLOW_KAFKA_BOOTSTRAP", "127.0.0.1:{port}", "Kafka", "a broker"),
+    ],
+)
+def test_a_consumer_whose_source_is_unreachable_at_start_says_so_in_one_line(
+    source: str, variable: str, value: str, named: str, remedy: str
+) -> None:
     port = closed_port()
     done, seconds = _consume(
-        "redis", TUSKFLOW_REDIS_URL=f"redis://127.0.0.1:{port}/0", TUSKFLOW_DATABASE_URL=NOWHERE
+        source, **{variable: value.format(port=port), "TUSKFLOW_DATABASE_URL": NOWHERE}
     )
 
-    line = _one_line_exit_3(done, seconds, f"tuskflow: Redis at 127.0.0.1:{port} is unreachable: ")
-    assert line.endswith("or set TUSKFLOW_REDIS_URL to a Redis that runs")
-
-
-def test_a_consumer_whose_kafka_is_unreachable_at_start_says_so_in_one_line() -> None:
-    port = closed_port()
-    done, seconds = _consume(
-        "kafka", TUSKFLOW_KAFKA_BOOTSTRAP=f"127.0.0.1:{port}", TUSKFLOW_DATABASE_URL=NOWHERE
+    line = _one_line_exit_3(
+        done, seconds, f"tuskflow: {named} at 127.0.0.1:{port} is unreachable: "
     )
-
-    line = _one_line_exit_3(done, seconds, f"tuskflow: Kafka at 127.0.0.1:{port} is unreachable: ")
-    assert line.endswith("or set TUSKFLOW_KAFKA_BOOTSTRAP to a broker that runs")
+    assert line.endswith(f"or set {variable} to {remedy} that runs")
 
 
 @pytest.mark.parametrize("source", ["redis", "kafka"])
