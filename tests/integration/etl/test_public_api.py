@@ -1,13 +1,11 @@
 """`import tuskflow` is the public API: the producer calls and the event-store types, loaded on
 first use; an unknown job id is a clear error everywhere."""
 
-import subprocess
-import sys
-
 import pytest
 
 import tuskflow
 from tests.integration.etl.conftest import Services
+from tests.loaded_modules import packages_loaded
 from tuskflow.scheduler import submit
 
 
@@ -20,13 +18,9 @@ def test_every_public_name_is_importable_from_tuskflow() -> None:
 
 
 def test_importing_tuskflow_loads_neither_celery_nor_the_etl_engine() -> None:
-    probe = (
-        "import sys, tuskflow; "
-        "print(sorted(m for m in ('celery', 'dask', 'pyarrow') if m in sys.modules))"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = packages_loaded("import tuskflow", ["celery", "dask", "pyarrow"])
 
-    assert done.stdout.strip() == "[]"
+    assert loaded == []
 
 
 def test_an_unknown_name_is_an_attribute_error() -> None:

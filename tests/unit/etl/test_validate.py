@@ -2,13 +2,12 @@
 
 import itertools
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.loaded_modules import packages_loaded
 from tuskflow.etl.errors import Problem, SourceError, SpecError
 from tuskflow.etl.spec import JobSpec, SourceSpec, parse_spec
 from tuskflow.etl.types import TypeName
@@ -404,15 +403,7 @@ def test_checking_a_csv_spec_loads_neither_pyarrow_nor_numpy(tmp_path: Path) -> 
         "sink": {"kind": "parquet", "path": "out"},
     }
     (tmp_path / "spec.json").write_text(json.dumps(spec))
-    script = (
-        "import sys; from tuskflow.scheduler import validate; validate(sys.argv[1]);"
-        " print(sorted({m.split('.')[0] for m in sys.modules} & {'pyarrow', 'numpy', 'pandas'}))"
-    )
-    run = subprocess.run(
-        [sys.executable, "-c", script, "spec.json"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert run.stdout.strip() == "[]"
+    code = "import sys; from tuskflow.scheduler import validate; validate(sys.argv[1])"
+    loaded = packages_loaded(code, ["pyarrow", "numpy", "pandas"], "spec.json", cwd=tmp_path)
+
+    assert loaded == []
