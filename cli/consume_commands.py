@@ -7,34 +7,30 @@ their command, so that every other command, and `--help`, starts without them.
 import signal
 import socket
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
 
-from tuskflow.cli.mapping_options import mapping_from_options
+from tuskflow.cli.mapping_options import (
+    MAPPING_DEFAULTS,
+    IdOption,
+    MappingFile,
+    PayloadOption,
+    PrefixOption,
+    StreamIdOption,
+    TypeOption,
+    mapping_from_options,
+)
 from tuskflow.config import Settings
 from tuskflow.workers.ingest_configs import KafkaIngestConfig, RedisIngestConfig
-from tuskflow.workers.mapping import MappingSpec
 
 if TYPE_CHECKING:
     from tuskflow.workers.metrics import ConsumerMetrics
 
 app = typer.Typer(help="Consume a source into the event store until SIGTERM.", no_args_is_help=True)
 
-MappingFile = Annotated[Path | None, typer.Option(help="mapping YAML file (else the options)")]
-StreamIdOption = Annotated[
-    str, typer.Option("--stream-id", help="stream id from: key or field:<path>")
-]
-PrefixOption = Annotated[str, typer.Option(help="prefix for every stream id")]
-TypeOption = Annotated[
-    str, typer.Option("--type", help="event type from header:, field: or fixed:")
-]
-IdOption = Annotated[str, typer.Option("--id-from", help="event id from source, header: or field:")]
 MetricsPort = Annotated[int | None, typer.Option(help="serve Prometheus metrics on this port")]
 BatchSize = Annotated[int, typer.Option(min=1, max=100_000)]
-# The defaults are the mapping's and the configs' own, never restated here.
-MAPPING_DEFAULTS = {name: field.default for name, field in MappingSpec.model_fields.items()}
 
 
 class Ingestor(Protocol):
@@ -109,7 +105,13 @@ def kafka(
         bootstrap=settings.required("kafka_bootstrap"),
         topics=tuple(topic),
         group=group,
-        mapping=mapping_from_options(mapping, stream_id, stream_prefix, event_type, event_id),
+        mapping=mapping_from_options(
+            mapping,
+            stream=stream_id,
+            stream_prefix=stream_prefix,
+            event_type=event_type,
+            event_id=event_id,
+        ),
         database_url=settings.required("database_url"),
         max_event_bytes=settings.event_max_bytes,
         batch_size=batch_size,
@@ -129,6 +131,7 @@ def redis(
         str | None, typer.Option(help="stable consumer name (default: the host name)")
     ] = None,
     mapping: MappingFile = None,
+    payload: PayloadOption = MAPPING_DEFAULTS["redis_payload"],
     stream_id: StreamIdOption = MAPPING_DEFAULTS["stream"],
     stream_prefix: PrefixOption = MAPPING_DEFAULTS["stream_prefix"],
     event_type: TypeOption = MAPPING_DEFAULTS["event_type"],
@@ -154,7 +157,14 @@ def redis(
         stream=stream_name,
         group=group,
         consumer=consumer or socket.gethostname(),
-        mapping=mapping_from_options(mapping, stream_id, stream_prefix, event_type, event_id),
+        mapping=mapping_from_options(
+            mapping,
+            redis_payload=payload,
+            stream=stream_id,
+            stream_prefix=stream_prefix,
+            event_type=event_type,
+            event_id=event_id,
+        ),
         database_url=settings.required("database_url"),
         max_event_bytes=settings.event_max_bytes,
         batch_size=batch_size,

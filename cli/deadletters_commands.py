@@ -6,12 +6,21 @@ psycopg and the store are imported inside the commands, so that `--help` starts 
 import dataclasses
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tuskflow.cli.listing import JsonOption, print_listing
+from tuskflow.cli.mapping_options import (
+    MAPPING_DEFAULTS,
+    IdOption,
+    MappingFile,
+    PayloadOption,
+    PrefixOption,
+    StreamIdOption,
+    TypeOption,
+    mapping_from_options,
+)
 from tuskflow.config import Settings
 from tuskflow.eventstore.records import LetterFilter
 
@@ -99,15 +108,12 @@ def list_command(
 def replay(
     ctx: typer.Context,
     ids: Annotated[list[int] | None, typer.Option("--id", help="only these dead letters")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="mapping YAML file")] = None,
-    stream_id: Annotated[str, typer.Option("--stream-id", help="key or field:<path>")] = "key",
-    stream_prefix: Annotated[str, typer.Option(help="prefix for stream ids")] = "",
-    event_type: Annotated[
-        str, typer.Option("--type", help="header:, field: or fixed:")
-    ] = "field:type",
-    event_id: Annotated[
-        str, typer.Option("--id-from", help="source, header: or field:")
-    ] = "source",
+    mapping: MappingFile = None,
+    payload: PayloadOption = MAPPING_DEFAULTS["redis_payload"],
+    stream_id: StreamIdOption = MAPPING_DEFAULTS["stream"],
+    stream_prefix: PrefixOption = MAPPING_DEFAULTS["stream_prefix"],
+    event_type: TypeOption = MAPPING_DEFAULTS["event_type"],
+    event_id: IdOption = MAPPING_DEFAULTS["event_id"],
     source: SourceOption = None,
     topic: TopicOption = None,
     partition: PartitionOption = None,
@@ -121,13 +127,19 @@ def replay(
 ) -> None:
     """Map the open dead letters chosen again and store those that map now (exit 1 if some
     still fail)."""
-    from tuskflow.cli.mapping_options import mapping_from_options
     from tuskflow.config.database import probe
     from tuskflow.eventstore.postgres.store import PostgresEventStore
     from tuskflow.workers.deadletter_replay import preview_replay, replay_dead_letters
 
     settings: Settings = ctx.obj
-    spec = mapping_from_options(mapping, stream_id, stream_prefix, event_type, event_id)
+    spec = mapping_from_options(
+        mapping,
+        redis_payload=payload,
+        stream=stream_id,
+        stream_prefix=stream_prefix,
+        event_type=event_type,
+        event_id=event_id,
+    )
     matching = _letter_filter(source, topic, partition, reason, since, until)
     chosen = set(ids) if ids else None
     url = settings.required("database_url")

@@ -6,6 +6,7 @@ defaults from them without loading confluent-kafka, redis-py and psycopg.
 
 from dataclasses import dataclass
 
+from tuskflow.config.errors import ConfigError
 from tuskflow.workers.mapping import MappingSpec
 
 DEFAULT_BATCH_SIZE = 5000
@@ -34,6 +35,13 @@ class KafkaIngestConfig:
     # A member that holds no partition this long says why in its log (once per idle spell).
     idle_warning_s: float = 30.0
 
+    def __post_init__(self) -> None:
+        if self.mapping.whole_entry:
+            raise ConfigError(
+                "mapping redis_payload: entry is for Redis entries; a Kafka message's payload "
+                "is its value (leave redis_payload out of a Kafka consumer's mapping)"
+            )
+
 
 @dataclass(frozen=True)
 class RedisIngestConfig:
@@ -51,6 +59,5 @@ class RedisIngestConfig:
     claim_idle_ms: int = 30000
     claim_every_s: float = 5.0
     max_deliveries: int = 5
-    payload_field: str = "data"
     key_field: str = "key"
     trim_every_s: float | None = None

@@ -50,15 +50,20 @@ _DELETED = "entry was deleted from the stream before it was stored"
 
 
 def source_message(config: RedisIngestConfig, entry_id: str, fields: Fields) -> SourceMessage:
-    """A stream entry as the mapping sees it, named by stream and entry id."""
-    payload, key = config.payload_field.encode(), config.key_field.encode()
-    value, key_value = fields.get(payload), fields.get(key)
-    extra = len(fields) - (value is not None) - (key_value is not None)
+    """A stream entry as the mapping sees it, named by stream and entry id: its key field is
+    the key; the payload field (in the default layout) the value; the other fields headers, all
+    of them in the whole-entry layout. Headers of bytes that are not UTF-8 are escaped (\\xNN):
+    split_batch dead-letters such an entry when its fields are its payload."""
+    key = config.key_field.encode()
+    payload = config.mapping.payload_field.encode()
+    value = fields.get(payload) if payload else None
+    kept = (payload, key) if payload else ()
+    extra = len(fields) - (value is not None) - (bool(payload) and key in fields)
     headers = (
         {
-            name.decode(errors="replace"): text.decode(errors="replace")
+            name.decode(errors="backslashreplace"): text.decode(errors="backslashreplace")
             for name, text in fields.items()
-            if name not in (payload, key)
+            if name not in kept
         }
         if extra
         else NO_HEADERS
@@ -67,7 +72,7 @@ def source_message(config: RedisIngestConfig, entry_id: str, fields: Fields) -> 
         "redis",
         f"redis:{config.stream}/{entry_id}",
         {"stream": config.stream, "entry_id": entry_id},
-        key_value,
+        fields.get(key),
         value,
         headers,
     )
@@ -76,31 +81,53 @@ def source_message(config: RedisIngestConfig, entry_id: str, fields: Fields) -> 
 def split_batch(
     config: RedisIngestConfig, entries: list[Entry], deliveries: dict[str, int]
 ) -> tuple[list[SourceMessage], list[DeadLetter]]:
-    """The entries to map, and the dead letters of those deleted or delivered too often."""
+    """The entries to map, and the dead letters of those that cannot be mapped: deleted,
+    delivered too often, without their payload field, or (whole-entry layout) not text."""
     messages: list[SourceMessage] = []
     letters: list[DeadLetter] = []
-    limit = config.max_deliveries
     for entry_id, fields in entries:
         message = source_message(config, entry_id, fields)
-        delivered = deliveries.get(entry_id, 1)
-        if not fields:  # XADD needs a field, so no fields means the entry is gone
-            letters.append(dead_letter(message, _DELETED))
-        elif delivered > limit:
-            reason = f"delivered {delivered} times, over the limit of {limit}"
-            letters.append(dead_letter(message, reason))
-        elif config.payload_field.encode() not in fields:
-            letters.append(dead_letter(message, _missing_payload(config, fields)))
-        else:
+        reason = _unmappable(config, fields, deliveries.get(entry_id, 1))
+        if reason is None:
             messages.append(message)
+        else:
+            letters.append(dead_letter(message, reason))
     return messages, letters
+
+
+def _unmappable(config: RedisIngestConfig, fields: Fields, delivered: int) -> str | None:
+    limit = config.max_deliveries
+    payload = config.mapping.payload_field
+    if not fields:  # XADD needs a field, so no fields means the entry is gone
+        return _DELETED
+    if delivered > limit:
+        return f"delivered {delivered} times, over the limit of {limit}"
+    if payload and payload.encode() not in fields:
+        return _missing_payload(config, fields)
+    if not payload:
+        return _undecodable(fields)
+    return None
+
+
+def _undecodable(fields: Fields) -> str | None:
+    for name, text in fields.items():
+        try:
+            name.decode()
+            text.decode()
+        except UnicodeDecodeError:
+            shown = name.decode(errors="backslashreplace")
+            return f"entry field {shown!r} is not UTF-8 text (kept escaped as \\xNN)"
+    return None
 
 
 def _missing_payload(config: RedisIngestConfig, fields: Fields) -> str:
     names = ", ".join(sorted(repr(name.decode(errors="replace")) for name in fields))
+    payload = config.mapping.payload_field
     return (
-        f"no field {config.payload_field!r} in the entry (its fields: {names}); the consumer "
-        f"reads the JSON payload from field {config.payload_field!r} and the key from field "
-        f"{config.key_field!r}"
+        f"no field {payload!r} in the entry (its fields: {names}); the mapping reads the JSON "
+        f"payload from field {payload!r} (redis_payload: field:{payload}), the key from field "
+        f"{config.key_field!r}; to store the entry's fields as its data, map with "
+        "redis_payload: entry"
     )
 
 

@@ -90,7 +90,7 @@ def test_poison_messages_land_in_dead_letters_while_the_good_ones_around_them_ar
             (b"meter-1", b"not json at all"),
             (None, good),
             (b"meter-1", b'["an", "array"]'),
-            (b"meter-1", b'{"value": 2}'),
+            (b"meter-1", b'{"type": ["not", "text"]}'),
             (b"meter-1", b'{"type": "Measured", "blob": "' + b"x" * 3000 + b'"}'),
             (b"meter-1", None),
             (b"meter-1", good.replace(b"1}", b"2}")),
@@ -117,7 +117,7 @@ def test_poison_messages_land_in_dead_letters_while_the_good_ones_around_them_ar
     assert "not JSON" in reasons[1]
     assert "missing stream key" in reasons[2]
     assert "not an object" in reasons[3]
-    assert "missing event type" in reasons[4]
+    assert "event type: field 'type' is a list, not text" in reasons[4]
     assert "over the 1024-byte limit" in reasons[5]
     assert "empty message" in reasons[6]
     assert raw is not None

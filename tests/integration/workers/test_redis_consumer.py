@@ -196,7 +196,7 @@ def test_poison_entries_become_dead_letters_and_the_good_ones_around_them_events
         "not JSON": {"data": b"{not json", "key": b"k"},
         "array": {"data": b"[1, 2]", "key": b"k"},
         "no key": {"data": b'{"type": "Measured"}'},
-        "no type": {"data": b'{"value": 1}', "key": b"k"},
+        "type not text": {"data": b'{"type": {"a": 1}}', "key": b"k"},
         "oversized": {"data": json.dumps({"type": "Measured", "v": "x" * 600}), "key": b"k"},
         "no payload": {"other": b"1", "key": b"k"},
     }
@@ -211,14 +211,44 @@ def test_poison_entries_become_dead_letters_and_the_good_ones_around_them_events
     assert "payload is not JSON" in reasons[ids["not JSON"]]
     assert "JSON list, not an object" in reasons[ids["array"]]
     assert "missing stream key" in reasons[ids["no key"]]
-    assert "missing event type" in reasons[ids["no type"]]
+    assert "event type: field 'type' is an object" in reasons[ids["type not text"]]
     assert "over the 512-byte limit" in reasons[ids["oversized"]]
-    assert reasons[ids["no payload"]] == (
-        "no field 'data' in the entry (its fields: 'key', 'other'); the consumer reads the JSON"
-        " payload from field 'data' and the key from field 'key'"
+    assert reasons[ids["no payload"]].startswith(
+        "no field 'data' in the entry (its fields: 'key', 'other'); the mapping reads the JSON"
     )
     rows = query(migrated_url, "SELECT metadata->>'entry_id' FROM events")
     assert sorted(entry_id for (entry_id,) in rows) == sorted(good)
+    assert pending(client, stream) == 0
+
+
+def test_field_value_entries_are_stored_with_the_mappings_stream_id_and_fields_as_data(
+    client: redis.Redis, ingest_config: RedisIngestConfig, stream: str, migrated_url: str
+) -> None:
+    # As redis-benchmark, redis-cli and most tutorials write them: XADD s * device dev-1 kwh 1
+    pipe = client.pipeline(transaction=False)
+    for i in range(300):
+        pipe.xadd(stream, {"device": f"dev-{i % 3}", "kwh": str(i), "site": "north"})
+    pipe.execute()
+    mapping = MappingSpec(
+        redis_payload="entry", stream="field:device", field_types={"kwh": "integer"}
+    )
+
+    with running(replace(ingest_config, mapping=mapping)):
+        wait_for(lambda: stored(migrated_url, stream) >= 300, "300 events")
+
+    rows = query(
+        migrated_url,
+        "SELECT stream_id, event_type, data FROM events WHERE metadata->>'stream' = %s"
+        " ORDER BY global_position",
+        [stream],
+    )
+    assert [(row[0], row[1]) for row in rows[:3]] == [
+        ("dev-0", stream), ("dev-1", stream), ("dev-2", stream),
+    ]  # fmt: skip
+    assert [row[2] for row in rows] == [
+        {"device": f"dev-{i % 3}", "kwh": i, "site": "north"} for i in range(300)
+    ]
+    assert dead_reasons(migrated_url) == {}
     assert pending(client, stream) == 0
 
 

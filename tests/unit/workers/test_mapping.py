@@ -103,8 +103,13 @@ def test_producer_supplied_ids_are_used_as_uuids_or_hashed_into_one() -> None:
         (MappingSpec(), _message(b"{not json"), "not JSON"),
         (MappingSpec(), _message([1, 2]), "JSON list, not an object"),
         (MappingSpec(), _message({"type": "T"}, key=None), "missing stream key"),
-        (MappingSpec(), _message({"kwh": 3}), "missing event type"),
-        (MappingSpec(), _message({"type": {"nested": 1}}), "missing event type"),
+        (
+            MappingSpec(accepted_types=("Measured",)),
+            _message({"kwh": 3}),
+            "event type 'readings' (the source's name: no field 'type') is not one this mapping",
+        ),
+        (MappingSpec(), _message({"type": {"nested": 1}}), "field 'type' is an object, not text"),
+        (MappingSpec(), _message({"type": True}), "field 'type' is a boolean, not text"),
         (MappingSpec(stream="field:meter"), _message({"type": "T"}), "missing stream id"),
         (MappingSpec(event_id="header:msg-id"), _message({"type": "T"}), "missing event id"),
         (MappingSpec(), _message({"type": "T", "blob": "x" * 5000}), "over the 4096-byte limit"),
@@ -154,3 +159,106 @@ def test_mapping_file_problems_name_the_key(tmp_path: Path) -> None:
         MappingSpec.from_yaml(broken)
     with pytest.raises(ConfigError, match="No such file"):
         MappingSpec.from_yaml(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("absent", [{}, {"type": None}, {"type": ""}])
+def test_an_absent_event_type_is_the_topic_or_stream_name(absent: dict[str, object]) -> None:
+    from_kafka = _event(MappingSpec(), _message({"kwh": 3, **absent}))
+    from_redis = _event(MappingSpec(), _redis_entry(data='{"kwh": 3}', key="dev-1"))
+
+    assert from_kafka.event.event_type == "readings"
+    assert from_redis.event.event_type == "sensor:readings"
+
+
+def test_stream_id_and_type_from_headers_as_kafka_and_redis_give_them() -> None:
+    spec = MappingSpec(stream="header:device", event_type="header:kind")
+    kafka = _message({"kwh": 3}, key=None, device="dev-1", kind="Measured")
+    redis = _redis_entry(data='{"kwh": 3}', device="dev-2", kind="Measured")
+
+    assert (_event(spec, kafka).stream_id, _event(spec, kafka).event.event_type) == (
+        "dev-1",
+        "Measured",
+    )
+    assert _event(spec, redis).stream_id == "dev-2"
+
+
+def _redis_entry(data: str | None = None, key: str | None = None, **fields: str) -> SourceMessage:
+    """A Redis entry as the consumer hands it on: key field, payload field, other fields."""
+    return SourceMessage(
+        source="redis",
+        source_key="redis:sensor:readings/1-0",
+        coordinates={"stream": "sensor:readings", "entry_id": "1-0"},
+        key=None if key is None else key.encode(),
+        value=None if data is None else data.encode(),
+        headers=fields,
+    )
+
+
+def test_a_whole_entry_is_a_json_object_of_its_fields_as_strings_unless_typed() -> None:
+    spec = MappingSpec(
+        redis_payload="entry",
+        stream="field:device",
+        field_types={"kwh": "number", "n": "integer", "ok": "boolean", "tags": "json"},
+    )
+    entry = _redis_entry(device="dev-1", kwh="1.5", n="7", ok="true", tags='["a"]', note="12")
+
+    mapped = _event(spec, entry)
+
+    assert mapped.stream_id == "dev-1"
+    assert mapped.event.event_type == "sensor:readings"
+    assert mapped.event.data == {
+        "device": "dev-1", "kwh": 1.5, "n": 7, "ok": True, "tags": ["a"], "note": "12",
+    }  # fmt: skip
+    assert json.loads(mapped.data) == mapped.event.data
+
+
+def test_a_whole_entry_keeps_its_key_field_among_its_fields() -> None:
+    spec = MappingSpec(redis_payload="entry")
+
+    mapped = _event(spec, _redis_entry(key="dev-1", kwh="1"))
+
+    assert mapped.stream_id == "dev-1"
+    assert mapped.event.data == {"kwh": "1", "key": "dev-1"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        ("integer", "0x10"),
+        ("integer", "1.5"),
+        ("integer", "true"),
+        ("integer", "+17"),
+        ("number", "abc"),
+        ("number", "1e400"),
+        ("number", "NaN"),
+        ("boolean", "1"),
+        ("json", "{not json"),
+    ],
+)
+def test_a_typed_entry_field_that_is_not_its_kind_is_a_dead_letter(kind: str, text: str) -> None:
+    spec = MappingSpec.model_validate({"redis_payload": "entry", "field_types": {"v": kind}})
+    entry = _redis_entry(key="dev-1", v=text)
+
+    mapped = map_message(spec, entry, 4096)
+
+    assert isinstance(mapped, DeadLetter)
+    assert mapped.reason.startswith("entry field 'v' is not a")
+    assert mapped.headers == {"v": text}
+
+
+def test_field_types_without_the_whole_entry_payload_are_refused() -> None:
+    with pytest.raises(ValidationError, match="field_types type the fields of redis_payload"):
+        MappingSpec.model_validate({"field_types": {"kwh": "number"}})
+
+
+def test_the_example_mappings_read_and_map_the_entries_their_comments_show() -> None:
+    examples = Path(__file__).parents[3] / "examples"
+    field_layout = MappingSpec.from_yaml(examples / "mapping.yaml")
+    entry_layout = MappingSpec.from_yaml(examples / "mapping-redis-entry.yaml")
+
+    in_data = _event(field_layout, _redis_entry(data='{"type":"Measured","kwh":1}', key="meter-1"))
+    whole = _event(entry_layout, _redis_entry(device="dev-1", kwh="1.5", site="north"))
+
+    assert (in_data.stream_id, in_data.event.data) == ("meter-1", {"type": "Measured", "kwh": 1})
+    assert (whole.stream_id, whole.event.event_type) == ("dev-1", "sensor:readings")
+    assert whole.event.data == {"device": "dev-1", "kwh": 1.5, "site": "north"}
