@@ -40,6 +40,10 @@ class BatchOutcome:
     seconds: float
 
 
+# Told each batch's outcome and progress right after its commit, in the thread that wrote it.
+OnStored = Callable[[BatchOutcome, SourceProgress | None], None]
+
+
 @dataclass(frozen=True)
 class MappedBatch:
     """A batch mapped and prepared for the store, ready to write: its events (each with the
@@ -77,14 +81,15 @@ def store_batch(
     store: BatchStore,
     batch: MappedBatch,
     progress: SourceProgress | None,
-    on_stored: Callable[[BatchOutcome], None],
+    on_stored: OnStored,
 ) -> BatchOutcome:
     """Write a mapped batch in one transaction; FencedError (nothing stored) if ``progress``
     finds its partitions moved by another consumer.
 
-    ``on_stored`` (the consumer's metrics) is told the outcome right after the commit, in the
-    thread that wrote: counters never trail the store, though the consumer takes the outcome
-    only when it next looks (up to a batch timeout later once the source has drained).
+    ``on_stored`` (the consumer's metrics) is told the outcome and the progress right after the
+    commit, in the thread that wrote: counters and lag never trail the store, though the
+    consumer takes the outcome only when it next looks (up to a batch timeout later once the
+    source has drained).
     """
     started = time.perf_counter()
     written = store.write_batch(batch.events, batch.letters, progress)
@@ -94,7 +99,7 @@ def store_batch(
         dead=written.dead_letters,
         seconds=time.perf_counter() - started,
     )
-    on_stored(outcome)
+    on_stored(outcome, progress)
     return outcome
 
 
@@ -121,7 +126,7 @@ class BatchWriter(Generic[H]):
     process shortens the GIL switch interval for it (workers.process).
     """
 
-    def __init__(self, store: BatchStore, on_stored: Callable[[BatchOutcome], None]) -> None:
+    def __init__(self, store: BatchStore, on_stored: OnStored) -> None:
         self._store = store
         self._on_stored = on_stored
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-writer")

@@ -116,7 +116,10 @@ class KafkaIngestor:
             role="consumer",
             fail_fast=True,
         )
-        self._writer: BatchWriter[_InFlight] = BatchWriter(self._store, self.metrics.batch)
+        self._writer: BatchWriter[_InFlight] = BatchWriter(self._store, self._committed)
+        # Each owned partition's high watermark as of the last fetch, for the lag at commit
+        # (read here: librdkafka's accessor blocks while consume() waits in the other thread).
+        self._high: dict[Partition, int] = {}
         self._paused = False
         self.log = log.bind(consumer=f"kafka:{config.group}", topics=list(config.topics))
         self._outage = PostgresOutage(self.log, self.metrics)
@@ -138,6 +141,7 @@ class KafkaIngestor:
                 if self._idle.overdue(bool(self._owned)):
                     self._say_why_idle(consumer)
                 batch = self._owned_messages(fetched)
+                self._note_watermarks(consumer, batch)
                 # Mapped while the previous batch is being stored; written once that one is.
                 mapped = self._map(batch)
                 kept = self._finish_in_flight(consumer, batch, stop)
@@ -287,7 +291,7 @@ class KafkaIngestor:
             advances = self._advances(held)
             try:
                 outcome = store_batch(
-                    self._store, self._map(held), self._progress(advances), self.metrics.batch
+                    self._store, self._map(held), self._progress(advances), self._committed
                 )
             except FencedError:
                 self._resync(consumer, advances)
@@ -341,14 +345,27 @@ class KafkaIngestor:
             return
         offsets = [TopicPartition(a.topic, a.partition, a.next_offset) for a in owned]
         consumer.commit(offsets=offsets, asynchronous=True)
-        for advance in owned:
-            _, high = consumer.get_watermark_offsets(
-                TopicPartition(advance.topic, advance.partition), cached=True
-            )
-            if high >= 0:
+
+    def _committed(self, outcome: BatchOutcome, progress: SourceProgress | None) -> None:
+        """Right after a batch commits, in the writer thread: set each partition's lag from its
+        high watermark at the last fetch and the offset just stored, for partitions still ours,
+        then count the batch."""
+        advances = progress.advances if progress is not None else ()
+        for advance in advances:
+            key = (advance.topic, advance.partition)
+            high = self._high.get(key)
+            if high is not None and key in self._owned:
                 self.metrics.set_lag(
                     f"{advance.topic}/{advance.partition}", high - advance.next_offset
                 )
+        self.metrics.batch(outcome)
+
+    def _note_watermarks(self, consumer: Consumer, batch: list["_Fetched"]) -> None:
+        """The high watermarks librdkafka cached with this fetch, of the partitions it served."""
+        for key in {fetched.partition for fetched in batch}:
+            _, high = consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
+            if high >= 0:
+                self._high[key] = high
 
     def _resync(self, consumer: Consumer, advances: list[OffsetAdvance]) -> set[Partition]:
         """Seek the fenced partitions still ours back to their stored offsets; return them."""

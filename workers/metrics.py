@@ -1,14 +1,24 @@
-"""Consumer metrics: a Prometheus endpoint and a structlog progress line every few seconds."""
+"""Consumer metrics: a Prometheus endpoint and a structlog progress line every few seconds.
 
+Counters count a batch at its commit (store_batch's ``on_stored``, in the writer thread), so
+they never trail what PostgreSQL holds. The rate gauge is the messages handled over the last
+RATE_WINDOW_S, worked out when scraped, so it falls to 0 when the source goes quiet; over
+longer spans use ``rate(tuskflow_consumer_events_total[1m])`` (README, Stream consumers).
+"""
+
+import threading
 import time
+from collections import deque
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from tuskflow.config.errors import ConfigError
+from tuskflow.eventstore.records import SourceProgress
 from tuskflow.workers.ingest import BatchOutcome
 
 log = structlog.get_logger(__name__)
+RATE_WINDOW_S = 10.0
 
 
 class ConsumerMetrics:
@@ -41,6 +51,14 @@ class ConsumerMetrics:
             ["source"],
             registry=self.registry,
         )
+        self.rate = Gauge(
+            "tuskflow_consumer_events_per_second",
+            f"Messages handled per second over the last {RATE_WINDOW_S:g} s, all outcomes",
+            ["source"],
+            registry=self.registry,
+        )
+        self._recent = _RecentCounts(RATE_WINDOW_S)
+        self.rate.labels(source).set_function(self._recent.per_second)
         self._progress_every_s = progress_every_s
         self._window_started = time.monotonic()
         self._window_events = 0
@@ -56,8 +74,10 @@ class ConsumerMetrics:
             ) from exc
         log.info("metrics.serving", port=port)
 
-    def batch(self, outcome: BatchOutcome) -> None:
-        """Count one stored batch, and log progress when a window has passed."""
+    def batch(self, outcome: BatchOutcome, progress: SourceProgress | None = None) -> None:
+        """Count one stored batch (an OnStored: ``progress`` is the consumer's, for its lag),
+        and log progress when a window has passed."""
+        self._recent.add(outcome.new + outcome.duplicates + outcome.dead)
         self.events.labels(self.source, "new").inc(outcome.new)
         self.events.labels(self.source, "duplicate").inc(outcome.duplicates)
         self.events.labels(self.source, "dead_letter").inc(outcome.dead)
@@ -95,3 +115,28 @@ class ConsumerMetrics:
     def retry(self) -> None:
         """Count one retry after an outage."""
         self.retries.labels(self.source).inc()
+
+
+class _RecentCounts:
+    """Counts added over the last ``window_s`` seconds, from any thread."""
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self._lock = threading.Lock()
+        self._counts: deque[tuple[float, int]] = deque()
+
+    def add(self, count: int) -> None:
+        """Record ``count`` now."""
+        with self._lock:
+            self._counts.append((time.monotonic(), count))
+            self._forget_old(time.monotonic())
+
+    def per_second(self) -> float:
+        """What was added in the window, per second of it."""
+        with self._lock:
+            self._forget_old(time.monotonic())
+            return sum(count for _, count in self._counts) / self.window_s
+
+    def _forget_old(self, now: float) -> None:
+        while self._counts and self._counts[0][0] < now - self.window_s:
+            self._counts.popleft()

@@ -377,6 +377,7 @@ class RedisIngestor:
         if outcome is None:
             return  # not acknowledged: the entries stay pending and are delivered again
         client.xack(self.config.stream, self.config.group, *settled.held.entry_ids)
+        self._report_lag(client)
 
     def _deliveries(self, client: redis.Redis, entries: list[Entry]) -> dict[str, int]:
         pending = client.xpending_range(
@@ -390,8 +391,12 @@ class RedisIngestor:
         return {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
 
     def _report_lag(self, client: redis.Redis) -> None:
-        pending = int(client.xpending(self.config.stream, self.config.group)["pending"])
-        self.metrics.set_lag(f"{self.config.stream}/{self.config.group}", pending)
+        """The group's entries not yet stored: pending (delivered, not acknowledged), plus on
+        Redis 7 and later those not yet delivered (XINFO GROUPS' lag; Redis 6.2 has none)."""
+        for group in client.xinfo_groups(self.config.stream):
+            if _text(group["name"]) == self.config.group:
+                behind = int(group["pending"]) + int(group.get("lag") or 0)
+                self.metrics.set_lag(f"{self.config.stream}/{self.config.group}", behind)
 
     def _trim(self, client: redis.Redis) -> None:
         trimmed = safe_trim(client, self.config.stream)

@@ -110,9 +110,8 @@ def test_event_postgres_refuses_becomes_a_dead_letter_and_the_rest_are_stored(
             _message(3, {"type": "Measured", "value": 3}),
         ]
 
-        outcome = store_batch(
-            store, map_batch(store, messages, MappingSpec(), 4096), None, lambda outcome: None
-        )
+        mapped = map_batch(store, messages, MappingSpec(), 4096)
+        outcome = store_batch(store, mapped, None, lambda outcome, progress: None)
 
         stored = conn.execute("SELECT data->>'value' FROM events ORDER BY 1").fetchall()
         [letter] = store.dead_letters()

@@ -18,6 +18,7 @@ from tests.integration.workers.kafka_helpers import (
     wait_for,
 )
 from tuskflow.eventstore import PostgresEventStore
+from tuskflow.workers.metrics import RATE_WINDOW_S
 
 
 def _versions_follow_values(url: str, topic: str) -> None:
@@ -179,5 +180,11 @@ def test_the_metrics_count_what_the_store_holds_as_soon_as_it_holds_it(
             assert time.monotonic() < deadline, "3000 events not stored in 60 s"
             time.sleep(0.005)
         counted = ingestor.metrics.handled("new")
+        lag = ingestor.metrics.total_lag()
+        per_second = ingestor.metrics.registry.get_sample_value(
+            "tuskflow_consumer_events_per_second", {"source": "kafka"}
+        )
 
     assert counted == 3000
+    assert lag == 0
+    assert per_second == 3000 / RATE_WINDOW_S

@@ -16,6 +16,7 @@ import redis
 
 from tuskflow.workers.ingest_configs import RedisIngestConfig
 from tuskflow.workers.mapping import MappingSpec
+from tuskflow.workers.metrics import RATE_WINDOW_S
 from tuskflow.workers.redis_consumer import RedisIngestor, client_name, safe_trim
 
 MAPPING = MappingSpec(stream="key", event_type="field:type", event_id="source")
@@ -392,5 +393,11 @@ def test_the_metrics_count_what_the_store_holds_as_soon_as_it_holds_it(
             assert time.monotonic() < deadline, "2000 events not stored in 20 s"
             time.sleep(0.005)
         counted = ingestor.metrics.handled("new")
+        # The lag is read after the XACK that follows the commit, before the next read.
+        wait_for(lambda: ingestor.metrics.total_lag() == 0, "lag 0", timeout_s=0.5)
+        per_second = ingestor.metrics.registry.get_sample_value(
+            "tuskflow_consumer_events_per_second", {"source": "redis"}
+        )
 
     assert counted == 2000
+    assert per_second == 2000 / RATE_WINDOW_S

@@ -34,7 +34,7 @@ class GatedStore(InMemoryEventStore):
         return BatchWritten(BatchResult(()), dead_letters=self.runs)
 
 
-def _uncounted(outcome: BatchOutcome) -> None:
+def _uncounted(outcome: BatchOutcome, progress: SourceProgress | None) -> None:
     pass
 
 
@@ -120,7 +120,7 @@ def test_a_batch_is_counted_when_it_commits_not_when_the_consumer_takes_it() -> 
     # A drained consumer takes its last batch only after its next fetch times out: counters
     # taken then trailed the store by that batch for up to the batch timeout.
     store, counted = GatedStore(), threading.Event()
-    writer: BatchWriter[str] = BatchWriter(store, lambda outcome: counted.set())
+    writer: BatchWriter[str] = BatchWriter(store, lambda outcome, progress: counted.set())
     writer.start(_batch(), None, "last")
     assert not counted.wait(0.1)  # not committed yet: not counted
 
