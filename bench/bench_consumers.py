@@ -31,6 +31,8 @@ measures side by side and prints medians and ratios (it never asserts a time):
      its first message;
 2. memory as the backlog grows: ours again on a backlog four times larger; its peak RSS
    against the median of the 100,000 backlogs'.
+Then the Redis consumer's median rate over the drain against the Kafka consumer's (the same
+backlog, store and batch size: what the Redis path costs per message beyond Kafka's).
 
 For each source that misses a target, its worker's loop (KafkaIngestor or RedisIngestor,
 built as the CLI builds it) then runs in a thread of this process under cProfile on a
@@ -125,6 +127,7 @@ PROFILE_POLL_S = 0.05  # short: the time after the last batch is profiled too
 RAW_TARGET = 0.5
 NAIVE_TARGET = 20.0
 MEMORY_TARGET = 1.3
+REDIS_TARGET = 0.9  # of the Kafka consumer's rate over the drain, in the same run
 
 RAW_TABLE = "raw_events"
 NAIVE_TABLE = "naive_events"
@@ -887,8 +890,9 @@ def one_round(env: Services, source: Source, round_no: int) -> Round:
     return Round(ours, raw, events, naive)
 
 
-def bench_source(env: Services, source: Source, phase: int) -> list[Row]:
-    """ROUNDS rounds on 100,000 backlogs, then ours on a backlog four times larger."""
+def bench_source(env: Services, source: Source, phase: int) -> tuple[list[Row], float]:
+    """ROUNDS rounds on 100,000 backlogs, then ours on a backlog four times larger; the rows,
+    and our median rate over the drain."""
     progress(
         f"[{phase}/5] {source.name}: {ROUNDS} rounds, each on a fresh backlog of {BACKLOG:,}"
         f" readings over {KEYS:,} keys {source.layout}: ours end to end (a fresh store each"
@@ -903,7 +907,7 @@ def bench_source(env: Services, source: Source, phase: int) -> list[Row]:
     target = source.preload(LARGE_BACKLOG)
     large = run_ours(env, source, target, LARGE_BACKLOG)
     source.discard(target)
-    return _source_rows(source.name, rounds, large)
+    return _source_rows(source.name, rounds, large), median([r.ours.drain.per_s for r in rounds])
 
 
 def _source_rows(name: str, rounds: Sequence[Round], large: OursRun) -> list[Row]:
@@ -982,6 +986,18 @@ def _source_rows(name: str, rounds: Sequence[Round], large: OursRun) -> list[Row
             None,
         ),
     ]
+
+
+def _redis_against_kafka(redis_rate: float, kafka_rate: float) -> Row:
+    """The Redis path's cost against the Kafka path's: the same backlog, store and batch size."""
+    return Row(
+        "redis end to end vs kafka end to end",
+        rate_text(redis_rate),
+        rate_text(kafka_rate),
+        redis_rate / kafka_rate,
+        f">= {REDIS_TARGET:.2f}",
+        redis_rate / kafka_rate >= REDIS_TARGET,
+    )
 
 
 def _seconds(value: float) -> str:
@@ -1135,11 +1151,14 @@ def run_all(env: Services, sources: Sequence[Source]) -> list[Row]:
     fresh_schema(env)
     rows: list[Row] = []
     missed = []
+    drained: dict[str, float] = {}
     for index, source in enumerate(sources):
-        found = bench_source(env, source, 2 * index + 1)
+        found, drained[source.name] = bench_source(env, source, 2 * index + 1)
         rows += found
         if any(row.met is False for row in found):
             missed.append(source)
+    if {"kafka", "redis"} <= drained.keys():
+        rows.append(_redis_against_kafka(drained["redis"], drained["kafka"]))
     if not missed:
         progress("[5/5] profile: every target met, skipped")
     else:

@@ -49,33 +49,49 @@ _MAX_SEQUENCE = 2**64 - 1
 _DELETED = "entry was deleted from the stream before it was stored"
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Where an entry's parts are, as the field names Redis returns (bytes), worked out once
+    per batch rather than once per entry."""
+
+    stream: str
+    key: bytes
+    payload: bytes  # b"" in the whole-entry layout
+
+    @classmethod
+    def of(cls, config: RedisIngestConfig) -> "_Layout":
+        return cls(config.stream, config.key_field.encode(), config.mapping.payload_field.encode())
+
+
 def source_message(config: RedisIngestConfig, entry_id: str, fields: Fields) -> SourceMessage:
     """A stream entry as the mapping sees it, named by stream and entry id: its key field is
     the key; the payload field (in the default layout) the value; the other fields headers, all
     of them in the whole-entry layout. Headers of bytes that are not UTF-8 are escaped (\\xNN):
     split_batch dead-letters such an entry when its fields are its payload."""
-    key = config.key_field.encode()
-    payload = config.mapping.payload_field.encode()
+    return _message(_Layout.of(config), entry_id, fields)
+
+
+def _message(layout: _Layout, entry_id: str, fields: Fields) -> SourceMessage:
+    key, payload = layout.key, layout.payload
     value = fields.get(payload) if payload else None
-    kept = (payload, key) if payload else ()
-    extra = len(fields) - (value is not None) - (bool(payload) and key in fields)
-    headers = (
-        {
-            name.decode(errors="backslashreplace"): text.decode(errors="backslashreplace")
-            for name, text in fields.items()
-            if name not in kept
-        }
-        if extra
-        else NO_HEADERS
-    )
+    key_value = fields.get(key)
+    extra = len(fields) - (value is not None) - (bool(payload) and key_value is not None)
     return SourceMessage(
         "redis",
-        f"redis:{config.stream}/{entry_id}",
-        {"stream": config.stream, "entry_id": entry_id},
-        fields.get(key),
+        f"redis:{layout.stream}/{entry_id}",
+        {"stream": layout.stream, "entry_id": entry_id},
+        key_value,
         value,
-        headers,
+        _headers(fields, (payload, key) if payload else ()) if extra else NO_HEADERS,
     )
+
+
+def _headers(fields: Fields, kept: tuple[bytes, ...]) -> dict[str, str]:
+    return {
+        name.decode(errors="backslashreplace"): text.decode(errors="backslashreplace")
+        for name, text in fields.items()
+        if name not in kept
+    }
 
 
 def split_batch(
@@ -83,11 +99,16 @@ def split_batch(
 ) -> tuple[list[SourceMessage], list[DeadLetter]]:
     """The entries to map, and the dead letters of those that cannot be mapped: deleted,
     delivered too often, without their payload field, or (whole-entry layout) not text."""
+    layout = _Layout.of(config)
+    limit = config.max_deliveries
     messages: list[SourceMessage] = []
     letters: list[DeadLetter] = []
     for entry_id, fields in entries:
-        message = source_message(config, entry_id, fields)
-        reason = _unmappable(config, fields, deliveries.get(entry_id, 1))
+        message = _message(layout, entry_id, fields)
+        if message.value is not None and deliveries.get(entry_id, 1) <= limit:
+            messages.append(message)  # the default layout's every entry, nearly
+            continue
+        reason = _unmappable(config, layout, fields, deliveries.get(entry_id, 1))
         if reason is None:
             messages.append(message)
         else:
@@ -95,16 +116,17 @@ def split_batch(
     return messages, letters
 
 
-def _unmappable(config: RedisIngestConfig, fields: Fields, delivered: int) -> str | None:
+def _unmappable(
+    config: RedisIngestConfig, layout: _Layout, fields: Fields, delivered: int
+) -> str | None:
     limit = config.max_deliveries
-    payload = config.mapping.payload_field
     if not fields:  # XADD needs a field, so no fields means the entry is gone
         return _DELETED
     if delivered > limit:
         return f"delivered {delivered} times, over the limit of {limit}"
-    if payload and payload.encode() not in fields:
+    if layout.payload and layout.payload not in fields:
         return _missing_payload(config, fields)
-    if not payload:
+    if not layout.payload:
         return _undecodable(fields)
     return None
 
