@@ -55,22 +55,13 @@ class JobHistory:
         return job
 
     def submitted(self, job_id: str, name: str, spec_json: str, submitted_by: str) -> None:
-        """Record a new job; the id must be new.
-
-        The spec is kept as JSON text: jsonb reorders an object's keys, and a spec's key order
-        carries meaning (an aggregate's output columns, an explicit schema's column order).
-        """
+        """Record a new job (``lifecycle.submitted_event``); the id must be new."""
 
         def decide(job: Job) -> None:
             if job.exists:
                 raise JobStateError(f"job {job_id} was already submitted")
-            data = {
-                "job_id": job_id,
-                "name": name,
-                "spec_json": spec_json,
-                "submitted_by": submitted_by,
-            }
-            job.record(lifecycle.SUBMITTED, data, event_id=lifecycle.event_id(job_id, "submitted"))
+            event = lifecycle.submitted_event(job_id, name, spec_json, submitted_by)
+            job.record(event.event_type, event.data, event_id=event.event_id)
 
         self._change(job_id, decide)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tuskflow.eventstore.aggregate import Aggregate
-from tuskflow.eventstore.records import JsonObject
+from tuskflow.eventstore.records import JsonObject, NewEvent
 
 Status = Literal["submitted", "running", "succeeded", "failed", "cancelled"]
 FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
@@ -38,6 +38,16 @@ def stream_of(job_id: str) -> str:
 def event_id(job_id: str, *parts: object) -> uuid.UUID:
     """A stable id for a job's event, so recording the same fact twice stores it once."""
     return uuid.uuid5(_IDS, "/".join([job_id, *map(str, parts)]))
+
+
+def submitted_event(job_id: str, name: str, spec_json: str, submitted_by: str) -> NewEvent:
+    """The first event of a job's stream, the same every time it is made for ``job_id``.
+
+    The spec is kept as JSON text: jsonb reorders an object's keys, and a spec's key order
+    carries meaning (an aggregate's output columns, an explicit schema's column order).
+    """
+    data = {"job_id": job_id, "name": name, "spec_json": spec_json, "submitted_by": submitted_by}
+    return NewEvent(SUBMITTED, data, {}, event_id(job_id, "submitted"))
 
 
 @dataclass

@@ -1,0 +1,200 @@
+"""What beat fired, in the event store: each schedule entry's fires in stream ``schedule-<id>``.
+
+A fire is keyed by its entry and its nominal time (UTC), never by the beat that made it, so
+every beat names the same fire alike. Commit order:
+
+1. ``record``: FireRecorded in the entry's stream and JobSubmitted in the stream of the job
+   it starts, whose id derives from the fire key, in one transaction. Both event ids derive
+   from the key, so a second beat recording the same fire is an exact retry that stores
+   nothing, and it learns that it was not first: only the first sends.
+2. the sender enqueues the job's task (task id: the job id), then
+3. ``sent``: FireSent.
+
+A beat killed between 1 and 3 leaves a fire recorded and not sent. ``take_over`` lets another
+beat send it, once: it appends FireTakenOver at the stream version it read the fire at, so of
+two beats taking the same fire over, one appends and the other meets a version conflict. A
+fire skipped (overlap, missed policy, paused) is recorded as FireSkipped with its reason, and
+never sent.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from tuskflow.eventstore.errors import DuplicateEventError, VersionConflictError
+from tuskflow.eventstore.records import ANY, NO_STREAM, NewEvent, RecordedEvent
+from tuskflow.eventstore.store import EventStore
+from tuskflow.jobs import job as lifecycle
+
+STREAM_PREFIX = "schedule-"
+RECORDED, SENT, SKIPPED, TAKEN_OVER = "FireRecorded", "FireSent", "FireSkipped", "FireTakenOver"
+# Fire keys hash into this namespace: job ids and event ids of fires.
+_IDS = uuid.UUID("0c6f9a3e-2f4b-4d8e-9b1a-7475736b6265")
+Trigger = Literal["schedule", "manual", "backfill"]
+
+
+def stream_of(entry_id: str) -> str:
+    """The stream holding an entry's fires."""
+    return f"{STREAM_PREFIX}{entry_id}"
+
+
+def fire_key(entry_id: str, nominal: datetime) -> str:
+    """The name of one fire: its entry and its nominal time in UTC, to the microsecond."""
+    return f"{entry_id}@{nominal.astimezone(UTC).isoformat()}"
+
+
+def job_id_of(key: str) -> str:
+    """The id of the job a fire starts, the same from every beat."""
+    return uuid.uuid5(_IDS, key).hex[:16]
+
+
+@dataclass(frozen=True)
+class Fire:
+    """One fire of one entry, as recorded."""
+
+    entry_id: str
+    nominal: datetime
+    trigger: Trigger
+    job_id: str
+
+    @property
+    def key(self) -> str:
+        """The fire's key: entry and nominal time."""
+        return fire_key(self.entry_id, self.nominal)
+
+    def event(self) -> NewEvent:
+        """Its FireRecorded, identical from every beat (no beat name, no wall time: the
+        store's recorded_at says when)."""
+        data = {
+            "entry_id": self.entry_id,
+            "nominal": self.nominal.astimezone(UTC).isoformat(),
+            "trigger": self.trigger,
+            "job_id": self.job_id,
+        }
+        return NewEvent(RECORDED, data, {}, _event_id(self.key, RECORDED))
+
+
+@dataclass(frozen=True)
+class Unsent:
+    """A fire recorded and neither sent nor skipped, at the stream version it was read at."""
+
+    fire: Fire
+    recorded_at: datetime
+    version: int
+
+
+class FireLedger:
+    """Records and reads fires on an event store (see the module for the commit order)."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    def record(
+        self, entry_id: str, nominal: datetime, trigger: Trigger, job: "JobToStart"
+    ) -> Fire | None:
+        """Record the fire and its job in one transaction; None when a beat recorded it first
+        (this one must not send it)."""
+        fire = Fire(entry_id, nominal, trigger, job_id_of(fire_key(entry_id, nominal)))
+        submitted = lifecycle.submitted_event(
+            fire.job_id, job.name, job.spec_json, f"schedule:{entry_id}"
+        )
+        requests = {
+            stream_of(entry_id): (ANY, [fire.event()]),
+            lifecycle.stream_of(fire.job_id): (NO_STREAM, [submitted]),
+        }
+        try:
+            appended = self.store.append_streams(requests)
+        except DuplicateEventError:
+            return None  # recorded first by a beat that read another version of the spec
+        except VersionConflictError:
+            # The job's stream exists: only this fire writes it (its id derives from the
+            # key), so a beat recording the fire at this moment committed first.
+            return None
+        return None if appended[stream_of(entry_id)][0].duplicate else fire
+
+    def sent(self, fire: Fire) -> None:
+        """Mark the fire enqueued; recording it twice stores it once."""
+        event = NewEvent(SENT, {"key": fire.key}, {}, _event_id(fire.key, SENT))
+        self.store.append(stream_of(fire.entry_id), [event])
+
+    def skipped(self, entry_id: str, nominal: datetime, trigger: Trigger, reason: str) -> bool:
+        """Record a fire not made, with why; False when this fire was recorded before."""
+        key = fire_key(entry_id, nominal)
+        data = {
+            "entry_id": entry_id,
+            "nominal": nominal.astimezone(UTC).isoformat(),
+            "trigger": trigger,
+            "reason": reason,
+        }
+        event = NewEvent(SKIPPED, data, {}, _event_id(key, RECORDED))  # one verdict per fire
+        try:
+            [appended] = self.store.append(stream_of(entry_id), [event])
+        except DuplicateEventError:
+            return False  # recorded as a fire by another beat
+        return not appended.duplicate
+
+    def unsent(self, entry_id: str, idle_since: datetime) -> list[Unsent]:
+        """Fires not sent, recorded (and, if taken over, last taken over) before
+        ``idle_since``, oldest first: those whose beat died before it sent them."""
+        events = self.store.read_stream(stream_of(entry_id))
+        done = {e.data["key"] for e in events if e.event_type == SENT}
+        last_touched: dict[str, datetime] = {}
+        for event in events:
+            if event.event_type in (RECORDED, TAKEN_OVER):
+                last_touched[_key_of(event)] = event.recorded_at
+        version = events[-1].stream_version if events else 0
+        return [
+            Unsent(_fire_of(e), e.recorded_at, version)
+            for e in events
+            if e.event_type == RECORDED
+            and _key_of(e) not in done
+            and last_touched[_key_of(e)] < idle_since
+        ]
+
+    def take_over(self, unsent: Unsent, taker: str) -> bool:
+        """Claim an unsent fire to send it; False when another beat claimed it first (or
+        anything was recorded for the entry since it was read)."""
+        key = unsent.fire.key
+        data = {"key": key, "taker": taker, "attempt": unsent.version}
+        event = NewEvent(TAKEN_OVER, data, {}, _event_id(key, TAKEN_OVER, unsent.version))
+        try:
+            self.store.append(stream_of(unsent.fire.entry_id), [event], expected=unsent.version)
+        except (VersionConflictError, DuplicateEventError):
+            return False
+        return True
+
+    def last_nominal(self, entry_id: str) -> datetime | None:
+        """The latest nominal time the schedule itself reached for the entry, fired or skipped
+        (manual fires and backfills aside)."""
+        reached = [
+            datetime.fromisoformat(e.data["nominal"])
+            for e in self.store.read_stream(stream_of(entry_id))
+            if e.event_type in (RECORDED, SKIPPED) and e.data["trigger"] == "schedule"
+        ]
+        return max(reached, default=None)
+
+
+@dataclass(frozen=True)
+class JobToStart:
+    """The job a fire starts: its spec's name and the spec as JSON text."""
+
+    name: str
+    spec_json: str
+
+
+def _fire_of(event: RecordedEvent) -> Fire:
+    data = event.data
+    nominal = datetime.fromisoformat(data["nominal"])
+    return Fire(data["entry_id"], nominal, data["trigger"], data["job_id"])
+
+
+def _key_of(event: RecordedEvent) -> str:
+    """The fire key a FireRecorded or FireTakenOver names."""
+    if event.event_type == RECORDED:
+        return fire_key(event.data["entry_id"], datetime.fromisoformat(event.data["nominal"]))
+    return str(event.data["key"])
+
+
+def _event_id(key: str, *parts: object) -> uuid.UUID:
+    return uuid.uuid5(_IDS, "/".join([key, *map(str, parts)]))
