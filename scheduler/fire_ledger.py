@@ -164,6 +164,13 @@ class FireLedger:
             return False
         return True
 
+    def last_fire(self, entry_id: str) -> Fire | None:
+        """The fire recorded last for the entry, whatever its trigger."""
+        for event in self.store.read_stream(stream_of(entry_id), backwards=True):
+            if event.event_type == RECORDED:
+                return _fire_of(event)
+        return None
+
     def last_nominal(self, entry_id: str) -> datetime | None:
         """The latest nominal time the schedule itself reached for the entry, fired or skipped
         (manual fires and backfills aside)."""

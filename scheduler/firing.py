@@ -1,0 +1,188 @@
+"""One beat's ticks: which fires are due, what each policy makes of them, and the sending.
+
+Every beat runs the same decisions on the same store, and the fire ledger lets only the first
+beat to record a fire send it, so any number of beats may tick one schedule. Per entry, each
+tick:
+
+1. takes over, and sends, fires a beat recorded and left unsent for ``idle_grace`` (looked
+   for every half of it);
+2. works out the fires due since the entry's last nominal time (from the ledger at start, then
+   its own), each at its nominal time plus its jitter (derived from the fire key, so that
+   every beat waits the same);
+3. due fires within ``late_after`` of their time fire; older ones were missed (beats were
+   down) and the entry's ``missed`` policy decides: ``skip`` records one skip for them,
+   ``latest`` fires the latest, ``all`` fires each, at most ``max_count``, all within
+   ``window`` (older ones are never fired);
+4. before a fire is recorded, ``overlap`` looks at the previous fire's job: ``skip`` records
+   the fire skipped while it runs, ``cancel_previous`` cancels it, ``allow`` fires regardless.
+"""
+
+import hashlib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from tuskflow.config.errors import ConfigError, PermanentError
+from tuskflow.etl.errors import SpecError
+from tuskflow.etl.spec import spec_json
+from tuskflow.jobs.history import JobHistory
+from tuskflow.scheduler.fire_ledger import Fire, FireLedger, JobToStart, Trigger, fire_key
+from tuskflow.scheduler.fire_times import fire_times, next_fire
+from tuskflow.scheduler.schedule_file import ScheduleEntry, ScheduleFile
+from tuskflow.scheduler.submit import validate
+
+log = structlog.get_logger(__name__)
+Send = Callable[[Fire], None]
+
+
+@dataclass
+class FiringPolicy:
+    """How long a fire may wait: after ``late_after`` it was missed; after ``idle_grace``
+    unsent, another beat takes it over; never sleep longer than ``max_sleep_s``."""
+
+    late_after: timedelta = timedelta(seconds=30)
+    idle_grace: timedelta = timedelta(seconds=30)
+    max_sleep_s: float = 5.0
+
+
+@dataclass
+class Firing:
+    """The ticks of one beat over one schedule."""
+
+    schedule: ScheduleFile
+    ledger: FireLedger
+    history: JobHistory
+    send: Send
+    name: str
+    policy: FiringPolicy = field(default_factory=FiringPolicy)
+    _cursor: dict[str, datetime] = field(default_factory=dict)
+    _next_take_over: datetime | None = None
+
+    def tick(self, now: datetime) -> float:
+        """Fire what is due at ``now``; the seconds until the next fire is due."""
+        if self._next_take_over is None or now >= self._next_take_over:
+            for entry in self.schedule.entries:
+                self._take_over(entry, now)
+            self._next_take_over = now + self.policy.idle_grace / 2
+        waits = [self.policy.max_sleep_s]
+        for entry in self.schedule.entries:
+            if entry.enabled:
+                waits.append(self._tick_entry(entry, now))
+        return max(min(waits), 0.0)
+
+    def trigger(self, entry: ScheduleEntry, now: datetime, trigger: Trigger) -> Fire | None:
+        """Record and send one fire at ``now``'s nominal time (manual or backfill)."""
+        return self._fire(entry, now, trigger)
+
+    def _tick_entry(self, entry: ScheduleEntry, now: datetime) -> float:
+        cursor = self._cursor.get(entry.id)
+        if cursor is None:
+            cursor = self.ledger.last_nominal(entry.id) or now
+        due, passed, cursor = _due(entry, cursor, now)
+        late = [nominal for nominal in due if nominal < now - self.policy.late_after]
+        on_time = due[len(late) :]
+        for nominal in [*_chosen_missed(entry, late), *on_time]:
+            self._fire(entry, nominal, "schedule")
+        if late and entry.missed.policy == "skip":
+            missed = passed - len(on_time)
+            self.ledger.skipped(entry.id, late[-1], "schedule", f"missed: skip ({missed})")
+        self._cursor[entry.id] = cursor
+        upcoming = next_fire(entry, cursor)
+        if upcoming is None:
+            return self.policy.max_sleep_s
+        return (upcoming + jitter_of(entry, upcoming) - now).total_seconds()
+
+    def _fire(self, entry: ScheduleEntry, nominal: datetime, trigger: Trigger) -> Fire | None:
+        try:
+            job = _job_of(entry)
+            reason = self._overlap_refusal(entry)
+        except (SpecError, ConfigError) as exc:  # the spec changed since beat started
+            job, reason = None, f"job spec {entry.job} is invalid: {exc}"
+        if job is None or reason is not None:
+            self.ledger.skipped(entry.id, nominal, trigger, reason or "")
+            log.info("fire.skipped", entry=entry.id, nominal=nominal.isoformat(), reason=reason)
+            return None
+        fire = self.ledger.record(entry.id, nominal, trigger, job)
+        if fire is not None:
+            self._send(fire)
+        return fire
+
+    def _overlap_refusal(self, entry: ScheduleEntry) -> str | None:
+        previous = self.ledger.last_fire(entry.id)
+        if previous is None or entry.overlap == "allow":
+            return None
+        job = self.history.load(previous.job_id)
+        if job.finished:
+            return None
+        if entry.overlap == "cancel_previous":
+            try:
+                self.history.cancel(previous.job_id, f"superseded by a later fire of {entry.id}")
+            except PermanentError as exc:  # publishing, or ended meanwhile: it may finish
+                log.info("fire.previous_not_cancelled", entry=entry.id, reason=str(exc))
+            return None
+        return f"overlap: job {previous.job_id} of the previous fire is still {job.status}"
+
+    def _take_over(self, entry: ScheduleEntry, now: datetime) -> None:
+        for unsent in self.ledger.unsent(entry.id, idle_since=now - self.policy.idle_grace):
+            if self.ledger.take_over(unsent, self.name):
+                log.warning("fire.taken_over", entry=entry.id, key=unsent.fire.key)
+                self._send(unsent.fire)
+
+    def _send(self, fire: Fire) -> None:
+        try:
+            self.send(fire)
+        except Exception as exc:  # the broker's many errors: the fire waits to be taken over
+            log.error("fire.not_sent", key=fire.key, error=str(exc))
+            return
+        self.ledger.sent(fire)
+        log.info(
+            "fire.sent",
+            entry=fire.entry_id,
+            nominal=fire.nominal.isoformat(),
+            actual=datetime.now(UTC).isoformat(),
+            job_id=fire.job_id,
+            trigger=fire.trigger,
+        )
+
+
+def _due(
+    entry: ScheduleEntry, cursor: datetime, now: datetime
+) -> tuple[list[datetime], int, datetime]:
+    """The fires due after ``cursor`` by ``now`` (jitter included) within the missed window,
+    the latest max_count + 1 of them; how many passed in all; and the cursor past them."""
+    after = max(cursor, now - entry.missed.window)
+    due: deque[datetime] = deque(maxlen=entry.missed.max_count + 1)
+    passed = 0
+    for nominal in fire_times(entry, after, now):
+        if nominal + jitter_of(entry, nominal) > now:
+            break
+        due.append(nominal)
+        passed += 1
+    return list(due), passed, (due[-1] if due else cursor)
+
+
+def _chosen_missed(entry: ScheduleEntry, late: list[datetime]) -> list[datetime]:
+    if entry.missed.policy == "skip":
+        return []
+    if entry.missed.policy == "latest":
+        return late[-1:]
+    return late[-entry.missed.max_count :]
+
+
+def jitter_of(entry: ScheduleEntry, nominal: datetime) -> timedelta:
+    """The fire's delay after its nominal time: within the entry's jitter, the same from every
+    beat (a hash of the fire key)."""
+    if not entry.jitter:
+        return timedelta(0)
+    digest = hashlib.blake2b(fire_key(entry.id, nominal).encode(), digest_size=8).digest()
+    fraction = int.from_bytes(digest) / 2**64
+    return entry.jitter * fraction
+
+
+def _job_of(entry: ScheduleEntry) -> JobToStart:
+    """The entry's job as ``submit`` would record it: validated, paths made absolute."""
+    spec = validate(entry.job)
+    return JobToStart(spec.name, spec_json(spec))
