@@ -22,6 +22,7 @@ from tuskflow.cli import (
     jobs_commands,
     kafka_commands,
     local_commands,
+    schedule_commands,
     store_commands,
 )
 from tuskflow.config import Settings, TuskflowError, configure_logging, load_settings
@@ -48,6 +49,8 @@ app.add_typer(consume_commands.app, name="consume")
 app.add_typer(deadletters_commands.app, name="deadletters")
 app.add_typer(jobs_commands.app, name="jobs")
 app.add_typer(kafka_commands.app, name="kafka")
+app.add_typer(schedule_commands.app, name="schedule")
+app.command()(schedule_commands.beat)
 app.command()(jobs_commands.submit)
 
 

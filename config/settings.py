@@ -109,6 +109,17 @@ class Settings(BaseSettings):
             "again, after 2, 4, 8... s, before the job is recorded failed",
         ),
     ] = 3
+    schedule_file: Annotated[
+        Path | None, Field(description="the schedule file beat fires from (YAML)")
+    ] = None
+    beat_takeover_s: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="seconds a fire may stay recorded and unsent (its beat killed between "
+            "the two) before another beat sends it",
+        ),
+    ] = 30.0
     local_postgres_port: Annotated[
         Port, Field(description="a TCP port for the local PostgreSQL")
     ] = 55432

@@ -14,7 +14,9 @@ tick:
    ``latest`` fires the latest, ``all`` fires each, at most ``max_count``, all within
    ``window`` (older ones are never fired);
 4. before a fire is recorded, ``overlap`` looks at the previous fire's job: ``skip`` records
-   the fire skipped while it runs, ``cancel_previous`` cancels it, ``allow`` fires regardless.
+   the fire skipped while it runs, ``buffer_one`` holds one fire (its nominal time kept) until
+   the job ends and skips the others, ``cancel_previous`` cancels it, ``allow`` fires
+   regardless.
 """
 
 import hashlib
@@ -36,6 +38,7 @@ from tuskflow.scheduler.submit import validate
 
 log = structlog.get_logger(__name__)
 Send = Callable[[Fire], None]
+_BUFFER = "hold the fire until the previous job ends"
 
 
 @dataclass
@@ -59,6 +62,9 @@ class Firing:
     name: str
     policy: FiringPolicy = field(default_factory=FiringPolicy)
     _cursor: dict[str, datetime] = field(default_factory=dict)
+    # buffer_one: the fire each entry holds until its previous job ends (in this beat's
+    # memory; every beat holds the same one, and the first to record it sends it).
+    _buffered: dict[str, datetime] = field(default_factory=dict)
     _next_take_over: datetime | None = None
 
     def tick(self, now: datetime) -> float:
@@ -81,6 +87,9 @@ class Firing:
         cursor = self._cursor.get(entry.id)
         if cursor is None:
             cursor = self.ledger.last_nominal(entry.id) or now
+        held = self._buffered.pop(entry.id, None)
+        if held is not None:
+            self._fire(entry, held, "schedule")  # held again if the previous job still runs
         due, passed, cursor = _due(entry, cursor, now)
         late = [nominal for nominal in due if nominal < now - self.policy.late_after]
         on_time = due[len(late) :]
@@ -101,6 +110,9 @@ class Firing:
             reason = self._overlap_refusal(entry)
         except (SpecError, ConfigError) as exc:  # the spec changed since beat started
             job, reason = None, f"job spec {entry.job} is invalid: {exc}"
+        if reason == _BUFFER:
+            self._buffered[entry.id] = nominal
+            return None
         if job is None or reason is not None:
             self.ledger.skipped(entry.id, nominal, trigger, reason or "")
             log.info("fire.skipped", entry=entry.id, nominal=nominal.isoformat(), reason=reason)
@@ -111,6 +123,7 @@ class Firing:
         return fire
 
     def _overlap_refusal(self, entry: ScheduleEntry) -> str | None:
+        """Why the previous fire's job stops this one (_BUFFER: hold it), None to fire."""
         previous = self.ledger.last_fire(entry.id)
         if previous is None or entry.overlap == "allow":
             return None
@@ -123,7 +136,10 @@ class Firing:
             except PermanentError as exc:  # publishing, or ended meanwhile: it may finish
                 log.info("fire.previous_not_cancelled", entry=entry.id, reason=str(exc))
             return None
-        return f"overlap: job {previous.job_id} of the previous fire is still {job.status}"
+        if entry.overlap == "buffer_one" and entry.id not in self._buffered:
+            return _BUFFER
+        held = " and one fire is held already" if entry.overlap == "buffer_one" else ""
+        return f"overlap: job {previous.job_id} of the previous fire is still {job.status}{held}"
 
     def _take_over(self, entry: ScheduleEntry, now: datetime) -> None:
         for unsent in self.ledger.unsent(entry.id, idle_since=now - self.policy.idle_grace):

@@ -184,3 +184,21 @@ def test_the_sleep_until_the_next_fire_includes_its_jitter(job: Path) -> None:
 
     due = T0 + timedelta(seconds=10) + jitter_of(entry, T0 + timedelta(seconds=10))
     assert sleep == min((due - T0 - timedelta(seconds=1)).total_seconds(), POLICY.max_sleep_s)
+
+
+def test_overlap_buffer_one_holds_one_fire_until_the_previous_job_ends(job: Path) -> None:
+    store = InMemoryEventStore()
+    history = JobHistory(store)
+    beat = Beat(store, _entry(job, every="10s", overlap="buffer_one"), "beat")
+    beat.tick(T0)
+    beat.tick(T0 + timedelta(seconds=10))
+    first = beat.sent[0]
+
+    beat.tick(T0 + timedelta(seconds=20))  # held
+    beat.tick(T0 + timedelta(seconds=30))  # 20 still held, 30 skipped
+    history.cancel(first.job_id, "ended for the test")
+    beat.tick(T0 + timedelta(seconds=31))
+
+    assert [(f.nominal - T0).seconds for f in beat.sent] == [10, 20]
+    [reason] = _skips(store)
+    assert reason.endswith("is still submitted and one fire is held already")
