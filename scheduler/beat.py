@@ -64,7 +64,12 @@ class TuskflowScheduler(Scheduler):  # type: ignore[misc]  # celery has no types
             self._store = None
 
     def _send(self, fire: Fire) -> None:
-        self.app.send_task(RUN_JOB_TASK, args=[fire.job_id], task_id=fire.job_id, queue=ETL_QUEUE)
+        send_fire(self.app, fire)
+
+
+def send_fire(app: Any, fire: Fire) -> None:
+    """Enqueue the ETL task of the fire's job, with the job id as task id."""
+    app.send_task(RUN_JOB_TASK, args=[fire.job_id], task_id=fire.job_id, queue=ETL_QUEUE)
 
 
 def _name() -> str:

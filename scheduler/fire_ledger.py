@@ -18,7 +18,7 @@ never sent.
 """
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -29,6 +29,7 @@ from tuskflow.jobs import job as lifecycle
 
 STREAM_PREFIX = "schedule-"
 RECORDED, SENT, SKIPPED, TAKEN_OVER = "FireRecorded", "FireSent", "FireSkipped", "FireTakenOver"
+PAUSED, RESUMED = "EntryPaused", "EntryResumed"
 # Fire keys hash into this namespace: job ids and event ids of fires.
 _IDS = uuid.UUID("0c6f9a3e-2f4b-4d8e-9b1a-7475736b6265")
 Trigger = Literal["schedule", "manual", "backfill"]
@@ -89,6 +90,7 @@ class FireLedger:
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
+        self._entries: dict[str, EntryFires] = {}
 
     def record(
         self, entry_id: str, nominal: datetime, trigger: Trigger, job: "JobToStart"
@@ -134,23 +136,26 @@ class FireLedger:
             return False  # recorded as a fire by another beat
         return not appended.duplicate
 
+    def fires(self, entry_id: str) -> "EntryFires":
+        """The entry's fires as its stream tells them now; reads only what was appended since
+        this ledger last looked."""
+        state = self._entries.setdefault(entry_id, EntryFires(entry_id))
+        for event in self.store.read_stream(stream_of(entry_id), state.version + 1):
+            state.apply(event)
+        return state
+
     def unsent(self, entry_id: str, idle_since: datetime) -> list[Unsent]:
         """Fires not sent, recorded (and, if taken over, last taken over) before
         ``idle_since``, oldest first: those whose beat died before it sent them."""
-        events = self.store.read_stream(stream_of(entry_id))
-        done = {e.data["key"] for e in events if e.event_type == SENT}
-        last_touched: dict[str, datetime] = {}
-        for event in events:
-            if event.event_type in (RECORDED, TAKEN_OVER):
-                last_touched[_key_of(event)] = event.recorded_at
-        version = events[-1].stream_version if events else 0
-        return [
-            Unsent(_fire_of(e), e.recorded_at, version)
-            for e in events
-            if e.event_type == RECORDED
-            and _key_of(e) not in done
-            and last_touched[_key_of(e)] < idle_since
-        ]
+        return self.fires(entry_id).unsent(idle_since)
+
+    def pause(self, entry_id: str, note: str) -> None:
+        """Stop the entry firing until resumed, with why (every beat obeys)."""
+        self.store.append(stream_of(entry_id), [NewEvent(PAUSED, {"note": note}, {})])
+
+    def resume(self, entry_id: str) -> None:
+        """Let a paused entry fire again; what it missed meanwhile follows its missed policy."""
+        self.store.append(stream_of(entry_id), [NewEvent(RESUMED, {}, {})])
 
     def take_over(self, unsent: Unsent, taker: str) -> bool:
         """Claim an unsent fire to send it; False when another beat claimed it first (or
@@ -164,22 +169,88 @@ class FireLedger:
             return False
         return True
 
+    def verdicts(self, entry_id: str) -> list["Verdict"]:
+        """Every fire of the entry, fired or skipped, in the order recorded."""
+        events = self.store.read_stream(stream_of(entry_id))
+        sent = {e.data["key"] for e in events if e.event_type == SENT}
+        return [
+            Verdict(
+                datetime.fromisoformat(e.data["nominal"]),
+                e.data["trigger"],
+                e.data.get("job_id"),
+                e.data.get("reason"),
+                fire_key(entry_id, datetime.fromisoformat(e.data["nominal"])) in sent,
+                e.recorded_at,
+            )
+            for e in events
+            if e.event_type in (RECORDED, SKIPPED)
+        ]
+
     def last_fire(self, entry_id: str) -> Fire | None:
         """The fire recorded last for the entry, whatever its trigger."""
-        for event in self.store.read_stream(stream_of(entry_id), backwards=True):
-            if event.event_type == RECORDED:
-                return _fire_of(event)
-        return None
+        return self.fires(entry_id).last_fire
 
     def last_nominal(self, entry_id: str) -> datetime | None:
         """The latest nominal time the schedule itself reached for the entry, fired or skipped
         (manual fires and backfills aside)."""
-        reached = [
-            datetime.fromisoformat(e.data["nominal"])
-            for e in self.store.read_stream(stream_of(entry_id))
-            if e.event_type in (RECORDED, SKIPPED) and e.data["trigger"] == "schedule"
+        return self.fires(entry_id).last_nominal
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What became of one nominal time: a fire (its job, whether it was sent) or a skip."""
+
+    nominal: datetime
+    trigger: str
+    job_id: str | None
+    skipped: str | None
+    sent: bool
+    recorded_at: datetime
+
+
+@dataclass
+class EntryFires:
+    """One entry's stream folded: where its schedule got to, its last fire, the fires not yet
+    sent, whether it is paused, and counts for listings."""
+
+    entry_id: str
+    version: int = 0
+    last_nominal: datetime | None = None
+    last_fire: Fire | None = None
+    paused: str | None = None  # the note, while paused
+    fired: int = 0
+    skipped: int = 0
+    _unsent: dict[str, tuple[Fire, datetime]] = field(default_factory=dict)
+
+    def apply(self, event: RecordedEvent) -> None:
+        """Fold in the stream's next event."""
+        self.version = event.stream_version
+        kind, data = event.event_type, event.data
+        if kind in (RECORDED, SKIPPED) and data["trigger"] == "schedule":
+            nominal = datetime.fromisoformat(data["nominal"])
+            self.last_nominal = max(self.last_nominal or nominal, nominal)
+        if kind == RECORDED:
+            fire = _fire_of(event)
+            self.last_fire, self.fired = fire, self.fired + 1
+            self._unsent[fire.key] = (fire, event.recorded_at)
+        elif kind == TAKEN_OVER and data["key"] in self._unsent:
+            self._unsent[data["key"]] = (self._unsent[data["key"]][0], event.recorded_at)
+        elif kind == SENT:
+            self._unsent.pop(data["key"], None)
+        elif kind == SKIPPED:
+            self.skipped += 1
+        elif kind == PAUSED:
+            self.paused = str(data["note"])
+        elif kind == RESUMED:
+            self.paused = None
+
+    def unsent(self, idle_since: datetime) -> list[Unsent]:
+        """Fires not sent whose last record or take-over is older than ``idle_since``."""
+        return [
+            Unsent(fire, touched, self.version)
+            for fire, touched in self._unsent.values()
+            if touched < idle_since
         ]
-        return max(reached, default=None)
 
 
 @dataclass(frozen=True)
@@ -194,13 +265,6 @@ def _fire_of(event: RecordedEvent) -> Fire:
     data = event.data
     nominal = datetime.fromisoformat(data["nominal"])
     return Fire(data["entry_id"], nominal, data["trigger"], data["job_id"])
-
-
-def _key_of(event: RecordedEvent) -> str:
-    """The fire key a FireRecorded or FireTakenOver names."""
-    if event.event_type == RECORDED:
-        return fire_key(event.data["entry_id"], datetime.fromisoformat(event.data["nominal"]))
-    return str(event.data["key"])
 
 
 def _event_id(key: str, *parts: object) -> uuid.UUID:

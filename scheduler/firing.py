@@ -39,6 +39,10 @@ from tuskflow.scheduler.submit import validate
 log = structlog.get_logger(__name__)
 Send = Callable[[Fire], None]
 _BUFFER = "hold the fire until the previous job ends"
+# Resumed, an entry's fires due before now less this were missed while it was paused.
+_RESUMED_SLACK = timedelta(seconds=1)
+# How often a paused entry is looked at again: a resume takes effect within this.
+_PAUSED_LOOK_S = 1.0
 
 
 @dataclass
@@ -65,6 +69,7 @@ class Firing:
     # buffer_one: the fire each entry holds until its previous job ends (in this beat's
     # memory; every beat holds the same one, and the first to record it sends it).
     _buffered: dict[str, datetime] = field(default_factory=dict)
+    _paused: set[str] = field(default_factory=set)  # entries this beat saw paused
     _next_take_over: datetime | None = None
 
     def tick(self, now: datetime) -> float:
@@ -79,19 +84,28 @@ class Firing:
                 waits.append(self._tick_entry(entry, now))
         return max(min(waits), 0.0)
 
-    def trigger(self, entry: ScheduleEntry, now: datetime, trigger: Trigger) -> Fire | None:
-        """Record and send one fire at ``now``'s nominal time (manual or backfill)."""
-        return self._fire(entry, now, trigger)
+    def trigger(self, entry: ScheduleEntry, nominal: datetime, trigger: Trigger) -> Fire | None:
+        """Record and send one fire at ``nominal`` (manual: now; backfill: a past time)."""
+        return self._fire(entry, nominal, trigger)
 
     def _tick_entry(self, entry: ScheduleEntry, now: datetime) -> float:
         cursor = self._cursor.get(entry.id)
         if cursor is None:
             cursor = self.ledger.last_nominal(entry.id) or now
+        due, passed, after = _due(entry, cursor, now)
+        if (due or entry.id in self._buffered) and self.ledger.fires(entry.id).paused is not None:
+            # Paused: nothing fires and the cursor stays, so that on resume what was missed
+            # meanwhile follows the missed policy.
+            self._cursor[entry.id] = cursor
+            self._paused.add(entry.id)
+            return _PAUSED_LOOK_S
+        cursor = after
         held = self._buffered.pop(entry.id, None)
         if held is not None:
             self._fire(entry, held, "schedule")  # held again if the previous job still runs
-        due, passed, cursor = _due(entry, cursor, now)
-        late = [nominal for nominal in due if nominal < now - self.policy.late_after]
+        # Missed: due longer than late_after ago, or (just resumed) any time before now.
+        overdue = _RESUMED_SLACK if self._resumed(entry) else self.policy.late_after
+        late = [nominal for nominal in due if nominal < now - overdue]
         on_time = due[len(late) :]
         for nominal in [*_chosen_missed(entry, late), *on_time]:
             self._fire(entry, nominal, "schedule")
@@ -103,6 +117,13 @@ class Firing:
         if upcoming is None:
             return self.policy.max_sleep_s
         return (upcoming + jitter_of(entry, upcoming) - now).total_seconds()
+
+    def _resumed(self, entry: ScheduleEntry) -> bool:
+        """Whether the entry was paused when this beat last looked (and is not now)."""
+        if entry.id not in self._paused:
+            return False
+        self._paused.discard(entry.id)
+        return True
 
     def _fire(self, entry: ScheduleEntry, nominal: datetime, trigger: Trigger) -> Fire | None:
         try:

@@ -202,3 +202,39 @@ def test_overlap_buffer_one_holds_one_fire_until_the_previous_job_ends(job: Path
     assert [(f.nominal - T0).seconds for f in beat.sent] == [10, 20]
     [reason] = _skips(store)
     assert reason.endswith("is still submitted and one fire is held already")
+
+
+def test_a_paused_entry_fires_nothing_and_on_resume_follows_its_missed_policy(
+    job: Path,
+) -> None:
+    store = InMemoryEventStore()
+    ledger = FireLedger(store)
+    beat = Beat(store, _entry(job, every="10s", missed={"policy": "latest"}), "beat")
+    beat.tick(T0)
+    beat.tick(T0 + timedelta(seconds=10))
+    ledger.pause("e", "upstream is late today")
+
+    for step in (20, 30, 40, 50):
+        beat.tick(T0 + timedelta(seconds=step))
+    sent_while_paused = len(beat.sent)
+    ledger.resume("e")
+    beat.tick(T0 + timedelta(seconds=61))
+
+    assert sent_while_paused == 1
+    assert [(f.nominal - T0).seconds for f in beat.sent] == [10, 50, 60]
+    assert ledger.fires("e").paused is None
+
+
+def test_a_short_pause_resumes_without_a_catch_up_storm(job: Path) -> None:
+    store = InMemoryEventStore()
+    ledger = FireLedger(store)
+    beat = Beat(store, _entry(job, every="1s", missed={"policy": "latest"}), "beat")
+    beat.tick(T0)
+    ledger.pause("e", "a moment")
+
+    for step in range(1, 9):  # eight fires pass, each well within late_after (5 s here)
+        beat.tick(T0 + timedelta(seconds=step, milliseconds=500))
+    ledger.resume("e")
+    beat.tick(T0 + timedelta(seconds=9, milliseconds=100))
+
+    assert [(f.nominal - T0).seconds for f in beat.sent] == [8, 9]
