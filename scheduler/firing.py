@@ -24,6 +24,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
 
 import structlog
 
@@ -220,6 +222,13 @@ def jitter_of(entry: ScheduleEntry, nominal: datetime) -> timedelta:
 
 
 def _job_of(entry: ScheduleEntry) -> JobToStart:
-    """The entry's job as ``submit`` would record it: validated, paths made absolute."""
-    spec = validate(entry.job)
+    """The entry's job as ``submit`` would record it: validated, paths made absolute; checked
+    again only when the spec file changes."""
+    path = Path(entry.job)
+    return _validated(path, path.stat().st_mtime_ns if path.exists() else -1)
+
+
+@lru_cache(maxsize=4096)
+def _validated(path: Path, mtime_ns: int) -> JobToStart:
+    spec = validate(path)
     return JobToStart(spec.name, spec_json(spec))
