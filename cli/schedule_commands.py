@@ -66,6 +66,9 @@ def beat(
     ctx: typer.Context,
     schedule: ScheduleOption = None,
     loglevel: Annotated[str, typer.Option(help="Celery's log level")] = "INFO",
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve Prometheus metrics on this port")
+    ] = None,
 ) -> None:
     """Run Celery beat on tuskflow's schedule until SIGTERM (run several: each fire once)."""
     import os
@@ -76,6 +79,11 @@ def beat(
     path = _schedule_path(settings, schedule)
     load_schedule(path)  # refused here, in one message, before Celery starts
     os.environ["TUSKFLOW_SCHEDULE_FILE"] = str(path.resolve())
+    if metrics_port is not None:
+        from tuskflow.scheduler.beat_metrics import check_port
+
+        check_port(metrics_port)  # else Celery would report it with a traceback
+        os.environ["TUSKFLOW_BEAT_METRICS_PORT"] = str(metrics_port)
     from tuskflow.config.settings import forget_process_settings
     from tuskflow.tasks.app import app as celery_app
 

@@ -120,6 +120,9 @@ class Settings(BaseSettings):
             "the two) before another beat sends it",
         ),
     ] = 30.0
+    beat_metrics_port: Annotated[
+        Port | None, Field(description="a TCP port beat serves its Prometheus metrics on")
+    ] = None
     local_postgres_port: Annotated[
         Port, Field(description="a TCP port for the local PostgreSQL")
     ] = 55432

@@ -19,6 +19,7 @@ from tuskflow.config.errors import ConfigError
 from tuskflow.config.settings import process_settings
 from tuskflow.eventstore.postgres.store import PostgresEventStore
 from tuskflow.jobs.history import JobHistory
+from tuskflow.scheduler.beat_metrics import BeatMetrics
 from tuskflow.scheduler.fire_ledger import Fire, FireLedger
 from tuskflow.scheduler.firing import Firing, FiringPolicy
 from tuskflow.scheduler.schedule_file import load_schedule
@@ -47,9 +48,11 @@ class TuskflowScheduler(Scheduler):  # type: ignore[misc]  # celery has no types
         schedule = load_schedule(path)
         self._store = PostgresEventStore(settings.required("database_url"), role="beat")
         policy = FiringPolicy(idle_grace=timedelta(seconds=settings.beat_takeover_s))
-        self._firing = Firing(
-            schedule, FireLedger(self._store), JobHistory(self._store), self._send, _name(), policy
-        )
+        metrics = BeatMetrics()
+        if settings.beat_metrics_port is not None:
+            metrics.serve(settings.beat_metrics_port)
+        ledger, history = FireLedger(self._store), JobHistory(self._store)
+        self._firing = Firing(schedule, ledger, history, self._send, _name(), policy, metrics)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         """Fire what is due; the seconds to sleep."""

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from tuskflow.eventstore.errors import DuplicateEventError, VersionConflictError
-from tuskflow.eventstore.records import ANY, NO_STREAM, NewEvent, RecordedEvent
+from tuskflow.eventstore.records import ANY, NO_STREAM, NewEvent, RecordedEvent, StreamEvent
 from tuskflow.eventstore.store import EventStore
 from tuskflow.jobs import job as lifecycle
 
@@ -33,6 +33,7 @@ PAUSED, RESUMED = "EntryPaused", "EntryResumed"
 # Fire keys hash into this namespace: job ids and event ids of fires.
 _IDS = uuid.UUID("0c6f9a3e-2f4b-4d8e-9b1a-7475736b6265")
 Trigger = Literal["schedule", "manual", "backfill"]
+_PAGE = 5000
 
 
 def stream_of(entry_id: str) -> str:
@@ -91,16 +92,49 @@ class FireLedger:
     def __init__(self, store: EventStore) -> None:
         self.store = store
         self._entries: dict[str, EntryFires] = {}
+        self._position = 0  # every schedule stream's events up to here are folded in
+
+    def catch_up(self) -> None:
+        """Fold in what every beat appended to any entry since the last look: one read of
+        the schedule streams' new events, in global order."""
+        while page := self.store.read_all(self._position, limit=_PAGE, category=STREAM_PREFIX):
+            for event in page:
+                state = self.state(event.stream_id.removeprefix(STREAM_PREFIX))
+                if event.stream_version > state.version:
+                    state.apply(event)
+            self._position = page[-1].global_position
+
+    def state(self, entry_id: str) -> "EntryFires":
+        """The entry's fires as of the last catch_up (no read)."""
+        return self._entries.setdefault(entry_id, EntryFires(entry_id))
+
+    def record_many(self, planned: list["Planned"]) -> list[Fire] | None:
+        """Record many fires, each with its job, in one transaction; None, and nothing
+        stored, when any of them was recorded by another beat (catch up and plan again)."""
+        fires, requests = [], {}
+        for plan in planned:
+            fire, submitted = _fire_and_job(plan.entry_id, plan.nominal, plan.trigger, plan.job)
+            fires.append(fire)
+            requests[stream_of(plan.entry_id)] = (ANY, [fire.event()])
+            requests[lifecycle.stream_of(fire.job_id)] = (NO_STREAM, [submitted])
+        if not requests:
+            return []
+        if len(requests) != 2 * len(planned):  # two fires of one entry: one at a time
+            return None
+        try:
+            appended = self.store.append_streams(requests)
+        except (DuplicateEventError, VersionConflictError):
+            return None
+        if any(appended[stream_of(f.entry_id)][0].duplicate for f in fires):
+            return None  # an exact retry of another beat's batch: it sends them
+        return fires
 
     def record(
         self, entry_id: str, nominal: datetime, trigger: Trigger, job: "JobToStart"
     ) -> Fire | None:
         """Record the fire and its job in one transaction; None when a beat recorded it first
         (this one must not send it)."""
-        fire = Fire(entry_id, nominal, trigger, job_id_of(fire_key(entry_id, nominal)))
-        submitted = lifecycle.submitted_event(
-            fire.job_id, job.name, job.spec_json, f"schedule:{entry_id}"
-        )
+        fire, submitted = _fire_and_job(entry_id, nominal, trigger, job)
         requests = {
             stream_of(entry_id): (ANY, [fire.event()]),
             lifecycle.stream_of(fire.job_id): (NO_STREAM, [submitted]),
@@ -115,10 +149,15 @@ class FireLedger:
             return None
         return None if appended[stream_of(entry_id)][0].duplicate else fire
 
+    def sent_many(self, fires: list[Fire]) -> None:
+        """Mark fires enqueued, in one transaction; marking one twice stores it once."""
+        items = [StreamEvent(stream_of(f.entry_id), _sent_event(f)) for f in fires]
+        if items:
+            self.store.append_batch(items)
+
     def sent(self, fire: Fire) -> None:
         """Mark the fire enqueued; recording it twice stores it once."""
-        event = NewEvent(SENT, {"key": fire.key}, {}, _event_id(fire.key, SENT))
-        self.store.append(stream_of(fire.entry_id), [event])
+        self.store.append(stream_of(fire.entry_id), [_sent_event(fire)])
 
     def skipped(self, entry_id: str, nominal: datetime, trigger: Trigger, reason: str) -> bool:
         """Record a fire not made, with why; False when this fire was recorded before."""
@@ -137,12 +176,9 @@ class FireLedger:
         return not appended.duplicate
 
     def fires(self, entry_id: str) -> "EntryFires":
-        """The entry's fires as its stream tells them now; reads only what was appended since
-        this ledger last looked."""
-        state = self._entries.setdefault(entry_id, EntryFires(entry_id))
-        for event in self.store.read_stream(stream_of(entry_id), state.version + 1):
-            state.apply(event)
-        return state
+        """The entry's fires as its stream tells them now (a catch_up first)."""
+        self.catch_up()
+        return self.state(entry_id)
 
     def unsent(self, entry_id: str, idle_since: datetime) -> list[Unsent]:
         """Fires not sent, recorded (and, if taken over, last taken over) before
@@ -254,11 +290,35 @@ class EntryFires:
 
 
 @dataclass(frozen=True)
+class Planned:
+    """A fire a beat means to record."""
+
+    entry_id: str
+    nominal: datetime
+    trigger: Trigger
+    job: "JobToStart"
+
+
+@dataclass(frozen=True)
 class JobToStart:
     """The job a fire starts: its spec's name and the spec as JSON text."""
 
     name: str
     spec_json: str
+
+
+def _fire_and_job(
+    entry_id: str, nominal: datetime, trigger: Trigger, job: JobToStart
+) -> tuple[Fire, NewEvent]:
+    fire = Fire(entry_id, nominal, trigger, job_id_of(fire_key(entry_id, nominal)))
+    submitted = lifecycle.submitted_event(
+        fire.job_id, job.name, job.spec_json, f"schedule:{entry_id}"
+    )
+    return fire, submitted
+
+
+def _sent_event(fire: Fire) -> NewEvent:
+    return NewEvent(SENT, {"key": fire.key}, {}, _event_id(fire.key, SENT))
 
 
 def _fire_of(event: RecordedEvent) -> Fire:

@@ -33,7 +33,15 @@ from tuskflow.config.errors import ConfigError, PermanentError
 from tuskflow.etl.errors import SpecError
 from tuskflow.etl.spec import spec_json
 from tuskflow.jobs.history import JobHistory
-from tuskflow.scheduler.fire_ledger import Fire, FireLedger, JobToStart, Trigger, fire_key
+from tuskflow.scheduler.beat_metrics import BeatMetrics
+from tuskflow.scheduler.fire_ledger import (
+    Fire,
+    FireLedger,
+    JobToStart,
+    Planned,
+    Trigger,
+    fire_key,
+)
 from tuskflow.scheduler.fire_times import fire_times, next_fire
 from tuskflow.scheduler.schedule_file import ScheduleEntry, ScheduleFile
 from tuskflow.scheduler.submit import validate
@@ -67,6 +75,7 @@ class Firing:
     send: Send
     name: str
     policy: FiringPolicy = field(default_factory=FiringPolicy)
+    metrics: BeatMetrics = field(default_factory=BeatMetrics)
     _cursor: dict[str, datetime] = field(default_factory=dict)
     # buffer_one: the fire each entry holds until its previous job ends (in this beat's
     # memory; every beat holds the same one, and the first to record it sends it).
@@ -76,26 +85,33 @@ class Firing:
 
     def tick(self, now: datetime) -> float:
         """Fire what is due at ``now``; the seconds until the next fire is due."""
+        self.ledger.catch_up()
         if self._next_take_over is None or now >= self._next_take_over:
             for entry in self.schedule.entries:
                 self._take_over(entry, now)
             self._next_take_over = now + self.policy.idle_grace / 2
         waits = [self.policy.max_sleep_s]
+        planned: list[tuple[ScheduleEntry, datetime]] = []
         for entry in self.schedule.entries:
             if entry.enabled:
-                waits.append(self._tick_entry(entry, now))
+                waits.append(self._plan_entry(entry, now, planned))
+        self._fire_planned(planned)
         return max(min(waits), 0.0)
 
     def trigger(self, entry: ScheduleEntry, nominal: datetime, trigger: Trigger) -> Fire | None:
         """Record and send one fire at ``nominal`` (manual: now; backfill: a past time)."""
         return self._fire(entry, nominal, trigger)
 
-    def _tick_entry(self, entry: ScheduleEntry, now: datetime) -> float:
-        cursor = self._cursor.get(entry.id)
-        if cursor is None:
-            cursor = self.ledger.last_nominal(entry.id) or now
+    def _plan_entry(
+        self, entry: ScheduleEntry, now: datetime, planned: list[tuple[ScheduleEntry, datetime]]
+    ) -> float:
+        """Add the entry's fires due at ``now`` to ``planned``; the seconds until its next."""
+        state = self.ledger.state(entry.id)
+        # Where this beat, or any other (as the ledger tells), got to: never fire twice.
+        reached = [c for c in (self._cursor.get(entry.id), state.last_nominal) if c is not None]
+        cursor = max(reached, default=now)
         due, passed, after = _due(entry, cursor, now)
-        if (due or entry.id in self._buffered) and self.ledger.fires(entry.id).paused is not None:
+        if (due or entry.id in self._buffered) and state.paused is not None:
             # Paused: nothing fires and the cursor stays, so that on resume what was missed
             # meanwhile follows the missed policy.
             self._cursor[entry.id] = cursor
@@ -104,21 +120,54 @@ class Firing:
         cursor = after
         held = self._buffered.pop(entry.id, None)
         if held is not None:
-            self._fire(entry, held, "schedule")  # held again if the previous job still runs
+            planned.append((entry, held))  # held again if the previous job still runs
         # Missed: due longer than late_after ago, or (just resumed) any time before now.
         overdue = _RESUMED_SLACK if self._resumed(entry) else self.policy.late_after
         late = [nominal for nominal in due if nominal < now - overdue]
         on_time = due[len(late) :]
-        for nominal in [*_chosen_missed(entry, late), *on_time]:
-            self._fire(entry, nominal, "schedule")
+        planned += [(entry, nominal) for nominal in [*_chosen_missed(entry, late), *on_time]]
         if late and entry.missed.policy == "skip":
-            missed = passed - len(on_time)
-            self.ledger.skipped(entry.id, late[-1], "schedule", f"missed: skip ({missed})")
+            reason = f"missed: skip ({passed - len(on_time)})"
+            if self.ledger.skipped(entry.id, late[-1], "schedule", reason):
+                self.metrics.skipped(entry.id, reason)
         self._cursor[entry.id] = cursor
         upcoming = next_fire(entry, cursor)
+        self.metrics.upcoming(entry.id, upcoming)
         if upcoming is None:
             return self.policy.max_sleep_s
         return (upcoming + jitter_of(entry, upcoming) - now).total_seconds()
+
+    def _fire_planned(self, planned: list[tuple[ScheduleEntry, datetime]]) -> None:
+        """Record the planned fires of entries that allow overlap in one transaction, then
+        send them; the others one by one, each decided on its previous fire's job."""
+        batch: list[Planned] = []
+        one_by_one: list[tuple[ScheduleEntry, datetime]] = []
+        for entry, nominal in planned:
+            if entry.overlap != "allow" or any(p.entry_id == entry.id for p in batch):
+                one_by_one.append((entry, nominal))
+                continue
+            try:
+                batch.append(Planned(entry.id, nominal, "schedule", _job_of(entry)))
+            except (SpecError, ConfigError):
+                one_by_one.append((entry, nominal))  # recorded skipped, with the reason
+        fires = self.ledger.record_many(batch)
+        if fires is None:  # another beat recorded some: theirs to send; ours one by one
+            self.ledger.catch_up()
+            fires = []
+            for plan in batch:
+                state = self.ledger.state(plan.entry_id)
+                if state.last_nominal is None or plan.nominal > state.last_nominal:
+                    fire = self.ledger.record(plan.entry_id, plan.nominal, "schedule", plan.job)
+                    fires += [fire] if fire is not None else []
+        self._send_all(fires)
+        for entry, nominal in one_by_one:
+            self._fire(entry, nominal, "schedule")
+
+    def _send_all(self, fires: list[Fire]) -> None:
+        sent = [fire for fire in fires if self._sent_ok(fire)]
+        self.ledger.sent_many(sent)
+        for fire in sent:
+            self._sent_log(fire)
 
     def _resumed(self, entry: ScheduleEntry) -> bool:
         """Whether the entry was paused when this beat last looked (and is not now)."""
@@ -137,7 +186,8 @@ class Firing:
             self._buffered[entry.id] = nominal
             return None
         if job is None or reason is not None:
-            self.ledger.skipped(entry.id, nominal, trigger, reason or "")
+            if self.ledger.skipped(entry.id, nominal, trigger, reason or ""):
+                self.metrics.skipped(entry.id, reason or "")
             log.info("fire.skipped", entry=entry.id, nominal=nominal.isoformat(), reason=reason)
             return None
         fire = self.ledger.record(entry.id, nominal, trigger, job)
@@ -147,8 +197,10 @@ class Firing:
 
     def _overlap_refusal(self, entry: ScheduleEntry) -> str | None:
         """Why the previous fire's job stops this one (_BUFFER: hold it), None to fire."""
-        previous = self.ledger.last_fire(entry.id)
-        if previous is None or entry.overlap == "allow":
+        if entry.overlap == "allow":
+            return None
+        previous = self.ledger.fires(entry.id).last_fire
+        if previous is None:
             return None
         job = self.history.load(previous.job_id)
         if job.finished:
@@ -165,18 +217,29 @@ class Firing:
         return f"overlap: job {previous.job_id} of the previous fire is still {job.status}{held}"
 
     def _take_over(self, entry: ScheduleEntry, now: datetime) -> None:
-        for unsent in self.ledger.unsent(entry.id, idle_since=now - self.policy.idle_grace):
+        idle_since = now - self.policy.idle_grace
+        for unsent in self.ledger.state(entry.id).unsent(idle_since):
             if self.ledger.take_over(unsent, self.name):
                 log.warning("fire.taken_over", entry=entry.id, key=unsent.fire.key)
                 self._send(unsent.fire)
 
     def _send(self, fire: Fire) -> None:
+        if self._sent_ok(fire):
+            self.ledger.sent(fire)
+            self._sent_log(fire)
+
+    def _sent_ok(self, fire: Fire) -> bool:
+        """Enqueue the fire's task; False (logged) if the broker refused: it waits to be
+        taken over."""
         try:
             self.send(fire)
-        except Exception as exc:  # the broker's many errors: the fire waits to be taken over
+        except Exception as exc:  # the broker's many errors
             log.error("fire.not_sent", key=fire.key, error=str(exc))
-            return
-        self.ledger.sent(fire)
+            return False
+        return True
+
+    def _sent_log(self, fire: Fire) -> None:
+        self.metrics.fired(fire.entry_id, fire.trigger, fire.nominal)
         log.info(
             "fire.sent",
             entry=fire.entry_id,

@@ -20,7 +20,6 @@ each by its path (``entries[1].cron``), and beat does not start with any of them
 
 import re
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -147,21 +146,32 @@ class ScheduleFile(BaseModel):
 def load_schedule(path: Path) -> ScheduleFile:
     """The schedule at ``path``, job specs checked; ConfigError listing every problem."""
     raw = _read_yaml(path)
-    doubled = _doubled_ids(raw)
     try:
-        schedule = ScheduleFile.model_validate(raw)
+        ScheduleFile.model_validate({**raw, "entries": []} if isinstance(raw, dict) else raw)
     except ValidationError as exc:
         problems = [_problem(error) for error in exc.errors()]
-        raise _refused(path, problems + doubled) from None
-    if doubled:
-        raise _refused(path, doubled)
-    schedule = schedule.model_copy(
-        update={"entries": [_resolved(entry, path.parent) for entry in schedule.entries]}
-    )
-    problems = list(_job_problems(schedule))
+    else:
+        problems = []
+    items = raw.get("entries") if isinstance(raw, dict) else None
+    if not isinstance(items, list):
+        problems.append("entries: a list of entries is required")
+        items = []
+    entries = []
+    for index, item in enumerate(items):
+        try:
+            entry = _resolved(ScheduleEntry.model_validate(item), path.parent)
+        except ValidationError as exc:
+            problems += [_problem(error, ("entries", index)) for error in exc.errors()]
+            job = item.get("job") if isinstance(item, dict) else None
+            if isinstance(job, str):  # its job is checked all the same: every problem at once
+                problems += _job_problems(index, (path.parent / job).resolve())
+            continue
+        problems += _job_problems(index, entry.job)
+        entries.append(entry)
+    problems += _doubled_ids(raw)
     if problems:
         raise _refused(path, problems)
-    return schedule
+    return ScheduleFile(entries=entries)
 
 
 def _doubled_ids(raw: Any) -> list[str]:
@@ -187,17 +197,18 @@ def _resolved(entry: ScheduleEntry, folder: Path) -> ScheduleEntry:
     return entry.model_copy(update={"job": (folder / entry.job).resolve()})
 
 
-def _job_problems(schedule: ScheduleFile) -> Iterator[str]:
-    for index, entry in enumerate(schedule.entries):
-        try:
-            validate(entry.job)
-        except (SpecError, ConfigError) as exc:
-            detail = str(exc).replace("\n", "\n    ")
-            yield f"entries[{index}].job ({entry.job}): {detail}"
+def _job_problems(index: int, job: Path) -> list[str]:
+    try:
+        validate(job)
+    except (SpecError, ConfigError) as exc:
+        detail = str(exc).replace("\n", "\n    ")
+        return [f"entries[{index}].job ({job}): {detail}"]
+    return []
 
 
-def _problem(error: Any) -> str:
-    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"])
+def _problem(error: Any, where: tuple[str | int, ...] = ()) -> str:
+    parts = (*where, *error["loc"])
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts)
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{path.lstrip('.') or '(file)'}: {message}"
 

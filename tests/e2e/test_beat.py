@@ -10,6 +10,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -166,6 +167,12 @@ def _wait_for_fires(url: str, count: int, beats_running: Beats, timeout_s: float
         time.sleep(0.25)
 
 
+def _next_nominal(after: datetime) -> datetime:
+    """The entry's first nominal time after ``after`` (every EVERY_S from the epoch)."""
+    steps = int(after.timestamp() // EVERY_S) + 1
+    return datetime.fromtimestamp(steps * EVERY_S, UTC)
+
+
 def _tally(url: str, broker_url: str) -> dict[str, int]:
     recorded = _recorded(url)
     first, last = min(recorded), max(recorded)
@@ -181,6 +188,10 @@ def _tally(url: str, broker_url: str) -> dict[str, int]:
         "stray": sum(1 for job_id in started if job_id not in wanted),
     }
     print(f"\ntally: {tally}")
+    for nominal in expected:
+        job_id = job_id_of(fire_key(ENTRY, nominal))
+        if not started[job_id]:
+            print(f"  missing {nominal.isoformat()}: recorded {nominal in recorded}")
     return tally
 
 
@@ -210,8 +221,11 @@ def test_beats_killed_at_random_and_restarted_lose_and_double_no_fire(
         running.start("beat-b")
         _wait_for_fires(migrated_url, 4, running, timeout_s=60)
         # As a beat killed between recording a fire and sending it leaves it: recorded, unsent.
+        # Recorded just before it is due, as a beat does (one recorded earlier would move
+        # every beat past the fires before it).
         with PostgresEventStore(migrated_url, pool_size=1) as store:
-            orphan = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+            orphan = _next_nominal(datetime.now(UTC) + timedelta(seconds=EVERY_S))
+            time.sleep(max((orphan - datetime.now(UTC)).total_seconds() - 0.15, 0))
             left = FireLedger(store).record(ENTRY, orphan, "schedule", JobToStart("tiny", "{}"))
         assert left is not None
         kills = 0
@@ -293,3 +307,29 @@ def test_an_operator_pauses_resumes_triggers_and_backfills_an_entry_a_beat_runs(
     triggers = Counter(row["trigger"] for row in shown)
     assert (triggers["manual"], triggers["backfill"]) == (1, 5)
     assert all(row["sent"] for row in shown if row["skipped"] is None)
+
+
+def test_beat_refuses_a_bad_schedule_or_a_busy_metrics_port_in_one_message(
+    schedule: Path, migrated_url: str, broker: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "entries:\n  - {id: a, cron: '61 * * * *', job: tiny.yaml}\n"
+        "  - {id: b, every: 1s, timezone: Nowhere/Land, job: missing.yaml}\n"
+    )
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))  # noqa: S104 (as the metrics would)
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        in_use = _tuskflow("beat", "--schedule", str(schedule), "--metrics-port", port,
+                           url=migrated_url, broker_url=broker)  # fmt: skip
+    refused = _tuskflow("beat", "--schedule", str(bad), url=migrated_url, broker_url=broker)
+
+    assert in_use.returncode == 2
+    assert f"cannot serve beat's metrics on 0.0.0.0:{port}" in in_use.stderr
+    assert refused.returncode == 2
+    assert "Traceback" not in refused.stderr + in_use.stderr
+    assert f"schedule file {bad} is invalid (3 problems)" in refused.stderr
+    assert "entries[0].cron: '61 * * * *' is not a cron expression" in refused.stderr
+    assert "entries[1].timezone: 'Nowhere/Land' is not an IANA time zone" in refused.stderr
+    assert f"entries[1].job ({tmp_path / 'missing.yaml'})" in refused.stderr

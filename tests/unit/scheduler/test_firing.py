@@ -238,3 +238,26 @@ def test_a_short_pause_resumes_without_a_catch_up_storm(job: Path) -> None:
     beat.tick(T0 + timedelta(seconds=9, milliseconds=100))
 
     assert [(f.nominal - T0).seconds for f in beat.sent] == [8, 9]
+
+
+def test_the_metrics_count_fires_and_skips_and_show_the_next_fire(job: Path) -> None:
+    store = InMemoryEventStore()
+    beat = Beat(store, _entry(job, every="10s", overlap="skip"), "beat")
+    beat.tick(T0)
+    beat.tick(T0 + timedelta(seconds=10))
+    beat.tick(T0 + timedelta(seconds=20))  # skipped: the first job never ends here
+    registry = beat.firing.metrics.registry
+
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, {"entry": "e", **labels})
+
+    assert sample("tuskflow_beat_fires_total", trigger="schedule") == 1
+    assert sample("tuskflow_beat_skips_total", why="overlap") == 1
+    assert (
+        sample("tuskflow_beat_last_fire_timestamp_seconds")
+        == (T0 + timedelta(seconds=10)).timestamp()
+    )
+    assert (
+        sample("tuskflow_beat_next_fire_timestamp_seconds")
+        == (T0 + timedelta(seconds=30)).timestamp()
+    )
