@@ -67,12 +67,15 @@ class TuskflowScheduler(Scheduler):  # type: ignore[misc]  # celery has no types
             self._store = None
 
     def _send(self, fire: Fire) -> None:
-        send_fire(self.app, fire)
+        # One producer, and its connection, for every send (as stock beat does), not one each.
+        send_fire(self.app, fire, producer=self.producer)
 
 
-def send_fire(app: Any, fire: Fire) -> None:
+def send_fire(app: Any, fire: Fire, producer: Any = None) -> None:
     """Enqueue the ETL task of the fire's job, with the job id as task id."""
-    app.send_task(RUN_JOB_TASK, args=[fire.job_id], task_id=fire.job_id, queue=ETL_QUEUE)
+    app.send_task(
+        RUN_JOB_TASK, args=[fire.job_id], task_id=fire.job_id, queue=ETL_QUEUE, producer=producer
+    )
 
 
 def _name() -> str:

@@ -49,6 +49,9 @@ from tuskflow.scheduler.submit import validate
 log = structlog.get_logger(__name__)
 Send = Callable[[Fire], None]
 _BUFFER = "hold the fire until the previous job ends"
+# Fires recorded in one transaction and then sent: the first are sent before the last are
+# recorded (a tick of 1,000 fires: 339 ms to record them all in one).
+BATCH = 200
 # Resumed, an entry's fires due before now less this were missed while it was paused.
 _RESUMED_SLACK = timedelta(seconds=1)
 # How often a paused entry is looked at again: a resume takes effect within this.
@@ -138,30 +141,39 @@ class Firing:
         return (upcoming + jitter_of(entry, upcoming) - now).total_seconds()
 
     def _fire_planned(self, planned: list[tuple[ScheduleEntry, datetime]]) -> None:
-        """Record the planned fires of entries that allow overlap in one transaction, then
-        send them; the others one by one, each decided on its previous fire's job."""
+        """Record the planned fires of entries that allow overlap BATCH at a time, each batch
+        in one transaction and sent at once after it; the others one by one, each decided on
+        its previous fire's job."""
         batch: list[Planned] = []
+        batched: set[str] = set()
         one_by_one: list[tuple[ScheduleEntry, datetime]] = []
         for entry, nominal in planned:
-            if entry.overlap != "allow" or any(p.entry_id == entry.id for p in batch):
+            if entry.overlap != "allow" or entry.id in batched:
                 one_by_one.append((entry, nominal))
                 continue
             try:
                 batch.append(Planned(entry.id, nominal, "schedule", _job_of(entry)))
+                batched.add(entry.id)
             except (SpecError, ConfigError):
                 one_by_one.append((entry, nominal))  # recorded skipped, with the reason
-        fires = self.ledger.record_many(batch)
-        if fires is None:  # another beat recorded some: theirs to send; ours one by one
-            self.ledger.catch_up()
-            fires = []
-            for plan in batch:
-                state = self.ledger.state(plan.entry_id)
-                if state.last_nominal is None or plan.nominal > state.last_nominal:
-                    fire = self.ledger.record(plan.entry_id, plan.nominal, "schedule", plan.job)
-                    fires += [fire] if fire is not None else []
-        self._send_all(fires)
+        for start in range(0, len(batch), BATCH):
+            self._send_all(self._record_batch(batch[start : start + BATCH]))
         for entry, nominal in one_by_one:
             self._fire(entry, nominal, "schedule")
+
+    def _record_batch(self, batch: list[Planned]) -> list[Fire]:
+        fires = self.ledger.record_many(batch)
+        if fires is not None:
+            return fires
+        # Another beat recorded some of them: those are its to send; the rest one by one.
+        self.ledger.catch_up()
+        fires = []
+        for plan in batch:
+            state = self.ledger.state(plan.entry_id)
+            if state.last_nominal is None or plan.nominal > state.last_nominal:
+                fire = self.ledger.record(plan.entry_id, plan.nominal, "schedule", plan.job)
+                fires += [fire] if fire is not None else []
+        return fires
 
     def _send_all(self, fires: list[Fire]) -> None:
         sent = [fire for fire in fires if self._sent_ok(fire)]
