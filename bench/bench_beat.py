@@ -13,7 +13,9 @@ Every message the beats send is taken off its Redis queue by a thread of this pr
 moment it lands (BLPOP), and stamped then: that is a fire's actual time. Lateness is actual
 minus nominal: for tuskflow the nominal time its ledger recorded; for stock beat, whose
 interval entries are due 10 s after their previous run, the previous message of the entry
-plus 10 s. The first 10 s of a run (start-up) are left out of the lateness. Fires expected are
+plus 10 s. The first 10 s of a run (start-up) are left out, and so is its last 10 s: a beat
+stopped by SIGTERM in the middle of a tick leaves that tick's remaining fires to be fired
+late by whichever beat runs next. Fires expected are
 every nominal time of every entry between the first and last 10 s step measured; missing and
 doubled count against them (tuskflow by job id). CPU is the user and system time of each beat
 process, read from /proc at its end. It prints medians and p99s and never asserts a time.
@@ -85,6 +87,12 @@ class Run:
     doubled: int
 
 
+def _steps(seconds: float, every_s: float) -> int:
+    """The 10 s steps measured: after the warm-up, and the last one a whole interval before
+    the beats are stopped, so that no tick is cut short by the SIGTERM."""
+    return int((seconds - WARM_UP_S - every_s) // every_s)
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
@@ -144,7 +152,7 @@ def stock_run(broker: str, entries: int, every_s: float, seconds: float, folder:
         for earlier, later in itertools.pairwise(stamps)
         if earlier - started > WARM_UP_S
     ]
-    steps = int((seconds - WARM_UP_S) // every_s)
+    steps = _steps(seconds, every_s)
     expected = entries * steps
     received = sum(
         sum(1 for stamp in stamps if WARM_UP_S < stamp - started <= WARM_UP_S + steps * every_s)
@@ -216,7 +224,7 @@ def ours_run(
     lateness = [
         first[job] - nominal.timestamp() for job, nominal in measured.items() if job in first
     ]
-    steps = int((seconds - WARM_UP_S) // every_s)
+    steps = _steps(seconds, every_s)
     count = entries[0] if entries else 0
     window_end = warm + timedelta(seconds=steps * every_s)
     in_window = {job for job, nominal in measured.items() if nominal < window_end}

@@ -5,9 +5,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tuskflow.config.errors import ConfigError
-from tuskflow.scheduler.schedule_file import load_schedule, parse_duration
+from tuskflow.scheduler.schedule_file import ScheduleFile, load_schedule, parse_duration
 
 
 def _job(folder: Path, name: str = "tiny.yaml") -> Path:
@@ -122,3 +123,19 @@ def test_durations_read_as_users_write_them(text: str | int, seconds: float) -> 
 def test_anything_else_is_not_a_duration(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration(text)
+
+
+def test_the_example_schedule_reads_as_its_comments_say() -> None:
+    example = Path(__file__).parents[3] / "examples" / "schedule.yaml"
+
+    # Its jobs read data/sales.csv, which make demo generates: only the entries are read here.
+    schedule = ScheduleFile.model_validate(yaml.safe_load(example.read_text()))
+
+    often, nightly = schedule.entries
+    assert (often.every, often.overlap, often.missed.policy) == (
+        timedelta(seconds=10),
+        "skip",
+        "latest",
+    )
+    assert (nightly.cron, nightly.timezone) == ("30 2 * * *", "Europe/Berlin")
+    assert (example.parent / often.job).exists()
