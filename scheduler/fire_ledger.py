@@ -22,11 +22,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+import structlog
+
 from tuskflow.eventstore.errors import DuplicateEventError, VersionConflictError
 from tuskflow.eventstore.records import ANY, NO_STREAM, NewEvent, RecordedEvent, StreamEvent
 from tuskflow.eventstore.store import EventStore
 from tuskflow.jobs import job as lifecycle
 
+log = structlog.get_logger(__name__)
 STREAM_PREFIX = "schedule-"
 RECORDED, SENT, SKIPPED, TAKEN_OVER = "FireRecorded", "FireSent", "FireSkipped", "FireTakenOver"
 PAUSED, RESUMED = "EntryPaused", "EntryResumed"
@@ -101,7 +104,17 @@ class FireLedger:
             for event in page:
                 state = self.state(event.stream_id.removeprefix(STREAM_PREFIX))
                 if event.stream_version > state.version:
-                    state.apply(event)
+                    try:
+                        state.apply(event)
+                    except (KeyError, TypeError, ValueError) as exc:
+                        # Not written by a beat: one stray stream must not stop every beat.
+                        log.warning(
+                            "schedule.event_unreadable",
+                            stream=event.stream_id,
+                            position=event.global_position,
+                            error=repr(exc),
+                        )
+                        state.version = event.stream_version
             self._position = page[-1].global_position
 
     def state(self, entry_id: str) -> "EntryFires":

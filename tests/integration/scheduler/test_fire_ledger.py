@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tuskflow.eventstore import InMemoryEventStore, PostgresEventStore
+from tuskflow.eventstore import InMemoryEventStore, NewEvent, PostgresEventStore
 from tuskflow.eventstore.store import EventStore
 from tuskflow.jobs import job as lifecycle
 from tuskflow.scheduler.fire_ledger import (
@@ -158,3 +158,14 @@ def test_beats_taking_over_the_same_unsent_fire_at_once_take_it_once(migrated_ur
         thread.join(60)
 
     assert sorted(taken) == [False] * (beats - 1) + [True]
+
+
+def test_an_event_no_beat_wrote_in_a_schedule_stream_stops_no_beat(store: EventStore) -> None:
+    store.append(stream_of("stray"), [NewEvent("FireRecorded", {"a": 1}, {})])
+    ledger = FireLedger(store)
+    fire = ledger.record("nightly", NOMINAL, "schedule", JOB)
+
+    ledger.catch_up()
+
+    assert ledger.state("nightly").last_fire == fire
+    assert ledger.state("stray").last_fire is None
