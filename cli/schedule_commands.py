@@ -80,9 +80,9 @@ def beat(
     load_schedule(path)  # refused here, in one message, before Celery starts
     os.environ["TUSKFLOW_SCHEDULE_FILE"] = str(path.resolve())
     if metrics_port is not None:
-        from tuskflow.scheduler.beat_metrics import check_port
+        from tuskflow.config.metrics_server import check_metrics_port
 
-        check_port(metrics_port)  # else Celery would report it with a traceback
+        check_metrics_port(metrics_port, "beat's")  # else Celery reports it with a traceback
         os.environ["TUSKFLOW_BEAT_METRICS_PORT"] = str(metrics_port)
     from tuskflow.config.settings import forget_process_settings
     from tuskflow.tasks.app import app as celery_app

@@ -5,12 +5,11 @@ work gathers every process's metrics in one place. Every beat counts what it did
 ``tuskflow_beat_fires_total`` over beats for the fires of a schedule.
 """
 
-import socket
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from tuskflow.config.errors import ConfigError
+from tuskflow.config.metrics_server import serve_metrics
 
 
 class BeatMetrics:
@@ -45,10 +44,7 @@ class BeatMetrics:
 
     def serve(self, port: int) -> None:
         """Expose the metrics on http://0.0.0.0:<port>/metrics; ConfigError if it cannot."""
-        try:
-            start_http_server(port, registry=self.registry)
-        except OSError as exc:
-            raise _refusal(port, exc) from exc
+        serve_metrics(self.registry, port, "beat's")
 
     def fired(self, entry: str, trigger: str, nominal: datetime) -> None:
         """Count one fire sent."""
@@ -62,19 +58,3 @@ class BeatMetrics:
     def upcoming(self, entry: str, nominal: datetime | None) -> None:
         """Set the entry's next nominal time (0 when it has none left)."""
         self.next_fire.labels(entry).set(nominal.timestamp() if nominal else 0)
-
-
-def check_port(port: int) -> None:
-    """ConfigError, in one line, if the metrics could not listen on ``port``."""
-    with socket.socket() as probe:
-        try:
-            probe.bind(("0.0.0.0", port))  # noqa: S104 (where the metrics listen)
-        except OSError as exc:
-            raise _refusal(port, exc) from None
-
-
-def _refusal(port: int, exc: OSError) -> ConfigError:
-    return ConfigError(
-        f"cannot serve beat's metrics on 0.0.0.0:{port}: {exc.strerror}; choose another"
-        " --metrics-port, or stop what listens there"
-    )

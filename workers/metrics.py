@@ -11,9 +11,9 @@ import time
 from collections import deque
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from tuskflow.config.errors import ConfigError
+from tuskflow.config.metrics_server import serve_metrics
 from tuskflow.eventstore.records import SourceProgress
 from tuskflow.workers.ingest import BatchOutcome
 
@@ -65,13 +65,8 @@ class ConsumerMetrics:
 
     def serve(self, port: int) -> None:
         """Expose the metrics on http://0.0.0.0:<port>/metrics; ConfigError if it cannot."""
-        try:
-            start_http_server(port, registry=self.registry)
-        except OSError as exc:  # before the consumer joins its group: nothing was taken yet
-            raise ConfigError(
-                f"cannot serve the consumer's metrics on 0.0.0.0:{port}: {exc.strerror};"
-                " choose another --metrics-port, or stop what listens there"
-            ) from exc
+        # Before the consumer joins its group: a refusal takes nothing.
+        serve_metrics(self.registry, port, "the consumer's")
         log.info("metrics.serving", port=port)
 
     def batch(self, outcome: BatchOutcome, progress: SourceProgress | None = None) -> None:
