@@ -85,7 +85,6 @@ class Unsent:
     """A fire recorded and neither sent nor skipped, at the stream version it was read at."""
 
     fire: Fire
-    recorded_at: datetime
     version: int
 
 
@@ -136,7 +135,11 @@ class FireLedger:
             return None
         try:
             appended = self.store.append_streams(requests)
-        except (DuplicateEventError, VersionConflictError):
+        except DuplicateEventError:
+            return None  # recorded first by a beat that read another version of a spec
+        except VersionConflictError:
+            # A job's stream exists: only its fire writes it (its id derives from the key),
+            # so a beat recording the same fire at this moment committed first.
             return None
         if any(appended[stream_of(f.entry_id)][0].duplicate for f in fires):
             return None  # an exact retry of another beat's batch: it sends them
@@ -147,30 +150,14 @@ class FireLedger:
     ) -> Fire | None:
         """Record the fire and its job in one transaction; None when a beat recorded it first
         (this one must not send it)."""
-        fire, submitted = _fire_and_job(entry_id, nominal, trigger, job)
-        requests = {
-            stream_of(entry_id): (ANY, [fire.event()]),
-            lifecycle.stream_of(fire.job_id): (NO_STREAM, [submitted]),
-        }
-        try:
-            appended = self.store.append_streams(requests)
-        except DuplicateEventError:
-            return None  # recorded first by a beat that read another version of the spec
-        except VersionConflictError:
-            # The job's stream exists: only this fire writes it (its id derives from the
-            # key), so a beat recording the fire at this moment committed first.
-            return None
-        return None if appended[stream_of(entry_id)][0].duplicate else fire
+        fires = self.record_many([Planned(entry_id, nominal, trigger, job)])
+        return fires[0] if fires else None
 
-    def sent_many(self, fires: list[Fire]) -> None:
+    def sent(self, fires: list[Fire]) -> None:
         """Mark fires enqueued, in one transaction; marking one twice stores it once."""
         items = [StreamEvent(stream_of(f.entry_id), _sent_event(f)) for f in fires]
         if items:
             self.store.append_batch(items)
-
-    def sent(self, fire: Fire) -> None:
-        """Mark the fire enqueued; recording it twice stores it once."""
-        self.store.append(stream_of(fire.entry_id), [_sent_event(fire)])
 
     def skipped(self, entry_id: str, nominal: datetime, trigger: Trigger, reason: str) -> bool:
         """Record a fire not made, with why; False when this fire was recorded before."""
@@ -192,11 +179,6 @@ class FireLedger:
         """The entry's fires as its stream tells them now (a catch_up first)."""
         self.catch_up()
         return self.state(entry_id)
-
-    def unsent(self, entry_id: str, idle_since: datetime) -> list[Unsent]:
-        """Fires not sent, recorded (and, if taken over, last taken over) before
-        ``idle_since``, oldest first: those whose beat died before it sent them."""
-        return self.fires(entry_id).unsent(idle_since)
 
     def pause(self, entry_id: str, note: str) -> None:
         """Stop the entry firing until resumed, with why (every beat obeys)."""
@@ -234,15 +216,6 @@ class FireLedger:
             for e in events
             if e.event_type in (RECORDED, SKIPPED)
         ]
-
-    def last_fire(self, entry_id: str) -> Fire | None:
-        """The fire recorded last for the entry, whatever its trigger."""
-        return self.fires(entry_id).last_fire
-
-    def last_nominal(self, entry_id: str) -> datetime | None:
-        """The latest nominal time the schedule itself reached for the entry, fired or skipped
-        (manual fires and backfills aside)."""
-        return self.fires(entry_id).last_nominal
 
 
 @dataclass(frozen=True)
@@ -296,7 +269,7 @@ class EntryFires:
     def unsent(self, idle_since: datetime) -> list[Unsent]:
         """Fires not sent whose last record or take-over is older than ``idle_since``."""
         return [
-            Unsent(fire, touched, self.version)
+            Unsent(fire, self.version)
             for fire, touched in self._unsent.values()
             if touched < idle_since
         ]

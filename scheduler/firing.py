@@ -6,9 +6,9 @@ tick:
 
 1. takes over, and sends, fires a beat recorded and left unsent for ``idle_grace`` (looked
    for every half of it);
-2. works out the fires due since the entry's last nominal time (from the ledger at start, then
-   its own), each at its nominal time plus its jitter (derived from the fire key, so that
-   every beat waits the same);
+2. works out the fires due since the furthest the entry got, by this beat or by any other (the
+   ledger's last nominal time), each at its nominal time plus its jitter (derived from the
+   fire key, so that every beat waits the same);
 3. due fires within ``late_after`` of their time fire; older ones were missed (beats were
    down) and the entry's ``missed`` policy decides: ``skip`` records one skip for them,
    ``latest`` fires the latest, ``all`` fires each, at most ``max_count``, all within
@@ -176,8 +176,9 @@ class Firing:
         return fires
 
     def _send_all(self, fires: list[Fire]) -> None:
+        """Enqueue each fire's task, then mark those sent in one transaction."""
         sent = [fire for fire in fires if self._sent_ok(fire)]
-        self.ledger.sent_many(sent)
+        self.ledger.sent(sent)
         for fire in sent:
             self._sent_log(fire)
 
@@ -204,7 +205,7 @@ class Firing:
             return None
         fire = self.ledger.record(entry.id, nominal, trigger, job)
         if fire is not None:
-            self._send(fire)
+            self._send_all([fire])
         return fire
 
     def _overlap_refusal(self, entry: ScheduleEntry) -> str | None:
@@ -233,12 +234,7 @@ class Firing:
         for unsent in self.ledger.state(entry.id).unsent(idle_since):
             if self.ledger.take_over(unsent, self.name):
                 log.warning("fire.taken_over", entry=entry.id, key=unsent.fire.key)
-                self._send(unsent.fire)
-
-    def _send(self, fire: Fire) -> None:
-        if self._sent_ok(fire):
-            self.ledger.sent(fire)
-            self._sent_log(fire)
+                self._send_all([unsent.fire])
 
     def _sent_ok(self, fire: Fire) -> bool:
         """Enqueue the fire's task; False (logged) if the broker refused: it waits to be

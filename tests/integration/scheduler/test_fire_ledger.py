@@ -98,20 +98,20 @@ def test_a_fire_left_unsent_is_taken_over_by_one_beat_once_it_has_been_idle(
     assert fire is not None
     sent_one = ledger.record("nightly", NOMINAL + timedelta(days=1), "schedule", JOB)
     assert sent_one is not None
-    ledger.sent(sent_one)
+    ledger.sent([sent_one])
     later = datetime.now(UTC) + timedelta(seconds=1)
 
-    assert ledger.unsent("nightly", idle_since=datetime.now(UTC) - timedelta(hours=1)) == []
-    [unsent] = ledger.unsent("nightly", idle_since=later)
+    assert ledger.fires("nightly").unsent(idle_since=datetime.now(UTC) - timedelta(hours=1)) == []
+    [unsent] = ledger.fires("nightly").unsent(idle_since=later)
     assert unsent.fire == fire
     assert [ledger.take_over(unsent, "beat-a"), ledger.take_over(unsent, "beat-b")] == [
         True,
         False,
     ]
-    assert ledger.unsent("nightly", idle_since=datetime.now(UTC) - timedelta(seconds=5)) == []
-    ledger.sent(fire)
-    ledger.sent(fire)  # twice stores once
-    assert ledger.unsent("nightly", idle_since=later + timedelta(seconds=5)) == []
+    assert ledger.fires("nightly").unsent(idle_since=datetime.now(UTC) - timedelta(seconds=5)) == []
+    ledger.sent([fire])
+    ledger.sent([fire])  # twice stores once
+    assert ledger.fires("nightly").unsent(idle_since=later + timedelta(seconds=5)) == []
     types = [e.event_type for e in store.read_stream(stream_of("nightly"))]
     assert types == ["FireRecorded", "FireRecorded", "FireSent", "FireTakenOver", "FireSent"]
 
@@ -122,7 +122,7 @@ def test_a_skipped_fire_is_one_verdict_and_is_never_recorded_as_a_fire(store: Ev
     assert ledger.skipped("nightly", NOMINAL, "schedule", "overlap: the last job still runs")
     assert not ledger.skipped("nightly", NOMINAL, "schedule", "overlap: the last job still runs")
     assert ledger.record("nightly", NOMINAL, "schedule", JOB) is None
-    assert ledger.unsent("nightly", idle_since=datetime.now(UTC) + timedelta(seconds=1)) == []
+    assert ledger.fires("nightly").unsent(idle_since=datetime.now(UTC) + timedelta(seconds=1)) == []
 
 
 def test_the_schedule_resumes_from_its_own_latest_nominal_time_not_a_manual_one(
@@ -133,8 +133,8 @@ def test_the_schedule_resumes_from_its_own_latest_nominal_time_not_a_manual_one(
     ledger.skipped("nightly", NOMINAL + timedelta(days=1), "schedule", "missed: skip")
     ledger.record("nightly", NOMINAL + timedelta(days=5), "manual", JOB)
 
-    assert ledger.last_nominal("nightly") == NOMINAL + timedelta(days=1)
-    assert ledger.last_nominal("weekly") is None
+    assert ledger.fires("nightly").last_nominal == NOMINAL + timedelta(days=1)
+    assert ledger.fires("weekly").last_nominal is None
 
 
 def test_beats_taking_over_the_same_unsent_fire_at_once_take_it_once(migrated_url: str) -> None:
@@ -147,7 +147,7 @@ def test_beats_taking_over_the_same_unsent_fire_at_once_take_it_once(migrated_ur
     def beat(name: str) -> None:
         with PostgresEventStore(migrated_url, pool_size=1) as store:
             ledger = FireLedger(store)
-            [unsent] = ledger.unsent("nightly", idle_since=datetime.now(UTC) + timedelta(1))
+            [unsent] = ledger.fires("nightly").unsent(idle_since=datetime.now(UTC) + timedelta(1))
             start.wait()
             taken.append(ledger.take_over(unsent, name))
 
