@@ -35,6 +35,8 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,13 +67,29 @@ class Arrivals:
     stamps: list[tuple[float, dict[str, object]]] = field(default_factory=list)
 
 
-def _drain(
-    client: redis.Redis, queues: list[str], arrivals: Arrivals, stop: threading.Event
-) -> None:
-    while not stop.is_set():
-        popped = client.blpop(queues, timeout=0.2)
-        if popped is not None:
-            arrivals.stamps.append((time.time(), json.loads(popped[1])["headers"]))
+@contextmanager
+def _arrivals(broker: str, queue: str) -> Iterator[Arrivals]:
+    """Every message landing on ``queue`` of the (emptied) broker while the block runs, and
+    for a second after, taken off and stamped by a thread of its own."""
+    client = redis.Redis.from_url(broker)
+    client.flushdb()
+    arrivals, stop = Arrivals(), threading.Event()
+
+    def drain() -> None:
+        while not stop.is_set():
+            popped = client.blpop([queue], timeout=0.2)
+            if popped is not None:
+                arrivals.stamps.append((time.time(), json.loads(popped[1])["headers"]))
+
+    drainer = threading.Thread(target=drain)
+    drainer.start()
+    try:
+        yield arrivals
+        time.sleep(1)  # the last messages sent before the beats stopped
+    finally:
+        stop.set()
+        drainer.join()
+        client.close()
 
 
 @dataclass
@@ -122,11 +140,6 @@ def _run_processes(
 
 
 def stock_run(broker: str, entries: int, every_s: float, seconds: float, folder: Path) -> Run:
-    client = redis.Redis.from_url(broker)
-    client.flushdb()
-    arrivals, stop = Arrivals(), threading.Event()
-    drainer = threading.Thread(target=_drain, args=(client, [STOCK_QUEUE], arrivals, stop))
-    drainer.start()
     env = {
         **os.environ,
         "BENCH_BEAT_BROKER": broker,
@@ -139,10 +152,8 @@ def stock_run(broker: str, entries: int, every_s: float, seconds: float, folder:
         "-s", str(folder / "stock-schedule"), "--loglevel", "WARNING",
     ]  # fmt: skip
     started = time.time()
-    [cpu] = _run_processes([argv], env, seconds, folder / "stock.log")
-    time.sleep(1)
-    stop.set()
-    drainer.join()
+    with _arrivals(broker, STOCK_QUEUE) as arrivals:
+        [cpu] = _run_processes([argv], env, seconds, folder / "stock.log")
     by_entry: dict[str, list[float]] = defaultdict(list)
     for stamp, headers in arrivals.stamps:
         by_entry[str(headers["argsrepr"])].append(stamp)
@@ -158,7 +169,6 @@ def stock_run(broker: str, entries: int, every_s: float, seconds: float, folder:
         sum(1 for stamp in stamps if WARM_UP_S < stamp - started <= WARM_UP_S + steps * every_s)
         for stamps in by_entry.values()
     )
-    client.close()
     return Run(
         "stock Celery beat", cpu, lateness, expected, received, max(expected - received, 0), 0
     )
@@ -189,11 +199,6 @@ def ours_run(
     seconds: float,
 ) -> Run:
     url = _fresh_store(base_url)
-    client = redis.Redis.from_url(broker)
-    client.flushdb()
-    arrivals, stop = Arrivals(), threading.Event()
-    drainer = threading.Thread(target=_drain, args=(client, [ETL_QUEUE], arrivals, stop))
-    drainer.start()
     env = {
         **os.environ,
         "TUSKFLOW_DATABASE_URL": url,
@@ -202,11 +207,8 @@ def ours_run(
     }
     argv = [str(TUSKFLOW), "beat", "--schedule", str(schedule), "--loglevel", "WARNING"]
     started = datetime.now(UTC)
-    cpu = _run_processes([argv] * beats, env, seconds, schedule.parent / f"{name}.log")
-    time.sleep(1)
-    stop.set()
-    drainer.join()
-    client.close()
+    with _arrivals(broker, ETL_QUEUE) as arrivals:
+        cpu = _run_processes([argv] * beats, env, seconds, schedule.parent / f"{name}.log")
     with psycopg.connect(url) as conn:
         nominal_of: dict[str, datetime] = dict(
             conn.execute(
