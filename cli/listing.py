@@ -5,11 +5,14 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from tuskflow.eventstore.records import RecordedEvent
 
 JsonOption = Annotated[bool, typer.Option("--json", help="one JSON object a line")]
 # Piped, a table is as wide as its rows need: a pipe has no width to fit.
@@ -56,3 +59,21 @@ def _json_value(value: object) -> object:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
+
+
+def event_line(event: "RecordedEvent") -> str:
+    """An event as one JSON line, every field: how `store read --json`, `store tail` and
+    `archive read` print events."""
+    return json.dumps(
+        {
+            "position": event.global_position,
+            "stream": event.stream_id,
+            "version": event.stream_version,
+            "type": event.event_type,
+            "event_id": str(event.event_id),
+            "recorded_at": event.recorded_at.isoformat(),
+            "data": event.data,
+            "metadata": event.metadata,
+        },
+        default=str,
+    )

@@ -16,6 +16,7 @@ import typer
 
 from tuskflow import __version__
 from tuskflow.cli import (
+    archive_commands,
     consume_commands,
     db_commands,
     deadletters_commands,
@@ -50,6 +51,7 @@ app.add_typer(deadletters_commands.app, name="deadletters")
 app.add_typer(jobs_commands.app, name="jobs")
 app.add_typer(kafka_commands.app, name="kafka")
 app.add_typer(schedule_commands.app, name="schedule")
+app.add_typer(archive_commands.app, name="archive")
 app.command()(schedule_commands.beat)
 app.command()(jobs_commands.submit)
 

@@ -6,17 +6,22 @@ that `--help` and every other command start without them.
 
 import importlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from tuskflow.cli.listing import JsonOption, print_listing
+from tuskflow.cli.listing import JsonOption, event_line, print_listing
 from tuskflow.config import Settings
+from tuskflow.config.errors import ConfigError
+from tuskflow.config.settings import env_var
 from tuskflow.eventstore import AggregateRepository, RecordedEvent
 from tuskflow.eventstore.aggregate import Aggregate
 
 if TYPE_CHECKING:
+    from tuskflow.archive.read_through import PrunedLog
     from tuskflow.eventstore.postgres.store import PostgresEventStore
 
 app = typer.Typer(help="Look into the event store.", no_args_is_help=True)
@@ -31,22 +36,6 @@ def _store(ctx: typer.Context) -> "PostgresEventStore":
     probe(url, "cli")
     return PostgresEventStore(
         url, max_event_bytes=settings.event_max_bytes, pool_size=2, role="cli"
-    )
-
-
-def _line(event: RecordedEvent) -> str:
-    return json.dumps(
-        {
-            "position": event.global_position,
-            "stream": event.stream_id,
-            "version": event.stream_version,
-            "type": event.event_type,
-            "event_id": str(event.event_id),
-            "recorded_at": event.recorded_at.isoformat(),
-            "data": event.data,
-            "metadata": event.metadata,
-        },
-        default=str,
     )
 
 
@@ -82,7 +71,7 @@ def read(
         raise typer.Exit(1)
     if as_json:
         for event in events:
-            typer.echo(_line(event))
+            typer.echo(event_line(event))
         return
     print_listing([_row(event) for event in events], as_json=False, empty="")
 
@@ -127,7 +116,7 @@ def tail(
                         continue
                     if category and not event.stream_id.startswith(category):
                         continue
-                    typer.echo(_line(event))
+                    typer.echo(event_line(event))
                     shown += 1
                     if count is not None and shown >= count:
                         break
@@ -159,10 +148,33 @@ def replay(ctx: typer.Context, projection: str) -> None:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, transient=False) as progress:
+    with _pruned_log(settings) as pruned, Progress(*columns, transient=False) as progress:
         task = progress.add_task(f"replaying {projection}", total=head)
-        applied = runner.rebuild(lambda position: progress.update(task, completed=position))
+        applied = runner.rebuild(
+            lambda position: progress.update(task, completed=position),
+            pruned=pruned.events,
+            pruned_through=pruned.through,
+        )
     typer.echo(f"{projection}: rebuilt from {applied} events")
+
+
+@contextmanager
+def _pruned_log(settings: Settings) -> Iterator["PrunedLog"]:
+    """The events pruned from the live store, read from the archive (none when nothing was)."""
+    from tuskflow.archive.destination import Destination
+    from tuskflow.archive.read_through import PrunedLog, pruned_log
+    from tuskflow.eventstore.postgres.archive_log import ArchiveLog
+
+    with ArchiveLog(settings.required("database_url"), "cli") as archive_log:
+        if not any(day.pruned_at for day in archive_log.days()):
+            yield PrunedLog(iter(()), 0)
+            return
+        if settings.archive_url is None:
+            raise ConfigError(
+                f"days were pruned from the live store: set {env_var('archive_url')} to their "
+                "archive so that the rebuild reads them from it"
+            )
+        yield pruned_log(archive_log, Destination(settings.archive_url))
 
 
 @app.command()

@@ -123,6 +123,21 @@ class Settings(BaseSettings):
     beat_metrics_port: Annotated[
         Port | None, Field(description="a TCP port beat serves its Prometheus metrics on")
     ] = None
+    archive_url: Annotated[
+        str | None,
+        Field(
+            description="where the event log's archive lives: a folder, or s3://bucket/prefix "
+            "(pyarrow's S3 options as query parameters, e.g. ?endpoint_override=host:port)"
+        ),
+    ] = None
+    archive_settle_s: Annotated[
+        float,
+        Field(
+            ge=0,
+            description="seconds after a UTC midnight before the day that ended is sealed and "
+            "archived (a transaction open since before midnight delays it further)",
+        ),
+    ] = 3600.0
     local_postgres_port: Annotated[
         Port, Field(description="a TCP port for the local PostgreSQL")
     ] = 55432

@@ -56,3 +56,8 @@ class RejectedEventsError(DuplicateEventError):
 
     def __reduce__(self) -> tuple[type["RejectedEventsError"], tuple[tuple[Rejected, ...]]]:
         return (type(self), (self.rejected,))
+
+
+class PrunedRangeError(PermanentError):
+    """A read reached events that were pruned from the live store; the message says which
+    and where their archive is (`tuskflow archive read DAY` reads it)."""

@@ -7,6 +7,9 @@ except under CI, where a missing service is a failure.
 """
 
 import os
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -123,3 +126,36 @@ def restart_service(
 
     request.getfixturevalue("postgres_url")
     return restart
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """host:port of a real S3-compatible server (moto in server mode), for the session."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"moto's S3 server did not start on port {port}")
+            time.sleep(0.1)
+    yield f"127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def s3_url(endpoint: str, bucket: str, prefix: str) -> str:
+    """An archive URL in a bucket of the local S3 server (created on first write)."""
+    return (
+        f"s3://test:secret@{bucket}/{prefix}?endpoint_override={endpoint}&scheme=http"
+        "&region=us-east-1&allow_bucket_creation=true"
+    )

@@ -9,8 +9,10 @@ others stand by instead of queueing on the row lock; when the active one dies, i
 ends, the lock is freed and a standby takes over.
 """
 
+import heapq
+import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import psycopg
@@ -20,6 +22,7 @@ from tuskflow.config.database import connect, database_errors
 from tuskflow.eventstore.postgres import queries
 from tuskflow.eventstore.postgres.notify import NotifyWaker
 from tuskflow.eventstore.projections import Projection
+from tuskflow.eventstore.records import RecordedEvent
 
 Connection = psycopg.Connection[Any]
 log = structlog.get_logger(__name__)
@@ -68,16 +71,65 @@ class ProjectionRunner:
                     progress(queries.checkpoint(conn, self.checkpoint_name))
         return total
 
-    def rebuild(self, progress: Callable[[int], object] | None = None) -> int:
-        """Empty the read model and apply every event again from the first."""
+    def rebuild(
+        self,
+        progress: Callable[[int], object] | None = None,
+        *,
+        pruned: Iterable[RecordedEvent] = (),
+        pruned_through: int = 0,
+    ) -> int:
+        """Empty the read model and apply every event again from the first.
+
+        Over a pruned log, ``pruned`` gives the pruned events in global order (from the
+        archive, archive.read_through) up to ``pruned_through``: they are merged with the live
+        events of those positions and applied first, then the live store is followed on.
+        """
         with database_errors(self.url), connect(self.url, "projection") as conn:
             self._setup(conn)
             with conn.transaction():
                 queries.lock_checkpoint(conn, self.checkpoint_name)
                 self.projection.reset(conn)
                 queries.set_checkpoint(conn, self.checkpoint_name, 0)
-        log.info("projection.reset", projection=self.projection.name)
-        return self.catch_up(progress)
+            log.info("projection.reset", projection=self.projection.name)
+            applied = self._apply_pruned(conn, pruned, pruned_through, progress)
+        return applied + self.catch_up(progress)
+
+    def _apply_pruned(
+        self,
+        conn: Connection,
+        pruned: Iterable[RecordedEvent],
+        through: int,
+        progress: Callable[[int], object] | None,
+    ) -> int:
+        if through == 0:
+            return 0
+        live = self._live_below(conn, through)
+        merged = heapq.merge(pruned, live, key=lambda event: event.global_position)
+        category = self.projection.category
+        applied = 0
+        while page := list(itertools.islice(merged, self.batch_size)):
+            events = [e for e in page if category is None or e.stream_id.startswith(category)]
+            with conn.transaction():
+                queries.lock_checkpoint(conn, self.checkpoint_name)
+                if events:
+                    self.projection.apply(conn, events)
+                queries.set_checkpoint(conn, self.checkpoint_name, page[-1].global_position)
+            applied += len(events)
+            if progress is not None:
+                progress(page[-1].global_position)
+        with conn.transaction():
+            queries.lock_checkpoint(conn, self.checkpoint_name)
+            queries.set_checkpoint(conn, self.checkpoint_name, through)
+        return applied
+
+    def _live_below(self, conn: Connection, through: int) -> Iterator[RecordedEvent]:
+        """The live events up to ``through``, past the pruned gaps among them."""
+        after = 0
+        while page := queries.read_all(
+            conn, after, limit=self.batch_size, to_position=through, check_pruned=False
+        ):
+            yield from page
+            after = page[-1].global_position
 
     def run(self, stop: threading.Event, *, poll_interval_s: float = 1.0) -> None:
         """Stand by until this process holds the projection's lock, then keep it up to date."""

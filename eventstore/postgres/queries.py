@@ -9,6 +9,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from tuskflow.eventstore.errors import PrunedRangeError
 from tuskflow.eventstore.records import (
     DeadLetter,
     LetterFilter,
@@ -70,7 +71,25 @@ def read_stream(
         "limit": limit,
     }
     # Built positionally from plain tuples: several times cheaper than a keyword row factory.
-    return [RecordedEvent(*row) for row in conn.execute(query, params, prepare=True)]
+    events = [RecordedEvent(*row) for row in conn.execute(query, params, prepare=True)]
+    if not backwards and (events[0].stream_version if events else None) != from_version:
+        _refuse_pruned_versions(conn, stream_id, from_version, events)
+    return events
+
+
+def _refuse_pruned_versions(
+    conn: Connection, stream_id: str, from_version: int, events: list[RecordedEvent]
+) -> None:
+    """PrunedRangeError when a forward read of a stream does not start at ``from_version``
+    although the stream has it: versions are contiguous, so those events were pruned."""
+    if not events:
+        row = conn.execute(
+            "SELECT version FROM streams WHERE stream_id = %s", [stream_id], prepare=True
+        ).fetchone()
+        if row is None or row[0] < from_version:
+            return  # nothing there yet: a stream is read past its end
+    first_seen = events[0].global_position if events else 2**63 - 1
+    _refuse_pruned(conn, 0, first_seen, f"versions {from_version} and on of {stream_id!r}")
 
 
 def read_all(
@@ -81,9 +100,11 @@ def read_all(
     event_types: Sequence[str] | None = None,
     category: str | None = None,
     to_position: int | None = None,
+    check_pruned: bool = True,
 ) -> list[RecordedEvent]:
     """Events after global position ``after`` (and up to ``to_position``), in global (commit)
-    order."""
+    order. PrunedRangeError when pruned events lie between ``after`` and the first returned,
+    unless ``check_pruned`` is off (a rebuild that reads those from the archive)."""
     conditions = [sql.SQL("global_position > %(after)s")]
     if to_position is not None:
         conditions.append(sql.SQL("global_position <= %(to_position)s"))
@@ -102,7 +123,27 @@ def read_all(
         "limit": limit,
     }
     # Built positionally from plain tuples: several times cheaper than a keyword row factory.
-    return [RecordedEvent(*row) for row in conn.execute(query, params, prepare=True)]
+    events = [RecordedEvent(*row) for row in conn.execute(query, params, prepare=True)]
+    if check_pruned and events and events[0].global_position > after + 1:
+        _refuse_pruned(conn, after, events[0].global_position, f"positions after {after}")
+    return events
+
+
+def _refuse_pruned(conn: Connection, after: int, first_seen: int, what: str) -> None:
+    """PrunedRangeError when a pruned day's positions lie between ``after`` and ``first_seen``
+    (a gap in what a read returned; gaps are otherwise rolled-back or filtered positions)."""
+    rows = conn.execute(
+        "SELECT day, location FROM event_prunes WHERE first_position < %s"
+        " AND last_position > %s ORDER BY day",
+        [first_seen, after],
+        prepare=True,
+    ).fetchall()
+    if rows:
+        days = ", ".join(str(day) for day, _ in rows)
+        raise PrunedRangeError(
+            f"{what} include events pruned from the live store (days {days}); their archive is "
+            f"at {rows[0][1]} (read it with tuskflow archive read DAY)"
+        )
 
 
 def stream_version(conn: Connection, stream_id: str) -> int:
@@ -112,8 +153,11 @@ def stream_version(conn: Connection, stream_id: str) -> int:
 
 
 def head(conn: Connection) -> int:
-    """The highest committed global position."""
-    row = conn.execute("SELECT coalesce(max(global_position), 0) FROM events").fetchone()
+    """The highest committed global position, pruned ones included (positions go on)."""
+    row = conn.execute(
+        "SELECT greatest(coalesce(max(global_position), 0),"
+        " (SELECT coalesce(max(last_position), 0) FROM event_prunes)) FROM events"
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -172,11 +216,14 @@ def set_checkpoint(conn: Connection, name: str, position: int) -> None:
 
 
 def stats(conn: Connection) -> StoreStats:
-    """Counts of what the store holds (event count from the streams' versions: no full scan)."""
+    """Counts of what the store holds live (event count from the streams' versions less what
+    was pruned: no full scan)."""
     row = conn.execute(
-        "SELECT (SELECT coalesce(sum(version), 0) FROM streams),"
+        "SELECT (SELECT coalesce(sum(version), 0) FROM streams)"
+        " - (SELECT coalesce(sum(events_deleted), 0) FROM event_prunes),"
         " (SELECT count(*) FROM streams),"
-        " (SELECT coalesce(max(global_position), 0) FROM events),"
+        " (SELECT greatest(coalesce(max(global_position), 0),"
+        " (SELECT coalesce(max(last_position), 0) FROM event_prunes)) FROM events),"
         " (SELECT count(*) FROM snapshots),"
         " (SELECT count(*) FROM dead_letters)"
     ).fetchone()
