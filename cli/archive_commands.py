@@ -16,7 +16,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 
 from tuskflow.cli.listing import JsonOption, event_line, print_listing
 from tuskflow.config import Settings
-from tuskflow.config.errors import ConfigError
 from tuskflow.config.settings import env_var
 
 if TYPE_CHECKING:
@@ -47,22 +46,14 @@ DayOption = Annotated[str | None, typer.Option(help="the last day to export (YYY
 
 @contextmanager
 def _opened(ctx: typer.Context, to: str | None) -> Iterator[tuple["ArchiveLog", "Destination"]]:
-    from tuskflow.archive.destination import Destination
+    from tuskflow.archive.session import archive_session
     from tuskflow.config.database import probe
-    from tuskflow.eventstore.postgres.archive_log import ArchiveLog
 
     settings: Settings = ctx.obj
-    url = to or settings.archive_url
-    if url is None:
-        raise ConfigError(
-            f"{env_var('archive_url')} is not set: give --to FOLDER or --to s3://bucket/prefix, "
-            "or set the variable"
-        )
     database_url = settings.required("database_url")
     probe(database_url, "cli-archive")
-    destination = Destination(url)
-    with ArchiveLog(database_url, "cli-archive") as archive_log:
-        yield archive_log, destination
+    with archive_session(database_url, to or settings.archive_url, "cli-archive") as opened:
+        yield opened
 
 
 def _progress() -> Progress:

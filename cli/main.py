@@ -24,6 +24,7 @@ from tuskflow.cli import (
     kafka_commands,
     local_commands,
     schedule_commands,
+    snapshot_commands,
     store_commands,
 )
 from tuskflow.config import Settings, TuskflowError, configure_logging, load_settings
@@ -52,6 +53,7 @@ app.add_typer(jobs_commands.app, name="jobs")
 app.add_typer(kafka_commands.app, name="kafka")
 app.add_typer(schedule_commands.app, name="schedule")
 app.add_typer(archive_commands.app, name="archive")
+app.add_typer(snapshot_commands.app, name="snapshot")
 app.command()(schedule_commands.beat)
 app.command()(jobs_commands.submit)
 

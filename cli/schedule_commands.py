@@ -52,7 +52,7 @@ def check(ctx: typer.Context, schedule: ScheduleOption = None, as_json: JsonOpti
             "rule": entry.cron or f"every {entry.every.total_seconds() if entry.every else 0:g}s",
             "timezone": entry.timezone,
             "next_fire": next_fire(entry, now),
-            "job": str(entry.job),
+            "fires": entry.target,
             "missed": entry.missed.policy,
             "overlap": entry.overlap,
             "enabled": entry.enabled,

@@ -4,7 +4,6 @@ The PostgreSQL store (psycopg) and the product's catalog are imported inside the
 that `--help` and every other command start without them.
 """
 
-import importlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -192,7 +191,7 @@ def snapshot(
     tuskflow's own; give --aggregate module:Class for a stream of yours)."""
     from tuskflow.jobs import catalog
 
-    factory = _aggregate_class(aggregate) if aggregate is not None else None
+    factory = catalog.aggregate_class(aggregate, "--aggregate") if aggregate is not None else None
     if take and factory is None:
         factory = catalog.aggregate_of(stream)
         if factory is None:
@@ -222,23 +221,4 @@ def _take_snapshot(store: "PostgresEventStore", stream: str, factory: type[Aggre
     if loaded.version == 0:
         typer.echo(f"stream {stream!r} has no events", err=True)
         raise typer.Exit(1)
-    try:
-        repository.take_snapshot(loaded)
-    except NotImplementedError:
-        typer.echo(
-            f"{factory.__module__}:{factory.__name__} does not take snapshots: give it"
-            " snapshot_state() and restore()",
-            err=True,
-        )
-        raise typer.Exit(2) from None
-
-
-def _aggregate_class(path: str) -> type[Aggregate]:
-    module_name, _, class_name = path.partition(":")
-    try:
-        found = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise typer.BadParameter(f"cannot load aggregate {path!r}: {exc}") from None
-    if not (isinstance(found, type) and issubclass(found, Aggregate)):
-        raise typer.BadParameter(f"{path} is not an eventstore Aggregate")
-    return found
+    repository.take_snapshot(loaded)

@@ -14,6 +14,14 @@ CELERY_APP_MODULE = "tuskflow.tasks"
 # Queue and task names, named once: producers route by them, workers consume them.
 ETL_QUEUE = "etl"
 RUN_JOB_TASK = "tuskflow.etl.run_job"
+# Upkeep of the store, away from ETL jobs: snapshot runs, archive export and verify,
+# projection catch-up (tasks/maintenance.py).
+MAINTENANCE_QUEUE = "maintenance"
+SNAPSHOT_TASK = "tuskflow.snapshots.run"
+ARCHIVE_EXPORT_TASK = "tuskflow.archive.export"
+ARCHIVE_VERIFY_TASK = "tuskflow.archive.verify"
+PROJECTION_TASK = "tuskflow.projections.catch_up"
+MAINTENANCE_TASKS = (SNAPSHOT_TASK, ARCHIVE_EXPORT_TASK, ARCHIVE_VERIFY_TASK, PROJECTION_TASK)
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -36,6 +44,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": True,
         "worker_hijack_root_logger": False,
         "enable_utc": True,
-        "task_routes": {RUN_JOB_TASK: {"queue": ETL_QUEUE}},
+        "task_routes": {
+            RUN_JOB_TASK: {"queue": ETL_QUEUE},
+            **{name: {"queue": MAINTENANCE_QUEUE} for name in MAINTENANCE_TASKS},
+        },
         "task_track_started": True,
     }

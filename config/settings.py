@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tuskflow.config.errors import ConfigError
@@ -49,6 +49,16 @@ def _upper(value: object) -> object:
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class SnapshotSetting(BaseModel):
+    """A stream category's aggregate (``module:Class``) and how many events after its last
+    snapshot make a stream due another."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    aggregate: str = Field(pattern=r"^[\w.]+:[\w.]+$")
+    every: int = Field(100, ge=1)
 
 
 class Settings(BaseSettings):
@@ -123,6 +133,13 @@ class Settings(BaseSettings):
     beat_metrics_port: Annotated[
         Port | None, Field(description="a TCP port beat serves its Prometheus metrics on")
     ] = None
+    snapshot_aggregates: Annotated[
+        dict[str, SnapshotSetting],
+        Field(
+            description='JSON: stream category to aggregate and policy, e.g. {"order-": '
+            '{"aggregate": "shop.orders:Order", "every": 50}} (job- is built in)'
+        ),
+    ] = {}
     archive_url: Annotated[
         str | None,
         Field(

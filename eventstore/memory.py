@@ -28,11 +28,13 @@ from tuskflow.eventstore.records import (
     RecordedEvent,
     Rejected,
     Snapshot,
+    SnapshotDue,
     SourceProgress,
     StoredDeadLetter,
     StoreStats,
     StreamEvent,
     describe_expected,
+    snapshot_schema_of,
 )
 from tuskflow.eventstore.validation import (
     DEFAULT_MAX_EVENT_BYTES,
@@ -234,7 +236,11 @@ class InMemoryEventStore:
         """Keep the snapshot unless a later one is kept already."""
         with self._lock:
             kept = self._snapshots.get(snapshot.stream_id)
-            if kept is None or kept.stream_version < snapshot.stream_version:
+            if (
+                kept is None
+                or kept.stream_version < snapshot.stream_version
+                or snapshot_schema_of(kept) != snapshot_schema_of(snapshot)
+            ):
                 self._snapshots[snapshot.stream_id] = _frozen_copy(snapshot)
 
     def load_snapshot(self, stream_id: str) -> Snapshot | None:
@@ -242,6 +248,24 @@ class InMemoryEventStore:
         with self._lock:
             kept = self._snapshots.get(stream_id)
         return _frozen_copy(kept) if kept is not None else None
+
+    def snapshots_due(
+        self, category: str, every: int, schema: int, *, after: str = "", limit: int = 1000
+    ) -> list[SnapshotDue]:
+        """Streams of the category ``every`` or more events past their usable snapshot."""
+        with self._lock:
+            due = []
+            for stream_id in sorted(self._streams):
+                if not stream_id.startswith(category) or stream_id <= after:
+                    continue
+                kept = self._snapshots.get(stream_id)
+                usable = kept.stream_version if kept and snapshot_schema_of(kept) == schema else 0
+                version = len(self._streams[stream_id])
+                if version - usable >= every:
+                    due.append(SnapshotDue(stream_id, version, usable))
+                if len(due) == limit:
+                    break
+            return due
 
     def checkpoint(self, name: str) -> int:
         """A subscription's last processed position."""

@@ -111,6 +111,26 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class SnapshotDue:
+    """A stream whose version is ``every`` or more past its usable snapshot's (0: none)."""
+
+    stream_id: str
+    version: int
+    snapshot_version: int
+
+
+def category_end(category: str) -> str:
+    """The first stream id after every id starting with ``category`` (a non-empty prefix), in
+    code point order, which is the "C" collation's order of UTF-8 text."""
+    return category[:-1] + chr(ord(category[-1]) + 1)
+
+
+def snapshot_schema_of(snapshot: "Snapshot") -> object:
+    """The schema an aggregate wrote its snapshot state with (AggregateRepository's layout)."""
+    return snapshot.state.get("schema")
+
+
+@dataclass(frozen=True)
 class StoreStats:
     """Counts for `tuskflow store stats`."""
 

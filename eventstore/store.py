@@ -13,6 +13,7 @@ Contract, for every implementation:
   writer whose commit reply was lost retries with the versions it had). Otherwise a stream not
   at its expected version raises VersionConflictError and no global position is consumed.
   Stream rows are locked in stream-id order before the commit-order lock: no deadlock.
+- ``save_snapshot`` keeps a snapshot unless one of a later version and the same schema is kept.
 - ``read_all`` returns events in global order, and global order is commit order: a reader that
   has seen position N will never later find a newly committed event below N.
 """
@@ -29,6 +30,7 @@ from tuskflow.eventstore.records import (
     NewEvent,
     RecordedEvent,
     Snapshot,
+    SnapshotDue,
     StoreStats,
     StreamEvent,
 )
@@ -87,6 +89,12 @@ class EventStore(Protocol):
 
     def load_snapshot(self, stream_id: str) -> Snapshot | None:
         """The latest snapshot of a stream."""
+
+    def snapshots_due(
+        self, category: str, every: int, schema: int, *, after: str = "", limit: int = 1000
+    ) -> list[SnapshotDue]:
+        """Streams of ``category`` (after ``after``, in stream-id order) that are ``every`` or
+        more events past their snapshot; a snapshot of another ``schema`` counts as none."""
 
     def checkpoint(self, name: str) -> int:
         """The last global position a subscription or projection processed; 0 at first."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from celery.beat import Scheduler
 
-from tuskflow.config.celery import ETL_QUEUE, RUN_JOB_TASK
+from tuskflow.config.celery import ETL_QUEUE, MAINTENANCE_QUEUE, RUN_JOB_TASK
 from tuskflow.config.errors import ConfigError
 from tuskflow.config.settings import process_settings
 from tuskflow.eventstore.postgres.store import PostgresEventStore
@@ -72,7 +72,17 @@ class TuskflowScheduler(Scheduler):  # type: ignore[misc]  # celery has no types
 
 
 def send_fire(app: Any, fire: Fire, producer: Any = None) -> None:
-    """Enqueue the ETL task of the fire's job, with the job id as task id."""
+    """Enqueue the ETL task of the fire's job, with the job id as task id; or a maintenance
+    fire's task, with the fire's job id as its task id."""
+    if fire.task is not None:
+        app.send_task(
+            fire.task.name,
+            kwargs=dict(fire.task.kwargs),
+            task_id=fire.job_id,
+            queue=MAINTENANCE_QUEUE,
+            producer=producer,
+        )
+        return
     app.send_task(
         RUN_JOB_TASK, args=[fire.job_id], task_id=fire.job_id, queue=ETL_QUEUE, producer=producer
     )

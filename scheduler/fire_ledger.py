@@ -6,8 +6,10 @@ every beat names the same fire alike. Commit order:
 1. ``record``: FireRecorded in the entry's stream and JobSubmitted in the stream of the job
    it starts, whose id derives from the fire key, in one transaction. Both event ids derive
    from the key, so a second beat recording the same fire is an exact retry that stores
-   nothing, and it learns that it was not first: only the first sends.
-2. the sender enqueues the job's task (task id: the job id), then
+   nothing, and it learns that it was not first: only the first sends. A maintenance fire
+   (a snapshot run, an archive export...) starts no job: its FireRecorded names the task and
+   its arguments, and its ``job_id`` is the task's id.
+2. the sender enqueues the job's task (task id: the job id), or the maintenance task, then
 3. ``sent``: FireSent.
 
 A beat killed between 1 and 3 leaves a fire recorded and not sent. ``take_over`` lets another
@@ -28,6 +30,7 @@ from tuskflow.eventstore.errors import DuplicateEventError, VersionConflictError
 from tuskflow.eventstore.records import ANY, NO_STREAM, NewEvent, RecordedEvent, StreamEvent
 from tuskflow.eventstore.store import EventStore
 from tuskflow.jobs import job as lifecycle
+from tuskflow.scheduler.schedule_file import MaintenanceTask
 
 log = structlog.get_logger(__name__)
 STREAM_PREFIX = "schedule-"
@@ -61,7 +64,8 @@ class Fire:
     entry_id: str
     nominal: datetime
     trigger: Trigger
-    job_id: str
+    job_id: str  # the job it starts; for a maintenance fire, its task's id
+    task: MaintenanceTask | None = None  # what a maintenance fire sends
 
     @property
     def key(self) -> str:
@@ -71,12 +75,14 @@ class Fire:
     def event(self) -> NewEvent:
         """Its FireRecorded, identical from every beat (no beat name, no wall time: the
         store's recorded_at says when)."""
-        data = {
+        data: dict[str, object] = {
             "entry_id": self.entry_id,
             "nominal": self.nominal.astimezone(UTC).isoformat(),
             "trigger": self.trigger,
             "job_id": self.job_id,
         }
+        if self.task is not None:
+            data["task"] = {"name": self.task.name, "kwargs": dict(self.task.kwargs)}
         return NewEvent(RECORDED, data, {}, _event_id(self.key, RECORDED))
 
 
@@ -124,14 +130,18 @@ class FireLedger:
         """Record many fires, each with its job, in one transaction; None, and nothing
         stored, when any of them was recorded by another beat (catch up and plan again)."""
         fires, requests = [], {}
+        streams = 0
         for plan in planned:
-            fire, submitted = _fire_and_job(plan.entry_id, plan.nominal, plan.trigger, plan.job)
+            fire, submitted = _fire_and_job(plan)
             fires.append(fire)
             requests[stream_of(plan.entry_id)] = (ANY, [fire.event()])
-            requests[lifecycle.stream_of(fire.job_id)] = (NO_STREAM, [submitted])
+            streams += 1
+            if submitted is not None:
+                requests[lifecycle.stream_of(fire.job_id)] = (NO_STREAM, [submitted])
+                streams += 1
         if not requests:
             return []
-        if len(requests) != 2 * len(planned):  # two fires of one entry: one at a time
+        if len(requests) != streams:  # two fires of one entry: one at a time
             return None
         try:
             appended = self.store.append_streams(requests)
@@ -146,11 +156,16 @@ class FireLedger:
         return fires
 
     def record(
-        self, entry_id: str, nominal: datetime, trigger: Trigger, job: "JobToStart"
+        self,
+        entry_id: str,
+        nominal: datetime,
+        trigger: Trigger,
+        job: "JobToStart | None",
+        task: MaintenanceTask | None = None,
     ) -> Fire | None:
-        """Record the fire and its job in one transaction; None when a beat recorded it first
-        (this one must not send it)."""
-        fires = self.record_many([Planned(entry_id, nominal, trigger, job)])
+        """Record the fire and its job (or its task) in one transaction; None when a beat
+        recorded it first (this one must not send it)."""
+        fires = self.record_many([Planned(entry_id, nominal, trigger, job, task)])
         return fires[0] if fires else None
 
     def sent(self, fires: list[Fire]) -> None:
@@ -277,12 +292,13 @@ class EntryFires:
 
 @dataclass(frozen=True)
 class Planned:
-    """A fire a beat means to record."""
+    """A fire a beat means to record: the job it starts, or the maintenance task it sends."""
 
     entry_id: str
     nominal: datetime
     trigger: Trigger
-    job: "JobToStart"
+    job: "JobToStart | None"
+    task: MaintenanceTask | None = None
 
 
 @dataclass(frozen=True)
@@ -293,12 +309,13 @@ class JobToStart:
     spec_json: str
 
 
-def _fire_and_job(
-    entry_id: str, nominal: datetime, trigger: Trigger, job: JobToStart
-) -> tuple[Fire, NewEvent]:
-    fire = Fire(entry_id, nominal, trigger, job_id_of(fire_key(entry_id, nominal)))
+def _fire_and_job(plan: Planned) -> tuple[Fire, NewEvent | None]:
+    job_id = job_id_of(fire_key(plan.entry_id, plan.nominal))
+    fire = Fire(plan.entry_id, plan.nominal, plan.trigger, job_id, plan.task)
+    if plan.job is None:
+        return fire, None
     submitted = lifecycle.submitted_event(
-        fire.job_id, job.name, job.spec_json, f"schedule:{entry_id}"
+        fire.job_id, plan.job.name, plan.job.spec_json, f"schedule:{plan.entry_id}"
     )
     return fire, submitted
 
@@ -310,7 +327,9 @@ def _sent_event(fire: Fire) -> NewEvent:
 def _fire_of(event: RecordedEvent) -> Fire:
     data = event.data
     nominal = datetime.fromisoformat(data["nominal"])
-    return Fire(data["entry_id"], nominal, data["trigger"], data["job_id"])
+    task = data.get("task")
+    sent = None if task is None else MaintenanceTask(task["name"], tuple(task["kwargs"].items()))
+    return Fire(data["entry_id"], nominal, data["trigger"], data["job_id"], sent)
 
 
 def _event_id(key: str, *parts: object) -> uuid.UUID:

@@ -148,11 +148,12 @@ class Firing:
         batched: set[str] = set()
         one_by_one: list[tuple[ScheduleEntry, datetime]] = []
         for entry, nominal in planned:
-            if entry.overlap != "allow" or entry.id in batched:
+            if (entry.overlap != "allow" and entry.job is not None) or entry.id in batched:
                 one_by_one.append((entry, nominal))
                 continue
             try:
-                batch.append(Planned(entry.id, nominal, "schedule", _job_of(entry)))
+                job = _job_of(entry)
+                batch.append(Planned(entry.id, nominal, "schedule", job, entry.maintenance_task))
                 batched.add(entry.id)
             except (SpecError, ConfigError):
                 one_by_one.append((entry, nominal))  # recorded skipped, with the reason
@@ -171,7 +172,9 @@ class Firing:
         for plan in batch:
             state = self.ledger.state(plan.entry_id)
             if state.last_nominal is None or plan.nominal > state.last_nominal:
-                fire = self.ledger.record(plan.entry_id, plan.nominal, "schedule", plan.job)
+                fire = self.ledger.record(
+                    plan.entry_id, plan.nominal, "schedule", plan.job, plan.task
+                )
                 fires += [fire] if fire is not None else []
         return fires
 
@@ -198,19 +201,19 @@ class Firing:
         if reason == _BUFFER:
             self._buffered[entry.id] = nominal
             return None
-        if job is None or reason is not None:
-            if self.ledger.skipped(entry.id, nominal, trigger, reason or ""):
-                self.metrics.skipped(entry.id, reason or "")
+        if reason is not None:
+            if self.ledger.skipped(entry.id, nominal, trigger, reason):
+                self.metrics.skipped(entry.id, reason)
             log.info("fire.skipped", entry=entry.id, nominal=nominal.isoformat(), reason=reason)
             return None
-        fire = self.ledger.record(entry.id, nominal, trigger, job)
+        fire = self.ledger.record(entry.id, nominal, trigger, job, entry.maintenance_task)
         if fire is not None:
             self._send_all([fire])
         return fire
 
     def _overlap_refusal(self, entry: ScheduleEntry) -> str | None:
         """Why the previous fire's job stops this one (_BUFFER: hold it), None to fire."""
-        if entry.overlap == "allow":
+        if entry.overlap == "allow" or entry.job is None:
             return None
         previous = self.ledger.fires(entry.id).last_fire
         if previous is None:
@@ -292,9 +295,11 @@ def jitter_of(entry: ScheduleEntry, nominal: datetime) -> timedelta:
     return entry.jitter * fraction
 
 
-def _job_of(entry: ScheduleEntry) -> JobToStart:
+def _job_of(entry: ScheduleEntry) -> JobToStart | None:
     """The entry's job as ``submit`` would record it: validated, paths made absolute; checked
-    again only when the spec file changes."""
+    again only when the spec file changes. None for a maintenance entry."""
+    if entry.job is None:
+        return None
     path = Path(entry.job)
     return _validated(path, path.stat().st_mtime_ns if path.exists() else -1)
 

@@ -13,13 +13,26 @@
         jitter: 2s                   # a random delay, up to this, before each fire is sent
         start: 2026-12-01T00:00:00Z  # optional bounds of the nominal times, with their zone
         enabled: false
+      - id: hourly-snapshots
+        cron: "0 * * * *"
+        snapshot: {}                 # a snapshot run of every category, or {category: job-}
+      - id: nightly-archive
+        cron: "30 1 * * *"
+        archive: export              # or verify: the days not verified yet
+      - id: jobs-read-model
+        every: 1m
+        projection: jobs             # catch one of tuskflow's projections up
 
-A job path is relative to the schedule file's folder. Every problem of the file is listed,
-each by its path (``entries[1].cron``), and beat does not start with any of them.
+An entry fires exactly one of ``job``, ``snapshot``, ``archive`` and ``projection``; the last
+three are maintenance tasks (queue ``maintenance``), safe to overlap, so ``overlap`` is for
+job entries only. A job path is relative to the schedule file's folder. Every problem of the
+file is listed, each by its path (``entries[1].cron``), and beat does not start with any of
+them.
 """
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -38,12 +51,21 @@ from pydantic import (
     model_validator,
 )
 
+from tuskflow.config.celery import (
+    ARCHIVE_EXPORT_TASK,
+    ARCHIVE_VERIFY_TASK,
+    PROJECTION_TASK,
+    SNAPSHOT_TASK,
+)
 from tuskflow.config.errors import ConfigError
+from tuskflow.config.settings import process_settings
 from tuskflow.etl.errors import SpecError
+from tuskflow.jobs import catalog
 from tuskflow.scheduler.submit import validate
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+ARCHIVE_TASKS = {"export": ARCHIVE_EXPORT_TASK, "verify": ARCHIVE_VERIFY_TASK}
 
 
 def parse_duration(value: Any) -> Any:
@@ -75,8 +97,25 @@ class MissedFires(BaseModel):
     window: Duration = timedelta(days=1)
 
 
+class SnapshotTarget(BaseModel):
+    """A snapshot run over every registered category, or over ``category`` alone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class MaintenanceTask:
+    """The Celery task a maintenance entry sends, and its keyword arguments."""
+
+    name: str
+    kwargs: tuple[tuple[str, str], ...] = ()
+
+
 class ScheduleEntry(BaseModel):
-    """One thing beat fires: when (``cron`` or ``every``, in ``timezone``) and what (``job``)."""
+    """One thing beat fires: when (``cron`` or ``every``, in ``timezone``) and what (``job``,
+    or a maintenance task: ``snapshot``, ``archive`` or ``projection``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -88,7 +127,10 @@ class ScheduleEntry(BaseModel):
     start: AwareDatetime | None = None
     end: AwareDatetime | None = None
     description: str = ""
-    job: Path
+    job: Path | None = None
+    snapshot: SnapshotTarget | None = None
+    archive: Literal["export", "verify"] | None = None
+    projection: str | None = None
     missed: MissedFires = MissedFires()
     overlap: Literal["skip", "buffer_one", "allow", "cancel_previous"] = "skip"
     enabled: bool = True
@@ -123,6 +165,11 @@ class ScheduleEntry(BaseModel):
     def _one_rule_and_sane_bounds(self) -> "ScheduleEntry":
         if (self.cron is None) == (self.every is None):
             raise ValueError("give exactly one of cron and every")
+        targets = [self.job, self.snapshot, self.archive, self.projection]
+        if sum(target is not None for target in targets) != 1:
+            raise ValueError("give exactly one of job, snapshot, archive and projection")
+        if self.job is None and "overlap" in self.model_fields_set:
+            raise ValueError("overlap is for job entries: maintenance tasks may overlap")
         if self.every is not None and self.every <= timedelta(0):
             raise ValueError("every must be longer than 0 s")
         if self.start is not None and self.end is not None and self.end <= self.start:
@@ -133,6 +180,29 @@ class ScheduleEntry(BaseModel):
     def zone(self) -> ZoneInfo:
         """The time zone the cron fields are read in."""
         return ZoneInfo(self.timezone)
+
+    @property
+    def maintenance_task(self) -> MaintenanceTask | None:
+        """The task a maintenance entry sends; None for a job entry."""
+        if self.snapshot is not None:
+            category = self.snapshot.category
+            return MaintenanceTask(SNAPSHOT_TASK, (("category", category),) if category else ())
+        if self.archive is not None:
+            return MaintenanceTask(ARCHIVE_TASKS[self.archive])
+        if self.projection is not None:
+            return MaintenanceTask(PROJECTION_TASK, (("name", self.projection),))
+        return None
+
+    @property
+    def target(self) -> str:
+        """What the entry fires, in words."""
+        if self.job is not None:
+            return f"job {self.job}"
+        if self.snapshot is not None:
+            return f"snapshot run of {self.snapshot.category or 'every category'}"
+        if self.archive is not None:
+            return f"archive {self.archive}"
+        return f"projection {self.projection} catch-up"
 
 
 class ScheduleFile(BaseModel):
@@ -166,7 +236,7 @@ def load_schedule(path: Path) -> ScheduleFile:
             if isinstance(job, str):  # its job is checked all the same: every problem at once
                 problems += _job_problems(index, (path.parent / job).resolve())
             continue
-        problems += _job_problems(index, entry.job)
+        problems += _target_problems(index, entry)
         entries.append(entry)
     problems += _doubled_ids(raw)
     if problems:
@@ -194,7 +264,24 @@ def _read_yaml(path: Path) -> Any:
 
 
 def _resolved(entry: ScheduleEntry, folder: Path) -> ScheduleEntry:
+    if entry.job is None:
+        return entry
     return entry.model_copy(update={"job": (folder / entry.job).resolve()})
+
+
+def _target_problems(index: int, entry: ScheduleEntry) -> list[str]:
+    """What is wrong with what the entry fires: its job spec, or its maintenance target."""
+    if entry.job is not None:
+        return _job_problems(index, entry.job)
+    if entry.projection is not None and entry.projection not in catalog.projections():
+        known = ", ".join(sorted(catalog.projections()))
+        return [f"entries[{index}].projection: no projection {entry.projection!r}; known: {known}"]
+    if entry.snapshot is not None and entry.snapshot.category is not None:
+        try:
+            catalog.snapshot_policies(process_settings(), entry.snapshot.category)
+        except ConfigError as exc:
+            return [f"entries[{index}].snapshot.category: {exc}"]
+    return []
 
 
 def _job_problems(index: int, job: Path) -> list[str]:

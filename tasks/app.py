@@ -1,4 +1,4 @@
-"""The Celery app, `celery -A tuskflow.tasks worker -Q etl`; configured from Settings."""
+"""The Celery app, `celery -A tuskflow.tasks worker -Q etl,maintenance`, built from Settings."""
 
 from collections.abc import Iterator, Mapping
 from functools import cached_property
@@ -33,7 +33,12 @@ class _ConfigFromSettings(Mapping[str, Any]):
 
 app = Celery(
     "tuskflow",
-    include=["tuskflow.tasks.etl_jobs", "tuskflow.tasks.dask_owner", "tuskflow.tasks.lease_reaper"],
+    include=[
+        "tuskflow.tasks.etl_jobs",
+        "tuskflow.tasks.dask_owner",
+        "tuskflow.tasks.lease_reaper",
+        "tuskflow.tasks.maintenance",
+    ],
 )
 app.config_from_object(_ConfigFromSettings())
 

@@ -11,6 +11,7 @@ from typing import Any
 from celery.signals import worker_init, worker_shutdown
 from distributed import Client
 
+from tuskflow.config.celery import ETL_QUEUE
 from tuskflow.etl.cluster import LocalDaskCluster, connect
 from tuskflow.tasks.app import settings
 
@@ -19,9 +20,16 @@ _clients: dict[int, Client] = {}
 
 
 @worker_init.connect
-def _start_local_cluster(**_: Any) -> None:
-    if settings().dask_scheduler is None and not _owned:
+def _start_local_cluster(sender: Any = None, **_: Any) -> None:
+    if settings().dask_scheduler is None and not _owned and _takes_etl_jobs(sender):
         _owned.append(LocalDaskCluster(workers=os.cpu_count() or 1))
+
+
+def _takes_etl_jobs(worker: Any) -> bool:
+    """Whether the worker consumes the ETL queue: a maintenance-only worker needs no cluster."""
+    consumed = getattr(getattr(worker, "app", None), "amqp", None)
+    queues = consumed.queues.consume_from if consumed is not None else None
+    return queues is None or ETL_QUEUE in queues
 
 
 @worker_shutdown.connect

@@ -1,4 +1,5 @@
-"""A local Celery worker on the ETL queue, for `make demo` and trying jobs by hand.
+"""A local Celery worker on the ETL and maintenance queues, for `make demo` and trying jobs by
+hand.
 
 It runs detached from the command that starts it, with its log and pid file in
 ``<state>/worker``. Without TUSKFLOW_DASK_SCHEDULER it owns a local Dask cluster.
@@ -10,14 +11,15 @@ import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from tuskflow.config.celery import CELERY_APP_MODULE, ETL_QUEUE
+from tuskflow.config.celery import CELERY_APP_MODULE, ETL_QUEUE, MAINTENANCE_QUEUE
 from tuskflow.deploy.local import _process
 
 _READY_TIMEOUT_S = 90
 
 
 def worker_argv(node_name: str, concurrency: int = 1) -> list[str]:
-    """The command line of a Celery worker on the ETL queue, named ``node_name``."""
+    """The command line of a Celery worker on the ETL and maintenance queues, named
+    ``node_name``."""
     return [
         sys.executable,
         "-m",
@@ -26,7 +28,7 @@ def worker_argv(node_name: str, concurrency: int = 1) -> list[str]:
         CELERY_APP_MODULE,
         "worker",
         "-Q",
-        ETL_QUEUE,
+        f"{ETL_QUEUE},{MAINTENANCE_QUEUE}",
         "-c",
         str(concurrency),
         "--loglevel",
@@ -39,7 +41,8 @@ def worker_argv(node_name: str, concurrency: int = 1) -> list[str]:
 
 
 class EtlWorker:
-    """`celery -A tuskflow.tasks worker -Q etl` in ``<state>/worker``, started on request."""
+    """`celery -A tuskflow.tasks worker -Q etl,maintenance` in ``<state>/worker``, started on
+    request."""
 
     name = "worker"
 

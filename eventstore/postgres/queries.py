@@ -15,8 +15,10 @@ from tuskflow.eventstore.records import (
     LetterFilter,
     RecordedEvent,
     Snapshot,
+    SnapshotDue,
     StoredDeadLetter,
     StoreStats,
+    category_end,
 )
 
 Connection = psycopg.Connection[Any]
@@ -168,9 +170,35 @@ def save_snapshot(conn: Connection, snapshot: Snapshot) -> None:
         " ON CONFLICT (stream_id) DO UPDATE"
         " SET stream_version = excluded.stream_version, state = excluded.state,"
         " taken_at = statement_timestamp()"
-        " WHERE s.stream_version < excluded.stream_version",
+        " WHERE s.stream_version < excluded.stream_version"
+        " OR s.state -> 'schema' IS DISTINCT FROM excluded.state -> 'schema'",
         [snapshot.stream_id, snapshot.stream_version, Jsonb(dict(snapshot.state))],
     )
+
+
+def snapshots_due(
+    conn: Connection, category: str, every: int, schema: int, after: str, limit: int
+) -> list[SnapshotDue]:
+    """Streams of a category past their snapshot by ``every`` events, in stream-id order (a
+    range scan of the streams' primary key)."""
+    rows = conn.execute(
+        "SELECT s.stream_id, s.version, coalesce(n.stream_version, 0) FROM streams s"
+        " LEFT JOIN snapshots n ON n.stream_id = s.stream_id"
+        "  AND n.state -> 'schema' = to_jsonb(%(schema)s::int)"
+        " WHERE s.stream_id >= %(category)s AND s.stream_id < %(end)s"
+        " AND s.stream_id > %(after)s"
+        " AND s.version - coalesce(n.stream_version, 0) >= %(every)s"
+        " ORDER BY s.stream_id LIMIT %(limit)s",
+        {
+            "category": category,
+            "end": category_end(category),
+            "after": after,
+            "every": every,
+            "schema": schema,
+            "limit": limit,
+        },
+    ).fetchall()
+    return [SnapshotDue(*row) for row in rows]
 
 
 def load_snapshot(conn: Connection, stream_id: str) -> Snapshot | None:

@@ -36,6 +36,7 @@ from tuskflow.eventstore.records import (
     RecordedEvent,
     Rejected,
     Snapshot,
+    SnapshotDue,
     SourceProgress,
     StoredDeadLetter,
     StoreStats,
@@ -229,6 +230,13 @@ class PostgresEventStore:
         """The latest snapshot of a stream."""
         with self._connection() as conn:
             return queries.load_snapshot(conn, stream_id)
+
+    def snapshots_due(
+        self, category: str, every: int, schema: int, *, after: str = "", limit: int = 1000
+    ) -> list[SnapshotDue]:
+        """Streams of the category ``every`` or more events past their usable snapshot."""
+        with self._connection() as conn:
+            return queries.snapshots_due(conn, category, every, schema, after, limit)
 
     def checkpoint(self, name: str) -> int:
         """A subscription's last processed position."""

@@ -12,7 +12,7 @@ from tuskflow.eventstore import InMemoryEventStore
 from tuskflow.jobs.history import JobHistory
 from tuskflow.scheduler.fire_ledger import Fire, FireLedger, JobToStart, stream_of
 from tuskflow.scheduler.firing import Firing, FiringPolicy, jitter_of
-from tuskflow.scheduler.schedule_file import ScheduleEntry, ScheduleFile
+from tuskflow.scheduler.schedule_file import MaintenanceTask, ScheduleEntry, ScheduleFile
 
 T0 = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
 POLICY = FiringPolicy(late_after=timedelta(seconds=5), idle_grace=timedelta(seconds=30))
@@ -261,3 +261,33 @@ def test_the_metrics_count_fires_and_skips_and_show_the_next_fire(job: Path) -> 
         sample("tuskflow_beat_next_fire_timestamp_seconds")
         == (T0 + timedelta(seconds=30)).timestamp()
     )
+
+
+def test_maintenance_entries_fire_their_task_once_with_no_job_and_no_overlap_check() -> None:
+    store = InMemoryEventStore()
+    entries = [
+        ScheduleEntry.model_validate(
+            {"id": "snap", "every": "1s", "snapshot": {"category": "job-"}}
+        ),
+        ScheduleEntry.model_validate({"id": "arch", "every": "1s", "archive": "export"}),
+    ]
+    sent: list[Fire] = []
+    beats = [
+        Firing(ScheduleFile(entries=entries), FireLedger(store), JobHistory(store), sent.append, n)
+        for n in ("b1", "b2")
+    ]
+    for step in range(4):
+        for beat in beats:
+            beat.tick(T0 + timedelta(seconds=step))
+    fires = Counter((fire.entry_id, fire.nominal) for fire in sent)
+    assert sorted(fires.values()) == [1] * 6  # 3 each after the first tick, none twice
+    assert {fire.task for fire in sent if fire.entry_id == "snap"} == {
+        MaintenanceTask("tuskflow.snapshots.run", (("category", "job-"),))
+    }
+    assert {fire.task for fire in sent if fire.entry_id == "arch"} == {
+        MaintenanceTask("tuskflow.archive.export")
+    }
+    assert not [s for s in store.read_all(0, limit=10_000) if s.stream_id.startswith("job-")]
+    taken_over = FireLedger(store).fires("snap").last_fire
+    assert taken_over is not None
+    assert taken_over.task == MaintenanceTask("tuskflow.snapshots.run", (("category", "job-"),))

@@ -138,4 +138,50 @@ def test_the_example_schedule_reads_as_its_comments_say() -> None:
         "latest",
     )
     assert (nightly.cron, nightly.timezone) == ("30 2 * * *", "Europe/Berlin")
+    assert often.job is not None
     assert (example.parent / often.job).exists()
+
+
+def test_maintenance_entries_load_and_a_wrong_target_is_named_by_its_path(
+    tmp_path: Path,
+) -> None:
+    _job(tmp_path)
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "entries:\n"
+        "  - {id: snap, cron: '0 * * * *', snapshot: {}}\n"
+        "  - {id: snap-jobs, every: 1h, snapshot: {category: job-}}\n"
+        "  - {id: export, cron: '30 1 * * *', archive: export}\n"
+        "  - {id: jobs, every: 1m, projection: jobs}\n"
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "entries:\n"
+        "  - {id: a, every: 1h, snapshot: {category: order-}}\n"
+        "  - {id: b, every: 1h, archive: shred}\n"
+        "  - {id: c, every: 1h, projection: nope}\n"
+        "  - {id: d, every: 1h, archive: export, job: tiny.yaml}\n"
+        "  - {id: e, every: 1h, archive: verify, overlap: skip}\n"
+        "  - {id: f, every: 1h}\n"
+    )
+
+    targets = [entry.target for entry in load_schedule(good).entries]
+    with pytest.raises(ConfigError) as refused:
+        load_schedule(bad)
+
+    assert targets == [
+        "snapshot run of every category",
+        "snapshot run of job-",
+        "archive export",
+        "projection jobs catch-up",
+    ]
+    problems = str(refused.value).splitlines()[1:]
+    assert problems == [
+        "  - entries[0].snapshot.category: no aggregate is registered for category 'order-'"
+        " (registered: job-); add it to TUSKFLOW_SNAPSHOT_AGGREGATES",
+        "  - entries[1].archive: Input should be 'export' or 'verify'",
+        "  - entries[2].projection: no projection 'nope'; known: event_counts, jobs",
+        "  - entries[3]: give exactly one of job, snapshot, archive and projection",
+        "  - entries[4]: overlap is for job entries: maintenance tasks may overlap",
+        "  - entries[5]: give exactly one of job, snapshot, archive and projection",
+    ]
