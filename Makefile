@@ -31,7 +31,9 @@ demo: setup ## the main job end to end: local services, a worker, sample data, s
 	$(BIN)/python examples/submit_job.py examples/specs/sales_to_parquet.yaml; \
 	echo "== a scheduled fire: tuskflow beat on examples/schedule.yaml for 12 s"; \
 	timeout -s TERM 12 $(BIN)/tuskflow beat --schedule examples/schedule.yaml --loglevel WARNING || test $$? -eq 124; \
-	$(BIN)/tuskflow schedule show sales-every-10s --schedule examples/schedule.yaml
+	$(BIN)/tuskflow schedule show sales-every-10s --schedule examples/schedule.yaml; \
+	echo "== a snapshot run over the job streams"; \
+	$(BIN)/tuskflow snapshot run
 	@echo "stop the worker and the services with: make down"
 
 lint: setup ## ruff (lint and format) and mypy

@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import pyarrow as pa
+import structlog
 
 from tuskflow.archive import metrics
 from tuskflow.archive.destination import Destination
 from tuskflow.archive.event_table import SCHEMA, table_from_csv, table_from_parquet
 from tuskflow.archive.manifest import ArchiveFile, DayManifest
 from tuskflow.eventstore.postgres.archive_log import ArchiveLog
+
+log = structlog.get_logger(__name__)
 
 # Differences named per day; the count says how many more there were.
 _SHOWN = 10
@@ -59,6 +62,14 @@ def verify_day(archive_log: ArchiveLog, destination: Destination, day: date) -> 
         archive_log.record_verified(day, manifest.content_hash)
     if not verdict.ok:
         metrics.VERIFY_FAILURES.inc()
+    log.info(
+        "archive.day_verified",
+        day=str(day),
+        ok=verdict.ok,
+        events=verdict.events,
+        against_store=verdict.against_store,
+        problems=len(verdict.problems),
+    )
     return verdict
 
 

@@ -107,15 +107,17 @@ def verify(
     """Read each archived day back and compare it event by event with the store."""
     from tuskflow.archive.verify import verify_day
 
+    failed = False
     with _opened(ctx, to) as (archive_log, destination):
         wanted = [_day(text) for text in days] if days else _published(destination)
-        verdicts = [verify_day(archive_log, destination, day) for day in wanted]
-    if as_json:
-        print_listing([_verdict_row(verdict) for verdict in verdicts], as_json=True, empty="")
-    else:
-        for verdict in verdicts:
-            _print_verdict(verdict)
-    if any(not verdict.ok for verdict in verdicts):
+        for day in wanted:  # each day's verdict as soon as it is known: the run's progress
+            verdict = verify_day(archive_log, destination, day)
+            failed = failed or not verdict.ok
+            if as_json:
+                print_listing([_verdict_row(verdict)], as_json=True, empty="")
+            else:
+                _print_verdict(verdict)
+    if failed:
         raise typer.Exit(1)
 
 

@@ -149,3 +149,18 @@ def test_a_projection_rebuilt_from_zero_after_a_prune_equals_the_one_before(
         applied = runner.rebuild(pruned=log.events, pruned_through=log.through)
     assert applied == 101
     assert _counts(migrated_url) == before
+
+
+def test_a_projection_past_the_pruned_days_keeps_following_the_live_store(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    _archived(migrated_url, tmp_path, verified=True)
+    runner = ProjectionRunner(migrated_url, EventCounts(), batch_size=17)
+    runner.catch_up()
+    with ArchiveLog(migrated_url) as archive_log:
+        prune(archive_log, SECOND + timedelta(days=1), "tester")
+    with PostgresEventStore(migrated_url) as store:
+        store.append("live-2", [NewEvent("Reading1", {"i": -2}), NewEvent("Later", {})])
+    applied = runner.catch_up()
+    assert applied == 2
+    assert _counts(migrated_url)["Later"] == (1, 103)

@@ -131,7 +131,7 @@ def test_the_example_schedule_reads_as_its_comments_say() -> None:
     # Its jobs read data/sales.csv, which make demo generates: only the entries are read here.
     schedule = ScheduleFile.model_validate(yaml.safe_load(example.read_text()))
 
-    often, nightly = schedule.entries
+    often, nightly, snapshots, export, verify = schedule.entries
     assert (often.every, often.overlap, often.missed.policy) == (
         timedelta(seconds=10),
         "skip",
@@ -140,6 +140,11 @@ def test_the_example_schedule_reads_as_its_comments_say() -> None:
     assert (nightly.cron, nightly.timezone) == ("30 2 * * *", "Europe/Berlin")
     assert often.job is not None
     assert (example.parent / often.job).exists()
+    assert [snapshots.target, export.target, verify.target] == [
+        "snapshot run of every category",
+        "archive export",
+        "archive verify",
+    ]
 
 
 def test_maintenance_entries_load_and_a_wrong_target_is_named_by_its_path(
