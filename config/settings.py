@@ -130,6 +130,14 @@ class Settings(BaseSettings):
             "the two) before another beat sends it",
         ),
     ] = 30.0
+    beat_late_after_s: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="seconds past its time a fire is still fired on time; a fire found "
+            "later (every beat was down) follows its entry's missed policy",
+        ),
+    ] = 30.0
     beat_metrics_port: Annotated[
         Port | None, Field(description="a TCP port beat serves its Prometheus metrics on")
     ] = None

@@ -47,7 +47,10 @@ class TuskflowScheduler(Scheduler):  # type: ignore[misc]  # celery has no types
             )
         schedule = load_schedule(path)
         self._store = PostgresEventStore(settings.required("database_url"), role="beat")
-        policy = FiringPolicy(idle_grace=timedelta(seconds=settings.beat_takeover_s))
+        policy = FiringPolicy(
+            late_after=timedelta(seconds=settings.beat_late_after_s),
+            idle_grace=timedelta(seconds=settings.beat_takeover_s),
+        )
         metrics = BeatMetrics()
         if settings.beat_metrics_port is not None:
             metrics.serve(settings.beat_metrics_port)

@@ -113,25 +113,27 @@ class Firing:
         # Where this beat, or any other (as the ledger tells), got to: never fire twice.
         reached = [c for c in (self._cursor.get(entry.id), state.last_nominal) if c is not None]
         cursor = max(reached, default=now)
-        due, passed, after = _due(entry, cursor, now)
-        if (due or entry.id in self._buffered) and state.paused is not None:
+        # Missed: due longer than late_after ago, or (just resumed) any time before now.
+        resumed = entry.id in self._paused and state.paused is None
+        due = _due(
+            entry, cursor, now, now - (_RESUMED_SLACK if resumed else self.policy.late_after)
+        )
+        if (due.late or due.on_time or entry.id in self._buffered) and state.paused is not None:
             # Paused: nothing fires and the cursor stays, so that on resume what was missed
             # meanwhile follows the missed policy.
             self._cursor[entry.id] = cursor
             self._paused.add(entry.id)
             return _PAUSED_LOOK_S
-        cursor = after
+        self._paused.discard(entry.id)
+        cursor = due.cursor
         held = self._buffered.pop(entry.id, None)
         if held is not None:
             planned.append((entry, held))  # held again if the previous job still runs
-        # Missed: due longer than late_after ago, or (just resumed) any time before now.
-        overdue = _RESUMED_SLACK if self._resumed(entry) else self.policy.late_after
-        late = [nominal for nominal in due if nominal < now - overdue]
-        on_time = due[len(late) :]
-        planned += [(entry, nominal) for nominal in [*_chosen_missed(entry, late), *on_time]]
-        if late and entry.missed.policy == "skip":
-            reason = f"missed: skip ({passed - len(on_time)})"
-            if self.ledger.skipped(entry.id, late[-1], "schedule", reason):
+        chosen = _chosen_missed(entry, due.late)
+        planned += [(entry, nominal) for nominal in [*chosen, *due.on_time]]
+        if due.late and entry.missed.policy == "skip":
+            reason = f"missed: skip ({due.late_count})"
+            if self.ledger.skipped(entry.id, due.late[-1], "schedule", reason):
                 self.metrics.skipped(entry.id, reason)
         self._cursor[entry.id] = cursor
         upcoming = next_fire(entry, cursor)
@@ -184,13 +186,6 @@ class Firing:
         self.ledger.sent(sent)
         for fire in sent:
             self._sent_log(fire)
-
-    def _resumed(self, entry: ScheduleEntry) -> bool:
-        """Whether the entry was paused when this beat last looked (and is not now)."""
-        if entry.id not in self._paused:
-            return False
-        self._paused.discard(entry.id)
-        return True
 
     def _fire(self, entry: ScheduleEntry, nominal: datetime, trigger: Trigger) -> Fire | None:
         try:
@@ -261,20 +256,39 @@ class Firing:
         )
 
 
-def _due(
-    entry: ScheduleEntry, cursor: datetime, now: datetime
-) -> tuple[list[datetime], int, datetime]:
-    """The fires due after ``cursor`` by ``now`` (jitter included) within the missed window,
-    the latest max_count + 1 of them; how many passed in all; and the cursor past them."""
+@dataclass(frozen=True)
+class _Due:
+    """An entry's fires due by now: the latest ``max_count`` of those late (before
+    ``late_before``: missed) and how many were late in all; every one on time; and the cursor
+    past them all."""
+
+    late: list[datetime]
+    late_count: int
+    on_time: list[datetime]
+    cursor: datetime
+
+
+def _due(entry: ScheduleEntry, cursor: datetime, now: datetime, late_before: datetime) -> _Due:
+    """The fires due after ``cursor`` by ``now`` (jitter included) within the missed window.
+
+    The late ones are kept up to ``max_count`` (the latest), which bounds a catch-up after a
+    long outage; the on-time ones are all kept (at most late_after / interval of them), so a
+    beat that stalled for a while fires each of them.
+    """
     after = max(cursor, now - entry.missed.window)
-    due: deque[datetime] = deque(maxlen=entry.missed.max_count + 1)
-    passed = 0
+    late: deque[datetime] = deque(maxlen=entry.missed.max_count)
+    on_time: list[datetime] = []
+    late_count = 0
     for nominal in fire_times(entry, after, now):
         if nominal + jitter_of(entry, nominal) > now:
             break
-        due.append(nominal)
-        passed += 1
-    return list(due), passed, (due[-1] if due else cursor)
+        if nominal < late_before:
+            late.append(nominal)
+            late_count += 1
+        else:
+            on_time.append(nominal)
+    last = on_time[-1] if on_time else (late[-1] if late else cursor)
+    return _Due(list(late), late_count, on_time, last)
 
 
 def _chosen_missed(entry: ScheduleEntry, late: list[datetime]) -> list[datetime]:

@@ -107,9 +107,17 @@ class ArchiveLog:
         return now
 
     def first_day(self) -> date | None:
-        """The UTC day of the oldest event in the live store; None for an empty store."""
-        first = self._one("SELECT min(recorded_at) FROM events")
-        return None if first is None else _utc_day(first)
+        """The UTC day of the oldest event in the live store; None for an empty store.
+
+        No event is older than the first by position by more than a transaction's life, so
+        the minimum is looked for only up to that one's time, in the blocks BRIN names.
+        """
+        first = self._by_brin(
+            "SELECT min(recorded_at) FROM events WHERE recorded_at <="
+            " (SELECT recorded_at FROM events ORDER BY global_position LIMIT 1)",
+            {},
+        )
+        return None if first[0] is None else _utc_day(first[0])
 
     def oldest_open_transaction(self) -> datetime | None:
         """When the oldest transaction open on this database (other than ours) began.
@@ -126,14 +134,25 @@ class ArchiveLog:
 
     def day_range(self, day: date) -> DayRange:
         """How many events the day holds live, and its first and last positions."""
-        with database_errors(self.url):
-            row = self.conn.execute(
-                "SELECT count(*), min(global_position), max(global_position) FROM events"
-                " WHERE recorded_at >= %(start)s AND recorded_at < %(end)s",
-                day_bounds(day),
-            ).fetchone()
-        assert row is not None
+        row = self._by_brin(
+            "SELECT count(*), min(global_position), max(global_position) FROM events"
+            " WHERE recorded_at >= %(start)s AND recorded_at < %(end)s",
+            day_bounds(day),
+        )
         return DayRange(int(row[0]), row[1], row[2])
+
+    def _by_brin(self, query: str, params: dict[str, Any]) -> tuple[Any, ...]:
+        """One row of a query on a range of recorded_at, read through the BRIN index.
+
+        On a table larger than memory the planner costs a full scan just under the BRIN
+        scan of one day and picks it: 0.4 s a day at 4M events against 33 ms by BRIN, paid
+        again for every day exported. Sequential scans are off for this one statement.
+        """
+        with database_errors(self.url), self.conn.transaction():
+            self.conn.execute("SET LOCAL enable_seqscan = off")
+            row = self.conn.execute(query, params).fetchone()
+        assert row is not None
+        return tuple(row)
 
     def copy_day(
         self, day: date, first_position: int, last_position: int, *, block_bytes: int = 1 << 20

@@ -291,3 +291,18 @@ def test_maintenance_entries_fire_their_task_once_with_no_job_and_no_overlap_che
     taken_over = FireLedger(store).fires("snap").last_fire
     assert taken_over is not None
     assert taken_over.task == MaintenanceTask("tuskflow.snapshots.run", (("category", "job-"),))
+
+
+def test_a_beat_that_stalled_within_late_after_fires_every_fire_it_owes(job: Path) -> None:
+    store = InMemoryEventStore()
+    entry = _entry(job, every="1s", missed={"policy": "all", "max_count": 3})
+    beat = Beat(store, entry, "b")
+    beat.firing.policy = FiringPolicy(late_after=timedelta(seconds=30))
+    beat.tick(T0)
+    beat.tick(T0 + timedelta(seconds=20))  # a 20 s stall: every fire is still on time
+    beat.tick(T0 + timedelta(seconds=60))  # 40 s more: 10 late (3 kept) and 30 on time
+    nominals = [fire.nominal for fire in beat.sent]
+    stalled = [T0 + timedelta(seconds=s) for s in range(1, 21)]
+    missed = [T0 + timedelta(seconds=s) for s in range(27, 30)]
+    on_time = [T0 + timedelta(seconds=s) for s in range(30, 61)]
+    assert nominals == [*stalled, *missed, *on_time]
