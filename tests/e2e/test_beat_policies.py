@@ -153,9 +153,8 @@ def test_each_overlap_policy_decides_on_a_job_that_outlives_its_interval(
     kinds = {entry: [k for k, _, _, _ in rows] for entry, rows in verdicts.items()}
     reasons = {entry: {r for _, _, _, r in rows if r} for entry, rows in verdicts.items()}
     buffered = _fired(migrated_url, "o-buffer")
-    print(
-        f"\nfires and skips: { {e: (k.count('FireRecorded'), k.count('FireSkipped')) for e, k in kinds.items()} }"
-    )
+    tally = {e: (k.count("FireRecorded"), k.count("FireSkipped")) for e, k in kinds.items()}
+    print(f"\nfires and skips by entry: {tally}")
     assert kinds["o-skip"][0] == "FireRecorded"
     assert set(kinds["o-skip"][1:]) == {"FireSkipped"}
     assert all(
