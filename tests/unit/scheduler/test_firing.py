@@ -306,3 +306,23 @@ def test_a_beat_that_stalled_within_late_after_fires_every_fire_it_owes(job: Pat
     missed = [T0 + timedelta(seconds=s) for s in range(27, 30)]
     on_time = [T0 + timedelta(seconds=s) for s in range(30, 61)]
     assert nominals == [*stalled, *missed, *on_time]
+
+
+def test_a_tick_of_many_fires_records_them_in_batches_and_sends_each_once(job: Path) -> None:
+    store = InMemoryEventStore()
+    entries = [
+        ScheduleEntry.model_validate(
+            {"id": f"e{n}", "every": "10s", "job": job, "overlap": "allow"}
+        )
+        for n in range(450)  # three batches: the second and third recorded while one is sent
+    ]
+    sent: list[Fire] = []
+    firing = Firing(
+        ScheduleFile(entries=entries), FireLedger(store), JobHistory(store), sent.append, "b"
+    )
+    firing.tick(T0)
+    firing.tick(T0 + timedelta(seconds=10))
+    recorded = FireLedger(store)
+    recorded.catch_up()
+    assert Counter(fire.entry_id for fire in sent) == {f"e{n}": 1 for n in range(450)}
+    assert all(recorded.state(f"e{n}").unsent(T0 + timedelta(days=1)) == [] for n in range(450))
