@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo lint format up down status bench clean
+.PHONY: setup test demo lint format up down status bench clean flower
 
 setup: $(STAMP) ## virtualenv with tuskflow installed editable, with local services, dev and bench tools
 
@@ -35,6 +35,9 @@ demo: setup ## the main job end to end: local services, a worker, sample data, s
 	echo "== a snapshot run over the job streams"; \
 	$(BIN)/tuskflow snapshot run
 	@echo "stop the worker and the services with: make down"
+
+flower: setup ## Flower for the local broker on 127.0.0.1:5555, login from TUSKFLOW_FLOWER_BASIC_AUTH
+	@eval "$$($(BIN)/tuskflow local env)"; $(BIN)/tuskflow flower
 
 lint: setup ## ruff (lint and format) and mypy
 	$(BIN)/ruff check .

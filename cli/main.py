@@ -20,6 +20,7 @@ from tuskflow.cli import (
     consume_commands,
     db_commands,
     deadletters_commands,
+    flower_commands,
     jobs_commands,
     kafka_commands,
     local_commands,
@@ -55,6 +56,7 @@ app.add_typer(schedule_commands.app, name="schedule")
 app.add_typer(archive_commands.app, name="archive")
 app.add_typer(snapshot_commands.app, name="snapshot")
 app.command()(schedule_commands.beat)
+app.command()(flower_commands.flower)
 app.command()(jobs_commands.submit)
 
 

@@ -13,21 +13,27 @@ def serve_metrics(registry: CollectorRegistry, port: int, whose: str) -> None:
     try:
         start_http_server(port, registry=registry)
     except OSError as exc:
-        raise _refusal(port, whose, exc) from exc
+        raise _refusal("0.0.0.0", port, f"{whose} metrics", "--metrics-port", exc) from exc  # noqa: S104
 
 
 def check_metrics_port(port: int, whose: str) -> None:
     """ConfigError, in one line, if ``whose`` metrics could not listen on ``port`` (for a
     process that serves them later, where the error would not be one line)."""
+    check_port("0.0.0.0", port, f"{whose} metrics", "--metrics-port")  # noqa: S104
+
+
+def check_port(address: str, port: int, what: str, option: str) -> None:
+    """ConfigError, in one line naming ``what`` and the ``option`` that sets the port, if
+    nothing could listen on ``address:port``."""
     with socket.socket() as probe:
         try:
-            probe.bind(("0.0.0.0", port))  # noqa: S104 (where the metrics listen)
+            probe.bind((address, port))
         except OSError as exc:
-            raise _refusal(port, whose, exc) from None
+            raise _refusal(address, port, what, option, exc) from None
 
 
-def _refusal(port: int, whose: str, exc: OSError) -> ConfigError:
+def _refusal(address: str, port: int, what: str, option: str, exc: OSError) -> ConfigError:
     return ConfigError(
-        f"cannot serve {whose} metrics on 0.0.0.0:{port}: {exc.strerror}; choose another"
-        " --metrics-port, or stop what listens there"
+        f"cannot serve {what} on {address}:{port}: {exc.strerror}; choose another {option},"
+        " or stop what listens there"
     )

@@ -44,6 +44,16 @@ def _check_bootstrap(value: str | None) -> str | None:
     return value
 
 
+def _check_logins(value: str | None) -> str | None:
+    if value is None:
+        return None
+    for login in value.split(","):
+        user, sep, password = login.strip().partition(":")
+        if not sep or not user or not password:
+            raise ValueError("each login must be user:password (several: comma-separated)")
+    return value
+
+
 def _upper(value: object) -> object:
     return value.upper() if isinstance(value, str) else value
 
@@ -163,6 +173,15 @@ class Settings(BaseSettings):
             "archived (a transaction open since before midnight delays it further)",
         ),
     ] = 3600.0
+    flower_basic_auth: Annotated[
+        str | None,
+        AfterValidator(_check_logins),
+        Field(description="Flower's login, user:password (several: comma-separated)"),
+    ] = None
+    flower_address: Annotated[
+        str, Field(description="the address Flower listens on (127.0.0.1: this host only)")
+    ] = "127.0.0.1"
+    flower_port: Annotated[Port, Field(description="the TCP port Flower listens on")] = 5555
     local_postgres_port: Annotated[
         Port, Field(description="a TCP port for the local PostgreSQL")
     ] = 55432

@@ -20,7 +20,8 @@ log = structlog.get_logger(__name__)
 
 @app.task(name=RUN_JOB_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
 def run_job(self: Task, job_id: str) -> dict[str, Any]:
-    """Run the job's next attempt; retry an outage, record and raise anything else."""
+    """Run the job's next attempt; retry an outage, record and raise anything else. The result
+    names the job and its spec (what Flower shows beside the task)."""
     structlog.contextvars.bind_contextvars(job_id=job_id, task_id=self.request.id)
     current = settings()
     database_url = current.required("database_url")
@@ -30,6 +31,8 @@ def run_job(self: Task, job_id: str) -> dict[str, Any]:
 
     with PostgresEventStore(database_url) as store:
         history = JobHistory(store)
+        spec = history.load(job_id).name
+        structlog.contextvars.bind_contextvars(spec=spec)
         try:
             result = run_attempt(
                 history,
@@ -43,10 +46,10 @@ def run_job(self: Task, job_id: str) -> dict[str, Any]:
             )
         except JobCancelledError:
             log.info("job cancelled; nothing published")
-            return {"job_id": job_id, "status": "cancelled"}
+            return {"job_id": job_id, "spec": spec, "status": "cancelled"}
         except JobStateError as exc:
             log.warning("attempt stopped by the job's state", reason=str(exc))
-            return {"job_id": job_id, "status": "superseded"}
+            return {"job_id": job_id, "spec": spec, "status": "superseded"}
         except RetryableError as exc:
             if self.request.retries < current.job_retries:
                 log.warning("job attempt hit an outage; retrying", error=str(exc))
@@ -62,8 +65,8 @@ def run_job(self: Task, job_id: str) -> dict[str, Any]:
             log.error("job failed", error=str(exc), error_type=type(exc).__name__)
             raise
     if result is None:
-        return {"job_id": job_id, "status": "skipped"}
-    return {"job_id": job_id, "status": "succeeded", **result.as_json()}
+        return {"job_id": job_id, "spec": spec, "status": "skipped"}
+    return {"job_id": job_id, "spec": spec, "status": "succeeded", **result.as_json()}
 
 
 def _retries(count: int) -> str:

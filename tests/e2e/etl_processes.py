@@ -65,7 +65,7 @@ def celery_worker(
             _wait_ready(process, log_path)
             yield process
         finally:
-            _stop(process)
+            stop_process(process)
 
 
 def pool_child(worker: subprocess.Popen[bytes]) -> psutil.Process:
@@ -117,7 +117,8 @@ def _wait_ready(process: subprocess.Popen[bytes], log_path: Path) -> None:
     )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after STOP_TIMEOUT_S: a process of a test stopped either way."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:

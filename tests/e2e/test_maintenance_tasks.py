@@ -15,7 +15,7 @@ import psutil
 import psycopg
 import redis
 
-from tests.e2e.etl_processes import _stop
+from tests.e2e.etl_processes import stop_process
 from tests.integration.archive.backdated import write_days
 from tuskflow.archive.destination import Destination
 from tuskflow.eventstore import NewEvent, PostgresEventStore
@@ -126,8 +126,8 @@ def test_beat_fires_snapshot_runs_archive_exports_and_projection_catch_up_on_a_w
                 if "distributed" in " ".join(p.cmdline())
             ]
         finally:
-            _stop(beat)
-            _stop(worker)
+            stop_process(beat)
+            stop_process(worker)
     assert runs >= 1
     assert cluster == []  # a maintenance-only worker starts no Dask cluster
 

@@ -1,0 +1,1 @@
+"""Watching the whole system: Flower behind a login (``flower.py``)."""
