@@ -31,9 +31,11 @@ def run_job(self: Task, job_id: str) -> dict[str, Any]:
 
     with PostgresEventStore(database_url) as store:
         history = JobHistory(store)
-        spec = history.load(job_id).name
-        structlog.contextvars.bind_contextvars(spec=spec)
+        spec = ""
         try:
+            # Inside the try: PostgreSQL away here is an outage like any in the attempt.
+            spec = history.load(job_id).name
+            structlog.contextvars.bind_contextvars(spec=spec)
             result = run_attempt(
                 history,
                 job_id,

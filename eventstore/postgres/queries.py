@@ -142,9 +142,10 @@ def _refuse_pruned(conn: Connection, after: int, first_seen: int, what: str) -> 
     ).fetchall()
     if rows:
         days = ", ".join(str(day) for day, _ in rows)
+        root = str(rows[0][1]).rsplit("/day=", 1)[0]  # a day's location is <archive>/day=...
         raise PrunedRangeError(
-            f"{what} include events pruned from the live store (days {days}); their archive is "
-            f"at {rows[0][1]} (read it with tuskflow archive read DAY)"
+            f"{what} include events pruned from the live store (days {days}); they are in the "
+            f"archive at {root} (tuskflow archive read DAY)"
         )
 
 

@@ -122,7 +122,7 @@ def test_reads_of_a_pruned_range_say_where_the_archive_is(
     with ArchiveLog(migrated_url) as archive_log:
         prune(archive_log, SECOND + timedelta(days=1), "tester")
     with PostgresEventStore(migrated_url) as store:
-        with pytest.raises(PrunedRangeError, match=f"days {FIRST}, {SECOND}.*day={FIRST}"):
+        with pytest.raises(PrunedRangeError) as whole:
             store.read_all(0)
         with pytest.raises(PrunedRangeError, match="positions after 50 include events pruned"):
             store.read_all(50)
@@ -132,6 +132,10 @@ def test_reads_of_a_pruned_range_say_where_the_archive_is(
         assert store.read_stream("live-1")[0].stream_version == 1
         assert store.read_stream("live-1", 2) == []
         assert store.read_stream("never-written") == []
+    assert str(whole.value) == (
+        f"positions after 0 include events pruned from the live store (days {FIRST}, {SECOND});"
+        f" they are in the archive at {tmp_path} (tuskflow archive read DAY)"
+    )
 
 
 def test_a_projection_rebuilt_from_zero_after_a_prune_equals_the_one_before(
