@@ -26,6 +26,7 @@ from tuskflow.cli import (
     local_commands,
     schedule_commands,
     snapshot_commands,
+    status_commands,
     store_commands,
 )
 from tuskflow.config import Settings, TuskflowError, configure_logging, load_settings
@@ -57,6 +58,7 @@ app.add_typer(archive_commands.app, name="archive")
 app.add_typer(snapshot_commands.app, name="snapshot")
 app.command()(schedule_commands.beat)
 app.command()(flower_commands.flower)
+app.command()(status_commands.status)
 app.command()(jobs_commands.submit)
 
 
