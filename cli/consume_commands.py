@@ -7,6 +7,7 @@ their command, so that every other command, and `--help`, starts without them.
 import signal
 import socket
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
@@ -40,16 +41,23 @@ class Ingestor(Protocol):
         """Consume until ``stop`` is set."""
 
 
-def run_until_signalled(ingestor: Ingestor) -> None:
-    """Run a consumer in this process, tuned for it (workers.process), until SIGTERM or SIGINT;
-    the batch in hand finishes."""
+def run_until_signalled(
+    ingestor: Ingestor, database_url: str, role: str, detail: Mapping[str, object]
+) -> None:
+    """Run a consumer in this process, tuned for it (workers.process), with its heartbeat,
+    until SIGTERM or SIGINT; the batch in hand finishes."""
+    from tuskflow.monitoring.heartbeat import Heartbeat
     from tuskflow.workers.process import tune_for_consuming
 
     tune_for_consuming()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    ingestor.run(stop)
+    heartbeat = Heartbeat(database_url, role, detail).start()
+    try:
+        ingestor.run(stop)
+    finally:
+        heartbeat.stop()
 
 
 def _metrics(source: str, port: int | None) -> "ConsumerMetrics":
@@ -119,7 +127,10 @@ def kafka(
     )
     metrics = _metrics("kafka", metrics_port)
     _reachable_at_start(config.database_url, kafka=config.bootstrap)
-    run_until_signalled(KafkaIngestor(config, metrics))
+    detail = {"topics": list(config.topics), "group": config.group}
+    run_until_signalled(
+        KafkaIngestor(config, metrics), config.database_url, "kafka-consumer", detail
+    )
 
 
 @app.command()
@@ -174,4 +185,7 @@ def redis(
     )
     metrics = _metrics("redis", metrics_port)
     _reachable_at_start(config.database_url, redis_url=config.redis_url)
-    run_until_signalled(RedisIngestor(config, metrics))
+    detail = {"stream": config.stream, "group": config.group, "consumer": config.consumer}
+    run_until_signalled(
+        RedisIngestor(config, metrics), config.database_url, "redis-consumer", detail
+    )

@@ -32,7 +32,11 @@ def status(
 
     def show() -> None:
         current = system_status(
-            database_url, redis_url, settings.kafka_bootstrap, settings.schedule_file
+            database_url,
+            redis_url,
+            settings.kafka_bootstrap,
+            settings.schedule_file,
+            settings.dask_scheduler,
         )
         if as_json:
             typer.echo(current.as_json())
@@ -55,6 +59,19 @@ def _print(current: "SystemStatus") -> None:
     typer.echo(f"tuskflow status at {current.taken_at:%Y-%m-%d %H:%M:%S} UTC")
     for problem in current.unreachable:
         typer.echo(f"unreachable: {problem}", err=True)
+    beats = [
+        {
+            "role": p.role,
+            "host": p.host,
+            "pid": p.pid,
+            "does": ", ".join(f"{k} {v}" for k, v in p.detail.items()),
+            "heartbeat": f"{p.heartbeat_age_s:.0f} s ago" + (" (silent)" if p.silent else ""),
+        }
+        for p in current.processes
+    ]
+    _section("processes", beats, "no worker, consumer or beat has a heartbeat")
+    if current.dask_workers:
+        _section("dask workers", [asdict(w) for w in current.dask_workers], "")
     _section("queues", [asdict(q) for q in current.queues], "no queues")
     states = ", ".join(
         f"{state} {count:,}" for state, count in sorted(current.jobs_by_state.items())

@@ -2,6 +2,9 @@
 answers when Flower is not running and after any restart.
 
 Each part is read by a function of its own and reported as plain data (``as_json``):
+- processes: every worker, consumer and beat by its heartbeat row (role, host, pid, what it
+  consumes or fires, how long since it last spoke), and the configured Dask scheduler's
+  workers;
 - queues: each Celery queue's messages waiting in Redis and those reserved by a worker (kombu's
   ``unacked`` hash, which a busy worker's prefetched message sits in), so a busy queue never
   reads empty;
@@ -25,14 +28,18 @@ import redis
 
 from tuskflow.config.celery import ETL_QUEUE, MAINTENANCE_QUEUE
 from tuskflow.config.database import Connection
+from tuskflow.config.errors import TuskflowError
 from tuskflow.eventstore.postgres.projection import ProjectionRunner
 from tuskflow.jobs.projection import JobsProjection
+from tuskflow.monitoring.heartbeat import INTERVAL_S as HEARTBEAT_INTERVAL_S
 
 # kombu's Redis transport keeps a queue's priorities 3, 6 and 9 in lists named after it.
 _PRIORITY_LISTS = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 # Entries counted after a Redis group's last delivered one, at most (Redis 6 has no lag field).
 REDIS_LAG_CAP = 10_000
 RUNNING_SHOWN = 20
+# A process this long without a heartbeat (three missed) is shown as silent.
+SILENT_AFTER_S = 3 * HEARTBEAT_INTERVAL_S
 
 
 @dataclass(frozen=True)
@@ -68,11 +75,42 @@ class RedisGroupLag:
     lag: int
 
 
+@dataclass(frozen=True)
+class ProcessBeat:
+    """A long-running process by its heartbeat: what it is, where, and how long it has been
+    silent (more than SILENT_AFTER_S: most likely gone)."""
+
+    role: str
+    host: str
+    pid: int
+    detail: dict[str, Any]
+    started_at: datetime
+    heartbeat_age_s: float
+
+    @property
+    def silent(self) -> bool:
+        """Whether it missed several heartbeats."""
+        return self.heartbeat_age_s > SILENT_AFTER_S
+
+
+@dataclass(frozen=True)
+class DaskWorker:
+    """A worker of the configured Dask scheduler."""
+
+    address: str
+    host: str
+    threads: int
+    memory_limit: int
+    last_seen_s: float
+
+
 @dataclass
 class SystemStatus:
     """Everything `tuskflow status` shows."""
 
     taken_at: datetime
+    processes: list[ProcessBeat] = field(default_factory=list)
+    dask_workers: list[DaskWorker] = field(default_factory=list)
     queues: list[QueueDepth] = field(default_factory=list)
     jobs_by_state: dict[str, int] = field(default_factory=dict)
     running_jobs: list[dict[str, Any]] = field(default_factory=list)
@@ -91,6 +129,35 @@ def _json_value(value: object) -> object:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value)
+
+
+def processes(conn: Connection) -> list[ProcessBeat]:
+    """Every process with a heartbeat row, by host and role."""
+    rows = conn.execute(
+        "SELECT role, host, pid, detail, started_at,"
+        " extract(epoch FROM statement_timestamp() - beat_at)::float8"
+        " FROM process_heartbeats ORDER BY host, role, pid"
+    ).fetchall()
+    return [ProcessBeat(*row) for row in rows]
+
+
+def dask_workers(scheduler: str) -> list[DaskWorker]:
+    """The workers the Dask scheduler knows, with how long since each last spoke to it."""
+    from tuskflow.etl.cluster import connect as connect_dask  # noqa: PLC0415 - Dask is heavy
+
+    with connect_dask(scheduler) as client:
+        info = client.scheduler_info()
+    now = datetime.now(UTC).timestamp()
+    return [
+        DaskWorker(
+            address,
+            str(worker.get("host", "")),
+            int(worker.get("nthreads", 0)),
+            int(worker.get("memory_limit", 0)),
+            max(now - float(worker.get("last_seen", now)), 0.0),
+        )
+        for address, worker in sorted(info.get("workers", {}).items())
+    ]
 
 
 def queue_depths(client: redis.Redis, queues: tuple[str, ...]) -> list[QueueDepth]:
@@ -254,7 +321,11 @@ def schedules(url: str, schedule_file: Path | None, now: datetime) -> list[dict[
 
 
 def system_status(
-    database_url: str, redis_url: str, kafka_bootstrap: str | None, schedule_file: Path | None
+    database_url: str,
+    redis_url: str,
+    kafka_bootstrap: str | None,
+    schedule_file: Path | None,
+    dask_scheduler: str | None = None,
 ) -> SystemStatus:
     """Read every part; a part whose service cannot be reached is named in ``unreachable``."""
     from tuskflow.config.database import connect  # noqa: PLC0415
@@ -270,6 +341,7 @@ def system_status(
     finally:
         client.close()
     with connect(database_url, "status") as conn:
+        status.processes = processes(conn)
         status.jobs_by_state, status.running_jobs = jobs(conn, database_url)
         status.store = store_health(conn)
         try:
@@ -277,4 +349,9 @@ def system_status(
         except Exception as exc:  # confluent-kafka's errors: the broker away or refusing
             status.unreachable.append(f"Kafka at {kafka_bootstrap}: {exc}")
     status.schedules = schedules(database_url, schedule_file, now)
+    if dask_scheduler is not None:
+        try:
+            status.dask_workers = dask_workers(dask_scheduler)
+        except TuskflowError as exc:
+            status.unreachable.append(f"Dask scheduler at {dask_scheduler}: {exc}")
     return status

@@ -19,6 +19,7 @@ from tuskflow.config.errors import ConfigError
 from tuskflow.config.settings import process_settings
 from tuskflow.eventstore.postgres.store import PostgresEventStore
 from tuskflow.jobs.history import JobHistory
+from tuskflow.monitoring.heartbeat import Heartbeat
 from tuskflow.scheduler.beat_metrics import BeatMetrics
 from tuskflow.scheduler.fire_ledger import Fire, FireLedger
 from tuskflow.scheduler.firing import Firing, FiringPolicy
@@ -35,6 +36,7 @@ class TuskflowScheduler(Scheduler):  # type: ignore[misc]  # celery has no types
         kwargs.pop("schedule_filename", None)  # no shelve file
         self._store: PostgresEventStore | None = None
         self._firing: Firing | None = None
+        self._heartbeat: Heartbeat | None = None
         super().__init__(*args, **kwargs)
 
     def setup_schedule(self) -> None:
@@ -56,6 +58,8 @@ class TuskflowScheduler(Scheduler):  # type: ignore[misc]  # celery has no types
             metrics.serve(settings.beat_metrics_port)
         ledger, history = FireLedger(self._store), JobHistory(self._store)
         self._firing = Firing(schedule, ledger, history, self._send, _name(), policy, metrics)
+        detail = {"schedule": str(path), "entries": len(schedule.entries)}
+        self._heartbeat = Heartbeat(settings.required("database_url"), "beat", detail).start()
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         """Fire what is due; the seconds to sleep."""
@@ -65,6 +69,9 @@ class TuskflowScheduler(Scheduler):  # type: ignore[misc]  # celery has no types
     def close(self) -> None:
         """Release the broker connection and the store."""
         super().close()
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
         if self._store is not None:
             self._store.close()
             self._store = None

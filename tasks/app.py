@@ -38,6 +38,7 @@ app = Celery(
         "tuskflow.tasks.dask_owner",
         "tuskflow.tasks.lease_reaper",
         "tuskflow.tasks.maintenance",
+        "tuskflow.tasks.heartbeat",
     ],
 )
 app.config_from_object(_ConfigFromSettings())

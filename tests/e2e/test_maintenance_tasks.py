@@ -21,6 +21,7 @@ from tuskflow.archive.destination import Destination
 from tuskflow.eventstore import NewEvent, PostgresEventStore
 from tuskflow.eventstore.snapshotting import RUN_PREFIX
 from tuskflow.jobs import job as lifecycle
+from tuskflow.monitoring.status import system_status
 
 TUSKFLOW = Path(sys.executable).with_name("tuskflow")
 BROKER_DB = 8
@@ -120,6 +121,7 @@ def test_beat_fires_snapshot_runs_archive_exports_and_projection_catch_up_on_a_w
             _wait("the archived day verified", lambda: _verified(migrated_url, PAST_DAY), logs)
             _wait("the jobs projection caught up", lambda: _projected_jobs(migrated_url) == 3, logs)
             runs = _snapshot_runs(migrated_url)
+            seen = system_status(migrated_url, broker, None, None).processes
             cluster = [
                 p
                 for p in psutil.Process(worker.pid).children(recursive=True)
@@ -129,6 +131,10 @@ def test_beat_fires_snapshot_runs_archive_exports_and_projection_catch_up_on_a_w
             stop_process(beat)
             stop_process(worker)
     assert runs >= 1
+    assert sorted((p.role, p.detail.get("queues")) for p in seen) == [
+        ("beat", None),
+        ("celery-worker", ["maintenance"]),
+    ]  # both by their heartbeats, read by tuskflow status
     assert cluster == []  # a maintenance-only worker starts no Dask cluster
 
 

@@ -68,8 +68,8 @@ def test_migrate_then_inspect_replay_and_snapshot_a_stream(schema_url: str) -> N
     # Each migration is told once: logged as it is applied, then one line sums them up.
     told = first.stdout + first.stderr
     assert told.count("event_store") == 1, told
-    assert first.stdout.strip() == "schema at 0005_archive (5 applied)"
-    assert second.stdout.strip() == "schema at 0005_archive (no change)"
+    assert first.stdout.strip() == "schema at 0006_process_heartbeats (6 applied)"
+    assert second.stdout.strip() == "schema at 0006_process_heartbeats (no change)"
     assert "events        6" in stats.stdout
     assert "streams       2" in stats.stdout
     assert [json.loads(line)["version"] for line in read.stdout.splitlines()] == [4, 5]

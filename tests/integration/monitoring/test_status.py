@@ -4,6 +4,8 @@ topic, a Redis group with pending entries and a backlog, a schedule that fired, 
 Each part reports what was made: lag equals what was sent minus what was stored."""
 
 import json
+import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,10 +17,12 @@ from kombu.connection import Connection as KombuConnection
 
 from tests.integration.workers.kafka_helpers import new_topic
 from tuskflow.config.celery import ETL_QUEUE
+from tuskflow.config.database import connect
 from tuskflow.eventstore import PostgresEventStore
 from tuskflow.eventstore.records import DeadLetter
 from tuskflow.jobs.history import JobHistory
-from tuskflow.monitoring.status import system_status
+from tuskflow.monitoring.heartbeat import Heartbeat
+from tuskflow.monitoring.status import processes, system_status
 from tuskflow.scheduler.fire_ledger import FireLedger, JobToStart
 
 REDIS_DB = 12
@@ -122,3 +126,21 @@ def test_status_names_a_broker_it_cannot_reach_and_reports_the_rest(migrated_url
     assert len(status.unreachable) == 1
     assert status.unreachable[0].startswith("Redis: ")
     assert status.store["head_position"] == 0
+
+
+def test_a_process_shows_by_its_heartbeat_and_leaves_when_it_stops(migrated_url: str) -> None:
+    heartbeat = Heartbeat(migrated_url, "kafka-consumer", {"topics": ["t"], "group": "g"}, 0.2)
+    heartbeat.start()
+    time.sleep(0.5)
+    with connect(migrated_url, "test") as conn:
+        [seen] = processes(conn)
+        heartbeat.stop()
+        gone = processes(conn)
+    assert (seen.role, seen.pid, seen.detail) == (
+        "kafka-consumer",
+        os.getpid(),
+        {"topics": ["t"], "group": "g"},
+    )
+    assert seen.heartbeat_age_s < 1
+    assert not seen.silent
+    assert gone == []
