@@ -24,6 +24,7 @@ from tuskflow.cli import (
     jobs_commands,
     kafka_commands,
     local_commands,
+    metrics_commands,
     schedule_commands,
     snapshot_commands,
     status_commands,
@@ -56,6 +57,7 @@ app.add_typer(kafka_commands.app, name="kafka")
 app.add_typer(schedule_commands.app, name="schedule")
 app.add_typer(archive_commands.app, name="archive")
 app.add_typer(snapshot_commands.app, name="snapshot")
+app.add_typer(metrics_commands.app, name="metrics")
 app.command()(schedule_commands.beat)
 app.command()(flower_commands.flower)
 app.command()(status_commands.status)
