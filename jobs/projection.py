@@ -17,7 +17,13 @@ _COLUMNS = (
     " partitions_done int NOT NULL DEFAULT 0, partitions_total int NOT NULL DEFAULT 0,"
     " rows_in bigint NOT NULL DEFAULT 0, rows_out bigint, rejected bigint NOT NULL DEFAULT 0,"
     " output text, error text NOT NULL DEFAULT '',"
-    " submitted_at timestamptz NOT NULL, updated_at timestamptz NOT NULL"
+    " submitted_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,"
+    " started_at timestamptz, finished_at timestamptz"
+)
+# A read model made before started_at and finished_at existed gets them (empty until a replay).
+_ADDED_COLUMNS = (
+    "ALTER TABLE projection_jobs ADD COLUMN IF NOT EXISTS started_at timestamptz,"
+    " ADD COLUMN IF NOT EXISTS finished_at timestamptz"
 )
 
 _STATEMENTS: dict[str, str] = {
@@ -26,18 +32,19 @@ _STATEMENTS: dict[str, str] = {
     " ON CONFLICT (job_id) DO NOTHING",
     lifecycle.STARTED: "UPDATE projection_jobs SET status = 'running', attempt = %(attempt)s,"
     " worker = %(worker)s, partitions_total = %(partitions)s, partitions_done = 0, rows_in = 0,"
-    " rejected = 0, error = '', updated_at = %(at)s WHERE job_id = %(job)s",
+    " rejected = 0, error = '', updated_at = %(at)s, started_at = %(at)s, finished_at = NULL"
+    " WHERE job_id = %(job)s",
     lifecycle.PARTITION_COMPLETED: "UPDATE projection_jobs SET"
     " partitions_done = partitions_done + 1, rows_in = rows_in + %(rows_in)s,"
     " rejected = rejected + %(rejected)s, updated_at = %(at)s"
     " WHERE job_id = %(job)s AND attempt = %(attempt)s",
     lifecycle.SUCCEEDED: "UPDATE projection_jobs SET status = 'succeeded',"
     " rows_in = %(rows_in)s, rows_out = %(rows_out)s, rejected = %(rejected)s,"
-    " output = %(output)s, updated_at = %(at)s WHERE job_id = %(job)s",
+    " output = %(output)s, updated_at = %(at)s, finished_at = %(at)s WHERE job_id = %(job)s",
     lifecycle.FAILED: "UPDATE projection_jobs SET status = 'failed', error = %(error)s,"
-    " updated_at = %(at)s WHERE job_id = %(job)s",
+    " updated_at = %(at)s, finished_at = %(at)s WHERE job_id = %(job)s",
     lifecycle.CANCELLED: "UPDATE projection_jobs SET status = 'cancelled', error = %(reason)s,"
-    " updated_at = %(at)s WHERE job_id = %(job)s",
+    " updated_at = %(at)s, finished_at = %(at)s WHERE job_id = %(job)s",
     lifecycle.RETRIED: "UPDATE projection_jobs SET status = 'submitted', error = '',"
     " updated_at = %(at)s WHERE job_id = %(job)s",
 }
@@ -53,6 +60,14 @@ class JobsProjection:
     def setup(self, conn: Connection) -> None:
         """Create the read model table."""
         conn.execute(f"CREATE TABLE IF NOT EXISTS projection_jobs ({_COLUMNS})")
+        # Looked up first: ALTER TABLE locks the table out even when it changes nothing.
+        present = conn.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
+            " current_schema() AND table_name = 'projection_jobs'"
+            " AND column_name IN ('started_at', 'finished_at')"
+        ).fetchone()
+        if present is None or present[0] < 2:
+            conn.execute(_ADDED_COLUMNS)
 
     def reset(self, conn: Connection) -> None:
         """Empty the read model."""

@@ -76,6 +76,21 @@ class RedisGroupLag:
 
 
 @dataclass(frozen=True)
+class Buckets:
+    """A histogram as Prometheus has it: cumulative counts at each upper bound, then +Inf."""
+
+    bounds: tuple[float, ...]
+    cumulative: tuple[int, ...]
+    count: int
+    total: float
+
+
+# Upper bounds, in seconds, of the job duration and queue wait histograms.
+DURATION_BOUNDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+WAIT_BOUNDS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+
+
+@dataclass(frozen=True)
 class ProcessBeat:
     """A long-running process by its heartbeat: what it is, where, and how long it has been
     silent (more than SILENT_AFTER_S: most likely gone)."""
@@ -114,6 +129,8 @@ class SystemStatus:
     queues: list[QueueDepth] = field(default_factory=list)
     jobs_by_state: dict[str, int] = field(default_factory=dict)
     running_jobs: list[dict[str, Any]] = field(default_factory=list)
+    job_durations: Buckets | None = None  # started to finished, of every finished attempt
+    queue_waits: Buckets | None = None  # submitted to started, of every started job
     kafka: list[KafkaLag] = field(default_factory=list)
     redis_streams: list[RedisGroupLag] = field(default_factory=list)
     schedules: list[dict[str, Any]] = field(default_factory=list)
@@ -204,6 +221,32 @@ def jobs(conn: Connection, url: str) -> tuple[dict[str, int], list[dict[str, Any
     return {str(k): int(v) for k, v in states.items()}, [
         dict(zip(names, row, strict=True)) for row in rows
     ]
+
+
+def job_histograms(conn: Connection) -> tuple[Buckets, Buckets]:
+    """Job durations (latest attempt, start to finish) and queue waits (submit to start), as
+    cumulative buckets, counted in PostgreSQL."""
+    durations = _buckets(
+        conn,
+        "extract(epoch FROM finished_at - started_at)",
+        "finished_at IS NOT NULL AND started_at IS NOT NULL",
+        DURATION_BOUNDS,
+    )
+    waits = _buckets(
+        conn, "extract(epoch FROM started_at - submitted_at)", "started_at IS NOT NULL", WAIT_BOUNDS
+    )
+    return durations, waits
+
+
+def _buckets(conn: Connection, value: str, present: str, bounds: tuple[float, ...]) -> Buckets:
+    counts = ", ".join(f"count(*) FILTER (WHERE v <= {bound!r})" for bound in bounds)
+    row = conn.execute(
+        f"SELECT {counts}, count(*), coalesce(sum(v), 0)::float8"  # noqa: S608 - constants only
+        f" FROM (SELECT {value} AS v FROM projection_jobs WHERE {present}) AS measured"
+    ).fetchone()
+    assert row is not None
+    *cumulative, count, total = row
+    return Buckets(bounds, tuple(int(c) for c in cumulative), int(count), float(total))
 
 
 def kafka_lag(conn: Connection, bootstrap: str | None) -> list[KafkaLag]:
@@ -343,6 +386,7 @@ def system_status(
     with connect(database_url, "status") as conn:
         status.processes = processes(conn)
         status.jobs_by_state, status.running_jobs = jobs(conn, database_url)
+        status.job_durations, status.queue_waits = job_histograms(conn)
         status.store = store_health(conn)
         try:
             status.kafka = kafka_lag(conn, kafka_bootstrap)

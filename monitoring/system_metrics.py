@@ -11,10 +11,15 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
-from tuskflow.monitoring.status import SystemStatus
+from tuskflow.monitoring.status import Buckets, SystemStatus
 
 
 class SystemCollector(Collector):
@@ -81,6 +86,26 @@ def _jobs(status: SystemStatus) -> Iterator[Metric]:
     for state in ("submitted", "running", "succeeded", "failed", "cancelled"):
         jobs.add_metric([state], status.jobs_by_state.get(state, 0))
     yield jobs
+    for name, help_text, buckets in (
+        (
+            "tuskflow_job_duration_seconds",
+            "ETL job attempts, start to finish",
+            status.job_durations,
+        ),
+        ("tuskflow_job_queue_wait_seconds", "ETL jobs, submit to start", status.queue_waits),
+    ):
+        if buckets is not None:
+            yield _histogram(name, help_text, buckets)
+
+
+def _histogram(name: str, help_text: str, buckets: Buckets) -> HistogramMetricFamily:
+    pairs = [
+        (repr(bound), count)
+        for bound, count in zip(buckets.bounds, buckets.cumulative, strict=True)
+    ]
+    return HistogramMetricFamily(
+        name, help_text, buckets=[*pairs, ("+Inf", buckets.count)], sum_value=buckets.total
+    )
 
 
 def _consumers(status: SystemStatus) -> Iterator[Metric]:

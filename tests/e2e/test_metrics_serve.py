@@ -32,6 +32,8 @@ FAMILIES = {
     "tuskflow_queue_length",
     "tuskflow_queue_reserved",
     "tuskflow_jobs",
+    "tuskflow_job_duration_seconds",
+    "tuskflow_job_queue_wait_seconds",
     "tuskflow_consumer_kafka_lag",
     "tuskflow_consumer_redis_pending",
     "tuskflow_consumer_redis_lag",
@@ -153,4 +155,6 @@ def test_one_scrape_carries_every_part_of_the_system_with_its_values(
     assert samples[("tuskflow_consumer_kafka_lag", kafka_key)] == 7  # 9 sent, 2 stored
     assert samples[("tuskflow_schedule_fires_total", (("entry", "nightly"),))] == 1
     assert samples[("tuskflow_dead_letters_open", ())] == 0
+    assert samples[("tuskflow_job_duration_seconds_count", ())] == 1  # the failed job's attempt
+    assert samples[("tuskflow_job_queue_wait_seconds_bucket", (("le", "+Inf"),))] == 1
     assert ("tuskflow_status_unreachable", ()) not in samples

@@ -116,6 +116,10 @@ def test_status_reports_queues_jobs_consumer_lag_schedules_and_the_store(
     assert nightly["fired"] == 1
     assert status.store["dead_letters_open"] == 1
     assert status.store["checkpoint_lag"] == {"projection:jobs": 0}
+    assert status.job_durations is not None
+    assert status.queue_waits is not None
+    assert (status.job_durations.count, status.queue_waits.count) == (1, 2)  # broken; busy, broken
+    assert status.job_durations.cumulative[0] == 1  # it failed within a second of its start
     assert status.unreachable == []
     assert json.loads(status.as_json())["kafka"][0]["lag"] == 6
 

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tuskflow.monitoring.status import (
+    Buckets,
     KafkaLag,
     ProcessBeat,
     QueueDepth,
@@ -28,6 +29,8 @@ def _every_part() -> SystemStatus:
         processes=[ProcessBeat("beat", "h1", 7, {}, NOW, 1.0)],
         queues=[QueueDepth("etl", 3, 1)],
         jobs_by_state={"failed": 2},
+        job_durations=Buckets((1.0, 10.0), (1, 2), 2, 7.5),
+        queue_waits=Buckets((0.5,), (2,), 2, 0.4),
         kafka=[KafkaLag("g", "t", 0, 4, 10, 6)],
         redis_streams=[RedisGroupLag("s", "g", 1, 3, 4)],
         schedules=[
@@ -85,6 +88,8 @@ def test_the_endpoint_serves_one_sample_of_each_part_with_its_value() -> None:
         for s in family.samples
     }
     assert samples[("tuskflow_queue_reserved", (("queue", "etl"),))] == 1
+    assert samples[("tuskflow_job_duration_seconds_bucket", (("le", "10.0"),))] == 2
+    assert samples[("tuskflow_job_duration_seconds_sum", ())] == 7.5
     assert samples[("tuskflow_consumer_redis_lag", (("group", "g"), ("stream", "s")))] == 4
     assert samples[("tuskflow_process_up", (("host", "h1"), ("pid", "7"), ("role", "beat")))] == 1
     assert samples[("tuskflow_status_unreachable", (("part", "Kafka at x"),))] == 1
