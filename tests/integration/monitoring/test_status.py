@@ -18,11 +18,12 @@ from kombu.connection import Connection as KombuConnection
 from tests.integration.workers.kafka_helpers import new_topic
 from tuskflow.config.celery import ETL_QUEUE
 from tuskflow.config.database import connect
+from tuskflow.etl.cluster import LocalDaskCluster
 from tuskflow.eventstore import PostgresEventStore
 from tuskflow.eventstore.records import DeadLetter
 from tuskflow.jobs.history import JobHistory
 from tuskflow.monitoring.heartbeat import Heartbeat
-from tuskflow.monitoring.status import processes, system_status
+from tuskflow.monitoring.status import dask_workers, processes, system_status
 from tuskflow.scheduler.fire_ledger import FireLedger, JobToStart
 
 REDIS_DB = 12
@@ -148,3 +149,11 @@ def test_a_process_shows_by_its_heartbeat_and_leaves_when_it_stops(migrated_url:
     assert seen.heartbeat_age_s < 1
     assert not seen.silent
     assert gone == []
+
+
+def test_the_dask_schedulers_workers_are_listed_with_their_threads_and_last_contact() -> None:
+    with LocalDaskCluster(workers=2) as cluster:
+        workers = dask_workers(cluster.address)
+    assert len(workers) == 2
+    assert all(worker.threads >= 1 and worker.last_seen_s < 10 for worker in workers)
+    assert all(worker.address.startswith("tcp://") for worker in workers)
